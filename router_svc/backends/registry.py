@@ -1,0 +1,43 @@
+"""The engine registry: config name -> engine class, imported only when used.
+
+This module is a leaf (it imports nothing heavy) so the config layer can validate engine names
+and options against it. The same dict gives the CLI choices and the "unknown engine" message.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
+
+from router_svc.errors import UnknownComponentError
+
+if TYPE_CHECKING:
+    from router_svc.backends.base import Engine, EngineContext
+    from router_svc.config.pool import ExpertConfig
+
+ENGINES: dict[str, str] = {
+    "llamacpp": "router_svc.backends.llamacpp:LlamaCppEngine",
+    "litellm": "router_svc.backends.litellm:LiteLLMEngine",
+    "vllm": "router_svc.backends.vllm:VLLMEngine",
+}
+
+
+def engine_class(name: str) -> type[Engine]:
+    """The engine class registered as ``name``."""
+    if name not in ENGINES:
+        raise UnknownComponentError("engine", name, ENGINES)
+    module_name, class_name = ENGINES[name].split(":")
+    engine: type[Engine] = getattr(importlib.import_module(module_name), class_name)
+    return engine
+
+
+def engine_options_model(name: str) -> type[BaseModel]:
+    """The pydantic model of the ``options`` an expert of this engine accepts."""
+    return engine_class(name).Options
+
+
+def create_engine(expert: ExpertConfig, context: EngineContext | None = None) -> Engine:
+    """An unloaded engine for one expert."""
+    return engine_class(expert.engine)(expert, context)

@@ -1,0 +1,152 @@
+"""The expert pool (``experts.yaml``): pydantic models, the one source of every default."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from router_svc.backends.registry import ENGINES, engine_options_model
+from router_svc.errors import UnknownComponentError, unknown_message
+
+_MODEL = ConfigDict(frozen=True, extra="forbid")
+
+
+class FewShot(BaseModel):
+    """One worked example, rendered as a user turn and an assistant turn before the question."""
+
+    model_config = _MODEL
+    user: str = Field(description="The example question.")
+    assistant: str = Field(description="The example answer.")
+
+
+class ExpertConfig(BaseModel):
+    """One expert: a model, a prompt and a sampling setup."""
+
+    model_config = _MODEL
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", description="Unique name, used in requests."
+    )
+    engine: str = Field(description=f"Engine that runs it: one of {', '.join(ENGINES)}.")
+    model: str = Field(
+        description=(
+            "llamacpp: a GGUF path (relative to the YAML file) or a packaged model "
+            "(pkg:smollm2-135m-instruct, pkg:gemma3-270m); litellm: a LiteLLM model string; "
+            "vllm: a model id or path."
+        )
+    )
+    api_base: str | None = Field(None, description="Base URL of an OpenAI-compatible server.")
+    api_key_env: str | None = Field(
+        None, description="Environment variable that holds the API key (litellm)."
+    )
+    system_prompt: str = Field("", description="System prompt put before every request.")
+    few_shot: list[FewShot] = Field(
+        default_factory=list, description="Worked examples put before the question."
+    )
+    chat_format: str | None = Field(
+        None,
+        description="llama.cpp chat format (e.g. chatml, gemma); the file's template if unset.",
+    )
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature.")
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling threshold.")
+    max_tokens: int = Field(256, ge=1, description="Maximum tokens generated per answer.")
+    seed: int | None = Field(0, description="Sampling seed; None for a random one.")
+    stop: list[str] = Field(default_factory=list, description="Stop sequences.")
+    context_length: int = Field(2048, ge=128, description="Context window in tokens.")
+    cost_per_1k_input: float = Field(0.0, ge=0.0, description="Dollars per 1,000 prompt tokens.")
+    cost_per_1k_output: float = Field(
+        0.0, ge=0.0, description="Dollars per 1,000 completion tokens."
+    )
+    tags: list[str] = Field(default_factory=list, description="Free-form labels.")
+    routable: bool = Field(
+        True, description="Whether the recruiter may pick it (false for tagger-only experts)."
+    )
+    timeout_s: float = Field(300.0, gt=0, description="Seconds before one generation times out.")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Engine-specific options (see docs/backends.md)."
+    )
+
+    @field_validator("engine")
+    @classmethod
+    def _known_engine(cls, engine: str) -> str:
+        if engine not in ENGINES:
+            raise ValueError(unknown_message("engine", engine, ENGINES))
+        return engine
+
+    @model_validator(mode="after")
+    def _valid_options(self) -> ExpertConfig:
+        engine_options_model(self.engine).model_validate(self.options)
+        return self
+
+    def engine_options(self) -> BaseModel:
+        """The validated options for this expert's engine."""
+        return engine_options_model(self.engine).model_validate(self.options)
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        """Dollars for one call of this expert."""
+        return (
+            prompt_tokens * self.cost_per_1k_input + completion_tokens * self.cost_per_1k_output
+        ) / 1000.0
+
+
+class TaggerConfig(BaseModel):
+    """How questions are tagged with skills."""
+
+    model_config = _MODEL
+    kind: str = Field("embedding", description="Default tagger: llm, embedding or keyword.")
+    expert: str | None = Field(None, description="Expert that writes skill keywords (llm tagger).")
+    samples: int = Field(5, ge=1, le=20, description="Samples per question (llm tagger).")
+    temperature: float = Field(0.7, ge=0.0, le=2.0, description="Sampling temperature (llm).")
+    min_votes: int = Field(2, ge=1, description="A keyword must appear in this many samples.")
+    neighbours: int = Field(5, ge=1, description="Nearest validation questions (embedding tagger).")
+
+
+class PoolConfig(BaseModel):
+    """The whole pool file."""
+
+    model_config = _MODEL
+
+    k: int = Field(3, ge=1, description="Experts recruited per question.")
+    aggregator_candidates: list[str] = Field(
+        default_factory=list, description="Experts the aggregation benchmark chooses among."
+    )
+    embedding_model: str = Field(
+        "pkg:all-minilm-l6-v2", description="Sentence-transformers model for skill matching."
+    )
+    memory_budget_mb: int = Field(
+        2048, ge=64, description="Resident models are unloaded (LRU) beyond this many MB."
+    )
+    tagger: TaggerConfig = Field(default_factory=TaggerConfig, description="Skill tagging.")
+    experts: list[ExpertConfig] = Field(min_length=1, description="The experts.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PoolConfig:
+        names = [expert.name for expert in self.experts]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate expert name(s): {', '.join(duplicates)}")
+        for name in self.aggregator_candidates:
+            if name not in names:
+                raise ValueError("aggregator_candidates: " + unknown_message("expert", name, names))
+        if self.tagger.expert is not None and self.tagger.expert not in names:
+            raise ValueError(
+                "tagger.expert: " + unknown_message("expert", self.tagger.expert, names)
+            )
+        return self
+
+    def expert(self, name: str) -> ExpertConfig:
+        """The expert called ``name``; UnknownComponentError if there is none."""
+        for expert in self.experts:
+            if expert.name == name:
+                return expert
+        raise UnknownComponentError("expert", name, self.names)
+
+    @property
+    def names(self) -> list[str]:
+        return [expert.name for expert in self.experts]
+
+    @property
+    def routable(self) -> list[ExpertConfig]:
+        """The experts the recruiter chooses among."""
+        return [expert for expert in self.experts if expert.routable]

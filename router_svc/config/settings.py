@@ -1,0 +1,44 @@
+"""Process settings: environment variables prefixed ``ROUTER_SVC_``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where the process listens, where state lives, and how it logs."""
+
+    model_config = SettingsConfigDict(env_prefix="ROUTER_SVC_", frozen=True, extra="forbid")
+
+    config_path: Path = Field(Path("experts.yaml"), description="The expert pool file.")
+    skills_dir: Path = Field(Path("skills"), description="Where profiles are read and written.")
+    suites_dir: Path = Field(Path("eval/suites"), description="Where benchmark suites live.")
+    data_dir: Path = Field(
+        Path(".router-svc"),
+        description="Local state: assembled model files, the SQLite store, run outputs.",
+    )
+    redis_url: str | None = Field(
+        None, description="Redis URL for the cache and job queue; SQLite under data_dir if unset."
+    )
+    redis_prefix: str = Field("router-svc:v1", description="Namespace of every Redis key.")
+    host: str = Field("127.0.0.1", description="Address the API server binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port the API server binds to.")
+    log_level: str = Field("info", description="Logging level: debug, info, warning, error.")
+    api_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="Accepted API keys (JSON list in the env var); empty means no auth.",
+    )
+    n_threads: int | None = Field(
+        None, ge=1, description="CPU threads per llama.cpp model; all cores when unset."
+    )
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "state.sqlite3"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.data_dir / "models"

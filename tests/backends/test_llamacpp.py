@@ -1,0 +1,100 @@
+"""The llamacpp engine on the real GGUF models that ship on PyPI."""
+
+from __future__ import annotations
+
+import pytest
+
+from router_svc.backends.base import EngineContext
+from router_svc.backends.llamacpp import LlamaCppEngine
+from router_svc.config.pool import PoolConfig
+from router_svc.errors import BackendTimeout
+from router_svc.types import GenerationRequest
+
+pytestmark = pytest.mark.slow
+
+QUESTION = GenerationRequest.user("What is 2 + 3?", max_tokens=24)
+
+
+async def test_smollm2_generates_real_tokens_deterministically(
+    pool: PoolConfig, engine_context: EngineContext
+) -> None:
+    engine = LlamaCppEngine(pool.expert("smol-math"), engine_context)
+    first, second = await engine.generate([QUESTION, QUESTION])
+    assert first.text.strip()
+    assert first.text == second.text  # temperature 0 is greedy
+    assert first.prompt_tokens > 10  # system prompt + question
+    assert 0 < first.completion_tokens <= 24
+    assert first.seconds > 0
+    assert first.expert == "smol-math"
+    assert engine.memory_bytes() > 90_000_000
+    await engine.unload()
+    assert engine.memory_bytes() == 0
+    assert not engine.loaded
+
+
+async def test_gemma_base_model_answers_with_few_shot_prompt(
+    pool: PoolConfig, engine_context: EngineContext
+) -> None:
+    engine = LlamaCppEngine(pool.expert("gemma-fewshot"), engine_context)
+    question = (
+        "What is the capital of France? The options are: (A) Paris (B) Rome (C) Oslo (D) Bern"
+    )
+    try:
+        (completion,) = await engine.generate([GenerationRequest.user(question)])
+    finally:
+        await engine.unload()
+    assert completion.text.strip(), "gemma returned empty text: is chat_format gemma set?"
+    assert "\n" not in completion.text.strip()  # the expert's stop sequence
+    assert completion.prompt_tokens > 60  # the few-shot examples are in the prompt
+
+
+async def test_grammar_constrains_the_output(
+    pool: PoolConfig, engine_context: EngineContext
+) -> None:
+    engine = LlamaCppEngine(pool.expert("smol-facts"), engine_context)
+    request = GenerationRequest.user(
+        "Is water wet? Answer yes or no.", grammar='root ::= "yes" | "no"', temperature=0.9
+    )
+    try:
+        completions = await engine.generate([request] * 3)
+    finally:
+        await engine.unload()
+    assert {c.text for c in completions} <= {"yes", "no"}
+
+
+async def test_streaming_matches_the_whole_answer(
+    pool: PoolConfig, engine_context: EngineContext
+) -> None:
+    engine = LlamaCppEngine(pool.expert("smol-facts"), engine_context)
+    request = GenerationRequest.user("Name a primary colour.", max_tokens=16)
+    try:
+        pieces = [piece async for piece in engine.stream(request)]
+        (whole,) = await engine.generate([request])
+    finally:
+        await engine.unload()
+    assert len(pieces) > 1
+    assert "".join(pieces) == whole.text
+
+
+async def test_seeded_sampling_is_reproducible(
+    pool: PoolConfig, engine_context: EngineContext
+) -> None:
+    engine = LlamaCppEngine(pool.expert("smol-facts"), engine_context)
+    hot = GenerationRequest.user("Tell me a fact.", temperature=1.0, seed=7, max_tokens=20)
+    try:
+        first, second = await engine.generate([hot, hot])
+    finally:
+        await engine.unload()
+    assert first.text == second.text
+
+
+async def test_timeout_is_reported_as_backend_timeout(
+    pool: PoolConfig, engine_context: EngineContext
+) -> None:
+    slow = pool.expert("smol-math").model_copy(update={"timeout_s": 0.05, "max_tokens": 200})
+    engine = LlamaCppEngine(slow, engine_context)
+    try:
+        with pytest.raises(BackendTimeout, match="smol-math"):
+            await engine.generate([GenerationRequest.user("Count from 1 to 100.")])
+    finally:
+        await engine.unload()
