@@ -1,0 +1,271 @@
+"""The batch job queue, on the real Redis at 127.0.0.1:6379 and on a SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from redis.asyncio import Redis
+
+from router_svc.errors import JobNotFoundError, StoreError
+from router_svc.store import Store, WorkItem, open_store
+from router_svc.store.redis import GROUP
+
+pytestmark = pytest.mark.asyncio
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest_asyncio.fixture
+async def raw_redis() -> AsyncIterator[Redis]:
+    client = Redis.from_url(REDIS_URL, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"router-svc:test:{uuid.uuid4().hex}"
+
+
+@pytest_asyncio.fixture(params=["redis", "sqlite"])
+async def make_store(
+    request: pytest.FixtureRequest, tmp_path: Path, raw_redis: Redis, prefix: str
+) -> AsyncIterator[Callable[[], Store]]:
+    """Opens stores on one fresh backend: a uuid Redis prefix, or one SQLite file."""
+    url = REDIS_URL if request.param == "redis" else None
+    opened: list[Store] = []
+
+    def make() -> Store:
+        opened.append(open_store(url, tmp_path / "store.db", prefix=prefix))
+        return opened[-1]
+
+    yield make
+    for store in opened:
+        await store.close()
+    keys = [key async for key in raw_redis.scan_iter(match=f"{prefix}:*")] if url else []
+    if keys:
+        await raw_redis.delete(*keys)
+
+
+@pytest_asyncio.fixture
+async def store(make_store: Callable[[], Store]) -> Store:
+    return make_store()
+
+
+async def claim(
+    store: Store, consumer: str, count: int = 10, idle_ms: int = 60_000
+) -> list[WorkItem]:
+    return await store.jobs.claim(consumer, count, block_ms=0, min_idle_ms=idle_ms)
+
+
+async def run_all(store: Store, items: list[WorkItem]) -> None:
+    for item in items:
+        assert await store.jobs.complete(item, f"out-{item.index}", failed=False)
+
+
+async def test_submit_creates_a_queued_job(store: Store) -> None:
+    before = time.time()
+    job = await store.jobs.submit("job-1", ['{"p": 0}', '{"p": 1}'], {"suite": "math"})
+    assert job == await store.jobs.info("job-1")
+    assert (job.id, job.status, job.total, job.done, job.failed) == ("job-1", "queued", 2, 0, 0)
+    assert before <= job.created_at <= time.time()
+    assert job.finished_at is None
+    assert job.meta == {"suite": "math"}
+
+
+async def test_claim_hands_out_each_payload_once_in_order(store: Store) -> None:
+    await store.jobs.submit("job-1", ['{"p": 0}', '{"p": 1}', '{"p": 2}'], {})
+    first = await claim(store, "w1", count=2)
+    rest = await claim(store, "w2", count=2)
+    assert [(i.job_id, i.index, i.payload) for i in first + rest] == [
+        ("job-1", 0, '{"p": 0}'),
+        ("job-1", 1, '{"p": 1}'),
+        ("job-1", 2, '{"p": 2}'),
+    ]
+    assert [i.deliveries for i in first + rest] == [1, 1, 1]
+    assert len({i.entry_id for i in first + rest}) == 3
+    assert (await store.jobs.info("job-1")).status == "running"
+    assert await claim(store, "w3") == []
+
+
+async def test_completing_every_item_finishes_the_job(store: Store) -> None:
+    await store.jobs.submit("job-1", ["a", "b", "c"], {})
+    items = await claim(store, "w1")
+    assert await store.jobs.complete(items[2], "out-2", failed=False)
+    assert await store.jobs.complete(items[0], "err-0", failed=True)
+    assert (await store.jobs.info("job-1")).status == "running"
+    assert await store.jobs.complete(items[1], "out-1", failed=False)
+    job = await store.jobs.info("job-1")
+    assert (job.status, job.done, job.failed) == ("done", 2, 1)
+    assert job.finished_at is not None and job.finished_at >= job.created_at
+    assert await store.jobs.results("job-1") == [(0, "err-0"), (1, "out-1"), (2, "out-2")]
+
+
+async def test_a_duplicate_completion_returns_false_and_counts_once(store: Store) -> None:
+    await store.jobs.submit("job-1", ["a", "b"], {})
+    items = await claim(store, "w1")
+    assert await store.jobs.complete(items[0], "first", failed=False) is True
+    assert await store.jobs.complete(items[0], "second", failed=True) is False
+    job = await store.jobs.info("job-1")
+    assert (job.status, job.done, job.failed) == ("running", 1, 0)
+    assert await store.jobs.results("job-1") == [(0, "first")]
+
+
+async def test_items_of_a_dead_consumer_are_reclaimed_after_min_idle(
+    make_store: Callable[[], Store],
+) -> None:
+    dead, alive = make_store(), make_store()
+    await alive.jobs.submit("job-1", ["a", "b", "c", "d"], {})
+    lost = await claim(dead, "dead", count=2, idle_ms=200)
+    assert [i.index for i in lost] == [0, 1]
+    fresh = await claim(alive, "alive", count=10, idle_ms=200)
+    assert [i.index for i in fresh] == [2, 3]  # the dead consumer's items are not idle yet
+    await run_all(alive, fresh)
+    await asyncio.sleep(0.3)
+    reclaimed = await claim(alive, "alive", count=10, idle_ms=200)
+    assert [(i.index, i.deliveries) for i in reclaimed] == [(0, 2), (1, 2)]
+    assert [i.entry_id for i in reclaimed] == [i.entry_id for i in lost]
+    await run_all(alive, reclaimed)
+    assert await dead.jobs.complete(lost[0], "late", failed=False) is False
+    job = await alive.jobs.info("job-1")
+    assert (job.status, job.done, job.failed) == ("done", 4, 0)
+    assert await alive.jobs.results("job-1") == [(i, f"out-{i}") for i in range(4)]
+    assert await alive.jobs.depth() == 0
+
+
+async def test_cancel_skips_the_pending_items(store: Store) -> None:
+    await store.jobs.submit("doomed", ["a", "b", "c"], {})
+    in_flight = await claim(store, "w1", count=1)
+    job = await store.jobs.cancel("doomed")
+    assert (job.status, job.total) == ("cancelled", 3)
+    assert job.finished_at is not None
+    await store.jobs.submit("kept", ["x", "y"], {})
+    items = await claim(store, "w1", count=10)
+    assert [(i.job_id, i.index) for i in items] == [("kept", 0), ("kept", 1)]
+    assert await store.jobs.complete(in_flight[0], "out-0", failed=False) is True
+    job = await store.jobs.info("doomed")
+    assert (job.status, job.done) == ("cancelled", 1)
+    assert await store.jobs.results("doomed") == [(0, "out-0")]
+    assert await store.jobs.depth() == 2
+
+
+async def test_cancel_leaves_a_finished_job_done(store: Store) -> None:
+    await store.jobs.submit("job-1", ["a"], {})
+    await run_all(store, await claim(store, "w1"))
+    finished = await store.jobs.info("job-1")
+    assert await store.jobs.cancel("job-1") == finished
+    assert finished.status == "done"
+
+
+async def test_a_job_without_payloads_is_done_at_once(store: Store) -> None:
+    job = await store.jobs.submit("empty", [], {"k": "v"})
+    assert (job.status, job.total, job.finished_at) == ("done", 0, job.created_at)
+    assert await store.jobs.info("empty") == job
+    assert await store.jobs.results("empty") == []
+
+
+@pytest.mark.parametrize("job_id", ["missing", "bad:id", ""])
+async def test_an_unknown_job_raises_job_not_found(store: Store, job_id: str) -> None:
+    with pytest.raises(JobNotFoundError, match="no job"):
+        await store.jobs.info(job_id)
+    with pytest.raises(JobNotFoundError):
+        await store.jobs.cancel(job_id)
+    with pytest.raises(JobNotFoundError):
+        await store.jobs.results(job_id)
+
+
+async def test_submitting_an_existing_job_id_fails(store: Store) -> None:
+    await store.jobs.submit("job-1", ["a"], {})
+    with pytest.raises(StoreError, match="already exists"):
+        await store.jobs.submit("job-1", ["b", "c"], {})
+    assert (await store.jobs.info("job-1")).total == 1
+    assert await store.jobs.depth() == 1
+
+
+@pytest.mark.parametrize("job_id", ["a:b", "", "x" * 129, "spa ce"])
+async def test_submit_rejects_ids_that_cannot_be_keys(store: Store, job_id: str) -> None:
+    with pytest.raises(ValueError, match="job_id"):
+        await store.jobs.submit(job_id, ["a"], {})
+
+
+async def test_depth_counts_entries_until_they_are_acked(store: Store) -> None:
+    assert await store.jobs.depth() == 0
+    await store.jobs.submit("job-1", ["a", "b", "c"], {})
+    assert await store.jobs.depth() == 3
+    items = await claim(store, "w1", count=2)
+    assert await store.jobs.depth() == 3
+    await store.jobs.complete(items[0], "r", failed=False)
+    assert await store.jobs.depth() == 2
+    await run_all(store, items[1:] + await claim(store, "w1"))
+    assert await store.jobs.depth() == 0
+
+
+async def test_a_blocked_claim_wakes_up_for_a_new_job(store: Store) -> None:
+    waiting = asyncio.create_task(store.jobs.claim("w1", 5, block_ms=3000, min_idle_ms=60_000))
+    try:
+        await asyncio.sleep(0.2)
+        assert not waiting.done()
+        await store.jobs.submit("job-1", ["a"], {})
+        items = await asyncio.wait_for(waiting, timeout=5)
+    finally:
+        waiting.cancel()
+    assert [(i.job_id, i.index, i.payload) for i in items] == [("job-1", 0, "a")]
+
+
+async def test_a_blocked_claim_returns_empty_after_block_ms(store: Store) -> None:
+    assert await store.jobs.claim("w1", 5, block_ms=100, min_idle_ms=0) == []
+
+
+@pytest.mark.parametrize(("count", "block_ms", "idle_ms"), [(0, 0, 0), (1, -1, 0), (1, 0, -1)])
+async def test_claim_rejects_bad_arguments(
+    store: Store, count: int, block_ms: int, idle_ms: int
+) -> None:
+    with pytest.raises(ValueError):
+        await store.jobs.claim("w1", count, block_ms=block_ms, min_idle_ms=idle_ms)
+
+
+async def test_redis_re_creates_a_lost_group_and_redelivers_unacked_work(
+    raw_redis: Redis, prefix: str, tmp_path: Path
+) -> None:
+    store = open_store(REDIS_URL, tmp_path / "unused.db", prefix=prefix)
+    try:
+        await store.jobs.submit("job-1", ["a", "b", "c"], {})
+        done_item, lost_item = await claim(store, "w1", count=2)
+        await store.jobs.complete(done_item, "r0", failed=False)
+        assert await raw_redis.xgroup_destroy(f"{prefix}:jobs:stream", GROUP) == 1
+        items = await claim(store, "w2")
+        assert [(i.index, i.deliveries) for i in items] == [(1, 1), (2, 1)]
+        assert items[0].entry_id == lost_item.entry_id
+        await run_all(store, items)
+        job = await store.jobs.info("job-1")
+        assert (job.status, job.done) == ("done", 3)
+    finally:
+        await store.close()
+        await raw_redis.delete(*[key async for key in raw_redis.scan_iter(match=f"{prefix}:*")])
+
+
+async def test_every_redis_key_has_a_ttl(raw_redis: Redis, prefix: str, tmp_path: Path) -> None:
+    store = open_store(REDIS_URL, tmp_path / "unused.db", prefix=prefix, job_ttl_s=3600)
+    try:
+        await store.jobs.submit("job-1", ["a", "b"], {})
+        await store.jobs.complete((await claim(store, "w1", count=1))[0], "r", failed=False)
+        await store.cache.set("k", "v", ttl_s=60)
+        keys = sorted([key async for key in raw_redis.scan_iter(match=f"{prefix}:*")])
+        assert keys == [
+            f"{prefix}:cache:k",
+            f"{prefix}:job:job-1",
+            f"{prefix}:job:job-1:results",
+            f"{prefix}:jobs:stream",
+        ]
+        ttls = {key: await raw_redis.ttl(key) for key in keys}
+        assert all(0 < ttl <= 3600 for ttl in ttls.values()), ttls
+        assert ttls[f"{prefix}:job:job-1"] > 3500
+    finally:
+        await store.close()
+        await raw_redis.delete(*[key async for key in raw_redis.scan_iter(match=f"{prefix}:*")])
