@@ -1,0 +1,232 @@
+"""The recruiter: scores every expert for every question and picks k distinct ones.
+
+Subclasses fill in ``score`` (arrays in, arrays out); ``recruit`` picks the top k (or samples
+them, seeded and without replacement), and ``assign`` wraps both into explainable decisions.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from router_svc.errors import NoExpertsError, RoutingError
+from router_svc.routing.profiles import ProfileMatrix
+
+RecruitMode = Literal["top_k", "sampling"]
+
+
+@dataclass(frozen=True)
+class SkillWeight:
+    """A question's tag mapped to an inventory skill, with the cosine similarity of the match."""
+
+    tag: str
+    skill: str
+    similarity: float
+
+
+@dataclass(frozen=True)
+class ScoreParts:
+    """Every number behind a decision, for a batch of questions."""
+
+    relevance: np.ndarray
+    """(questions, experts): profile values summed over the question's skills."""
+    prior: np.ndarray
+    """(experts,): the global-competency prior, a softmax with a temperature."""
+    score: np.ndarray
+    """(questions, experts): what the top k is taken over (before the cost term)."""
+    fallback: np.ndarray
+    """(questions,): True where no skill gave a positive score and the prior decided."""
+
+
+@dataclass(frozen=True)
+class ExpertScore:
+    expert: str
+    relevance: float
+    prior: float
+    cost_penalty: float
+    score: float
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """The explainable routing decision for one question."""
+
+    question_id: str
+    tags: list[str]
+    skills: list[SkillWeight]
+    scores: list[ExpertScore]
+    chosen: list[str]
+    fallback: bool
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "question_id": self.question_id,
+            "tags": self.tags,
+            "skills": [vars(s) for s in self.skills],
+            "scores": [vars(s) for s in self.scores],
+            "chosen": self.chosen,
+            "fallback": self.fallback,
+        }
+
+
+@dataclass(frozen=True)
+class RecruitOptions:
+    """Per-call routing knobs."""
+
+    k: int = 3
+    mode: RecruitMode = "top_k"
+    cost_weight: float = 0.0
+    """Lambda: the score (scaled to at most 1 per question) minus lambda x relative cost."""
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise RoutingError(f"k must be at least 1, got {self.k}")
+        if self.cost_weight < 0:
+            raise RoutingError(f"cost_weight must be >= 0, got {self.cost_weight}")
+        if self.mode not in ("top_k", "sampling"):
+            raise RoutingError(f"mode must be 'top_k' or 'sampling', got {self.mode!r}")
+
+
+class Recruiter(ABC):
+    """Scores experts from profile arrays; subclasses fill in ``score``."""
+
+    def __init__(self, matrix: ProfileMatrix, expected_cost: np.ndarray | None = None) -> None:
+        if not matrix.experts:
+            raise NoExpertsError("the profile has no experts to recruit from")
+        self.matrix = matrix
+        self.expected_cost = (
+            np.zeros(len(matrix.experts)) if expected_cost is None else expected_cost
+        )
+        self._skill_index = matrix.skill_index()
+
+    @abstractmethod
+    def score(self, weights: np.ndarray) -> ScoreParts:
+        """Score every expert for each row of ``weights`` (questions, skills)."""
+
+    def recruit(self, scores: np.ndarray, options: RecruitOptions) -> np.ndarray:
+        """Indices (questions, k) of k distinct experts per question, best first."""
+        k = min(options.k, scores.shape[1])
+        if options.mode == "top_k":
+            # Stable sort on -score: ties go to the expert listed first in the pool.
+            return np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        rng = np.random.default_rng(options.seed)
+        return np.stack([_sample(row, k, rng) for row in scores]) if len(scores) else scores
+
+    def weights(self, skills: Sequence[Sequence[SkillWeight]]) -> np.ndarray:
+        """(questions, skills): the best similarity with which each profile skill was matched."""
+        weights = np.zeros((len(skills), len(self.matrix.skills)))
+        for row, matches in enumerate(skills):
+            for match in matches:
+                column = self._skill_index.get(match.skill)
+                if column is not None:
+                    weights[row, column] = max(weights[row, column], match.similarity)
+        return weights
+
+    def assign(
+        self,
+        question_ids: Sequence[str],
+        tags: Sequence[Sequence[str]],
+        skills: Sequence[Sequence[SkillWeight]],
+        options: RecruitOptions,
+    ) -> list[Assignment]:
+        """Routing decisions for a batch of questions."""
+        parts = self.score(self.weights(skills))
+        penalty = options.cost_weight * _relative(self.expected_cost)
+        final = _scaled(parts.score) - penalty
+        chosen = self.recruit(final, options)
+        return [
+            self._explain(i, qid, tags[i], skills[i], parts, penalty, final, chosen[i])
+            for i, qid in enumerate(question_ids)
+        ]
+
+    def _explain(
+        self,
+        row: int,
+        question_id: str,
+        tags: Sequence[str],
+        skills: Sequence[SkillWeight],
+        parts: ScoreParts,
+        penalty: np.ndarray,
+        final: np.ndarray,
+        chosen: np.ndarray,
+    ) -> Assignment:
+        scores = [
+            ExpertScore(
+                expert=name,
+                relevance=round(float(parts.relevance[row, col]), 6),
+                prior=round(float(parts.prior[col]), 6),
+                cost_penalty=round(float(penalty[col]), 6),
+                score=round(float(final[row, col]), 6),
+            )
+            for col, name in enumerate(self.matrix.experts)
+        ]
+        return Assignment(
+            question_id=question_id,
+            tags=list(tags),
+            skills=list(skills),
+            scores=scores,
+            chosen=[self.matrix.experts[col] for col in chosen],
+            fallback=bool(parts.fallback[row]),
+        )
+
+
+class SkillRecruiter(Recruiter):
+    """The skill-based recruiter: relevance from skill profiles, times the competency prior.
+
+    relevance[q, e] = sum over the question's skills s of similarity(q, s) * profile[e][s].
+    prior[e] = softmax(competency[e] / observations[e] / temperature), where observations is how
+    many (question, skill) pairs the competency sums over, so the logits lie in [-1/T, 1/T].
+    score = max(relevance, 0) * prior where some expert has positive relevance; else the prior.
+    """
+
+    def __init__(
+        self,
+        matrix: ProfileMatrix,
+        expected_cost: np.ndarray | None = None,
+        *,
+        temperature: float = 0.5,
+    ) -> None:
+        if temperature <= 0:
+            raise RoutingError(f"temperature must be > 0, got {temperature}")
+        super().__init__(matrix, expected_cost)
+        self.temperature = temperature
+
+    def score(self, weights: np.ndarray) -> ScoreParts:
+        relevance = weights @ self.matrix.values
+        observations = self.matrix.seen.sum(axis=0)
+        prior = competency_prior(self.matrix.competency, observations, self.temperature)
+        fallback = ~(relevance > 0).any(axis=1)
+        # A sliver of the prior breaks ties between experts with no positive relevance.
+        skill_score = np.clip(relevance, 0, None) * prior + 1e-9 * prior
+        score = np.where(fallback[:, None], prior[None, :], skill_score)
+        return ScoreParts(relevance=relevance, prior=prior, score=score, fallback=fallback)
+
+
+def competency_prior(
+    competency: np.ndarray, observations: np.ndarray, temperature: float
+) -> np.ndarray:
+    """Softmax of each competency per observation (in [-1, 1]), sharpened by the temperature."""
+    logits = competency / np.maximum(observations, 1.0) / temperature
+    exp = np.exp(logits - logits.max(initial=0.0))
+    return np.asarray(exp / exp.sum())
+
+
+def _scaled(scores: np.ndarray) -> np.ndarray:
+    """Each row divided by its largest absolute value, so the cost term has a fixed scale."""
+    top = np.abs(scores).max(axis=1, keepdims=True) if scores.size else scores
+    return np.asarray(scores / np.where(top > 0, top, 1.0))
+
+
+def _relative(cost: np.ndarray) -> np.ndarray:
+    top = float(cost.max(initial=0.0))
+    return np.asarray(cost / top) if top > 0 else np.zeros_like(cost)
+
+
+def _sample(row: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    weights = np.clip(row - row.min(), 0, None) + 1e-6
+    return rng.choice(len(row), size=k, replace=False, p=weights / weights.sum())

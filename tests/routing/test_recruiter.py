@@ -1,0 +1,152 @@
+"""Recruiting maths on small scripted profile matrices."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from router_svc.errors import RoutingError
+from router_svc.routing.profiles import ProfileMatrix
+from router_svc.routing.recruiter import (
+    RecruitOptions,
+    SkillRecruiter,
+    SkillWeight,
+    competency_prior,
+)
+
+EXPERTS = ["math", "chem", "bio", "general"]
+SKILLS = ["algebra", "chemistry", "genetics"]
+# (skills, experts): math is strong in algebra, chem in chemistry, bio in genetics.
+VALUES = np.array(
+    [
+        [5.0, -3.0, -4.0, 1.0],
+        [-2.0, 6.0, 0.0, 1.0],
+        [-4.0, -1.0, 5.0, 1.0],
+    ]
+)
+
+
+def matrix(values: np.ndarray = VALUES) -> ProfileMatrix:
+    return ProfileMatrix(
+        experts=EXPERTS,
+        skills=SKILLS,
+        values=values,
+        seen=np.full(values.shape, 6.0),
+        accuracy=np.full(len(EXPERTS), 0.5),
+        competency=values.sum(axis=0),
+    )
+
+
+def weights(*pairs: tuple[str, float]) -> list[SkillWeight]:
+    return [SkillWeight(tag=skill, skill=skill, similarity=sim) for skill, sim in pairs]
+
+
+def chosen(recruiter: SkillRecruiter, skills: list[SkillWeight], **options: object) -> list[str]:
+    (assignment,) = recruiter.assign(["q"], [["t"]], [skills], RecruitOptions(**options))  # type: ignore[arg-type]
+    return assignment.chosen
+
+
+@pytest.mark.parametrize(
+    ("skills", "k", "expected"),
+    [
+        (weights(("algebra", 1.0)), 1, ["math"]),
+        (weights(("chemistry", 1.0)), 1, ["chem"]),
+        (weights(("genetics", 0.9)), 1, ["bio"]),
+        (weights(("algebra", 1.0)), 2, ["math", "general"]),
+        (weights(("algebra", 0.3), ("chemistry", 1.0)), 2, ["chem", "general"]),
+        # Positive relevance for nobody else: the rest are ordered by the prior.
+        (weights(("chemistry", 1.0)), 4, ["chem", "general", "bio", "math"]),
+    ],
+)
+def test_top_k_follows_the_skills(skills: list[SkillWeight], k: int, expected: list[str]) -> None:
+    assert chosen(SkillRecruiter(matrix()), skills, k=k) == expected
+
+
+def test_relevance_is_similarity_weighted_profile_sum() -> None:
+    recruiter = SkillRecruiter(matrix())
+    parts = recruiter.score(recruiter.weights([weights(("algebra", 0.5), ("chemistry", 1.0))]))
+    np.testing.assert_allclose(parts.relevance[0], [0.5, 4.5, -2.0, 1.5])
+    assert not parts.fallback[0]
+
+
+def test_prior_is_a_tempered_softmax_of_competency() -> None:
+    prior = competency_prior(np.array([2.0, 0.0, -2.0]), np.array([4.0, 4.0, 2.0]), 0.5)
+    logits = np.array([1.0, 0.0, -2.0])
+    expected = np.exp(logits) / np.exp(logits).sum()
+    np.testing.assert_allclose(prior, expected)
+    assert prior.sum() == pytest.approx(1.0)
+
+
+def test_no_tags_falls_back_to_the_prior() -> None:
+    recruiter = SkillRecruiter(matrix())
+    (assignment,) = recruiter.assign(["q"], [[]], [[]], RecruitOptions(k=2))
+    assert assignment.fallback
+    # competencies: math -1, chem 2, bio 1, general 3
+    assert assignment.chosen == ["general", "chem"]
+
+
+def test_unknown_skills_are_ignored_and_fall_back() -> None:
+    skills = [SkillWeight("x", "astronomy", 0.9)]
+    (assignment,) = SkillRecruiter(matrix()).assign(["q"], [["x"]], [skills], RecruitOptions(k=1))
+    assert assignment.fallback
+    assert assignment.chosen == ["general"]
+
+
+def test_no_positive_score_falls_back() -> None:
+    negative = -np.abs(VALUES)
+    (assignment,) = SkillRecruiter(matrix(negative)).assign(
+        ["q"], [["t"]], [weights(("algebra", 1.0))], RecruitOptions(k=1)
+    )
+    assert assignment.fallback
+
+
+def test_k_larger_than_the_pool_returns_every_expert_once() -> None:
+    picked = chosen(SkillRecruiter(matrix()), weights(("algebra", 1.0)), k=10)
+    assert sorted(picked) == sorted(EXPERTS)
+
+
+def test_cost_weight_trades_quality_for_price() -> None:
+    cost = np.array([10.0, 1.0, 1.0, 0.1])
+    recruiter = SkillRecruiter(matrix(), expected_cost=cost)
+    assert chosen(recruiter, weights(("algebra", 1.0)), k=1) == ["math"]
+    assert chosen(recruiter, weights(("algebra", 1.0)), k=1, cost_weight=2.0) == ["general"]
+
+
+def test_sampling_is_seeded_distinct_and_weighted() -> None:
+    recruiter = SkillRecruiter(matrix())
+    skills = weights(("algebra", 1.0))
+    first = chosen(recruiter, skills, k=3, mode="sampling", seed=1)
+    assert first == chosen(recruiter, skills, k=3, mode="sampling", seed=1)
+    assert len(set(first)) == 3
+    draws = [chosen(recruiter, skills, k=1, mode="sampling", seed=s)[0] for s in range(200)]
+    assert draws.count("math") > draws.count("bio")
+
+
+def test_explanation_has_every_part() -> None:
+    (assignment,) = SkillRecruiter(matrix()).assign(
+        ["q7"], [["algebra"]], [weights(("algebra", 1.0))], RecruitOptions(k=1)
+    )
+    data = assignment.to_json()
+    assert data["question_id"] == "q7"
+    assert data["chosen"] == ["math"]
+    math = next(s for s in assignment.scores if s.expert == "math")
+    assert math.relevance == 5.0
+    assert math.score == 1.0  # scaled to the row's best
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"k": 0}, "k must be at least 1"),
+        ({"cost_weight": -1}, "cost_weight"),
+        ({"mode": "x"}, "mode"),
+    ],
+)
+def test_bad_options(options: dict[str, object], message: str) -> None:
+    with pytest.raises(RoutingError, match=message):
+        RecruitOptions(**options)  # type: ignore[arg-type]
+
+
+def test_bad_temperature() -> None:
+    with pytest.raises(RoutingError, match="temperature"):
+        SkillRecruiter(matrix(), temperature=0)
