@@ -15,17 +15,9 @@ import numpy as np
 
 from router_svc.errors import NoExpertsError, RoutingError
 from router_svc.routing.profiles import ProfileMatrix
+from router_svc.skills.inventory import SkillMatch
 
 RecruitMode = Literal["top_k", "sampling"]
-
-
-@dataclass(frozen=True)
-class SkillWeight:
-    """A question's tag mapped to an inventory skill, with the cosine similarity of the match."""
-
-    tag: str
-    skill: str
-    similarity: float
 
 
 @dataclass(frozen=True)
@@ -57,7 +49,7 @@ class Assignment:
 
     question_id: str
     tags: list[str]
-    skills: list[SkillWeight]
+    skills: list[SkillMatch]
     scores: list[ExpertScore]
     chosen: list[str]
     fallback: bool
@@ -117,7 +109,7 @@ class Recruiter(ABC):
         rng = np.random.default_rng(options.seed)
         return np.stack([_sample(row, k, rng) for row in scores]) if len(scores) else scores
 
-    def weights(self, skills: Sequence[Sequence[SkillWeight]]) -> np.ndarray:
+    def weights(self, skills: Sequence[Sequence[SkillMatch]]) -> np.ndarray:
         """(questions, skills): the best similarity with which each profile skill was matched."""
         weights = np.zeros((len(skills), len(self.matrix.skills)))
         for row, matches in enumerate(skills):
@@ -131,7 +123,7 @@ class Recruiter(ABC):
         self,
         question_ids: Sequence[str],
         tags: Sequence[Sequence[str]],
-        skills: Sequence[Sequence[SkillWeight]],
+        skills: Sequence[Sequence[SkillMatch]],
         options: RecruitOptions,
     ) -> list[Assignment]:
         """Routing decisions for a batch of questions."""
@@ -149,7 +141,7 @@ class Recruiter(ABC):
         row: int,
         question_id: str,
         tags: Sequence[str],
-        skills: Sequence[SkillWeight],
+        skills: Sequence[SkillMatch],
         parts: ScoreParts,
         penalty: np.ndarray,
         final: np.ndarray,

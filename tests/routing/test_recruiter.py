@@ -7,12 +7,8 @@ import pytest
 
 from router_svc.errors import RoutingError
 from router_svc.routing.profiles import ProfileMatrix
-from router_svc.routing.recruiter import (
-    RecruitOptions,
-    SkillRecruiter,
-    SkillWeight,
-    competency_prior,
-)
+from router_svc.routing.recruiter import RecruitOptions, SkillRecruiter, competency_prior
+from router_svc.skills.inventory import SkillMatch
 
 EXPERTS = ["math", "chem", "bio", "general"]
 SKILLS = ["algebra", "chemistry", "genetics"]
@@ -37,11 +33,11 @@ def matrix(values: np.ndarray = VALUES) -> ProfileMatrix:
     )
 
 
-def weights(*pairs: tuple[str, float]) -> list[SkillWeight]:
-    return [SkillWeight(tag=skill, skill=skill, similarity=sim) for skill, sim in pairs]
+def weights(*pairs: tuple[str, float]) -> list[SkillMatch]:
+    return [SkillMatch(keyword=skill, skill=skill, similarity=sim) for skill, sim in pairs]
 
 
-def chosen(recruiter: SkillRecruiter, skills: list[SkillWeight], **options: object) -> list[str]:
+def chosen(recruiter: SkillRecruiter, skills: list[SkillMatch], **options: object) -> list[str]:
     (assignment,) = recruiter.assign(["q"], [["t"]], [skills], RecruitOptions(**options))  # type: ignore[arg-type]
     return assignment.chosen
 
@@ -58,7 +54,7 @@ def chosen(recruiter: SkillRecruiter, skills: list[SkillWeight], **options: obje
         (weights(("chemistry", 1.0)), 4, ["chem", "general", "bio", "math"]),
     ],
 )
-def test_top_k_follows_the_skills(skills: list[SkillWeight], k: int, expected: list[str]) -> None:
+def test_top_k_follows_the_skills(skills: list[SkillMatch], k: int, expected: list[str]) -> None:
     assert chosen(SkillRecruiter(matrix()), skills, k=k) == expected
 
 
@@ -86,7 +82,7 @@ def test_no_tags_falls_back_to_the_prior() -> None:
 
 
 def test_unknown_skills_are_ignored_and_fall_back() -> None:
-    skills = [SkillWeight("x", "astronomy", 0.9)]
+    skills = [SkillMatch("x", "astronomy", 0.9)]
     (assignment,) = SkillRecruiter(matrix()).assign(["q"], [["x"]], [skills], RecruitOptions(k=1))
     assert assignment.fallback
     assert assignment.chosen == ["general"]
