@@ -25,7 +25,6 @@ $(INSTALLED): pyproject.toml | $(PY)
 	touch $@
 
 demo: $(INSTALLED)
-	$(CLI) experts check
 	$(CLI) demo
 
 test: $(INSTALLED)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from router_svc.cli.demo import demo
 from router_svc.cli.experts import experts_app, generate
+from router_svc.cli.pipeline_commands import profile, route, run, skills_app
 
 app = typer.Typer(
     help="router-svc: a training-free, skill-based router over a pool of expert LLMs.",
@@ -12,4 +14,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(experts_app, name="experts")
+app.add_typer(skills_app, name="skills")
 app.command("generate")(generate)
+app.command("profile")(profile)
+app.command("route")(route)
+app.command("run")(run)
+app.command("demo")(demo)

@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     redis_prefix: str = Field("router-svc:v1", description="Namespace of every Redis key.")
     host: str = Field("127.0.0.1", description="Address the API server binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port the API server binds to.")
-    log_level: str = Field("info", description="Logging level: debug, info, warning, error.")
+    log_level: str = Field("warning", description="Logging level: debug, info, warning, error.")
     api_keys: list[SecretStr] = Field(
         default_factory=list,
         description="Accepted API keys (JSON list in the env var); empty means no auth.",

@@ -174,6 +174,11 @@ class SkillRecruiter(Recruiter):
     prior[e] = softmax(competency[e] / observations[e] / temperature), where observations is how
     many (question, skill) pairs the competency sums over, so the logits lie in [-1/T, 1/T].
     score = max(relevance, 0) * prior where some expert has positive relevance; else the prior.
+
+    With ``center`` (the default) each skill's profile values are taken relative to the pool's
+    mean on that skill, so "positive" means "better than the average expert here". Without it
+    (the paper's raw sums) a pool whose experts are mostly wrong, like tiny CPU models, has no
+    positive skill at all and every question falls back to the prior.
     """
 
     def __init__(
@@ -182,14 +187,17 @@ class SkillRecruiter(Recruiter):
         expected_cost: np.ndarray | None = None,
         *,
         temperature: float = 0.5,
+        center: bool = True,
     ) -> None:
         if temperature <= 0:
             raise RoutingError(f"temperature must be > 0, got {temperature}")
         super().__init__(matrix, expected_cost)
         self.temperature = temperature
+        values = matrix.values
+        self._values = values - values.mean(axis=1, keepdims=True) if center else values
 
     def score(self, weights: np.ndarray) -> ScoreParts:
-        relevance = weights @ self.matrix.values
+        relevance = weights @ self._values
         observations = self.matrix.seen.sum(axis=0)
         prior = competency_prior(self.matrix.competency, observations, self.temperature)
         fallback = ~(relevance > 0).any(axis=1)

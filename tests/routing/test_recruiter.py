@@ -55,11 +55,11 @@ def chosen(recruiter: SkillRecruiter, skills: list[SkillMatch], **options: objec
     ],
 )
 def test_top_k_follows_the_skills(skills: list[SkillMatch], k: int, expected: list[str]) -> None:
-    assert chosen(SkillRecruiter(matrix()), skills, k=k) == expected
+    assert chosen(SkillRecruiter(matrix(), center=False), skills, k=k) == expected
 
 
 def test_relevance_is_similarity_weighted_profile_sum() -> None:
-    recruiter = SkillRecruiter(matrix())
+    recruiter = SkillRecruiter(matrix(), center=False)
     parts = recruiter.score(recruiter.weights([weights(("algebra", 0.5), ("chemistry", 1.0))]))
     np.testing.assert_allclose(parts.relevance[0], [0.5, 4.5, -2.0, 1.5])
     assert not parts.fallback[0]
@@ -90,10 +90,21 @@ def test_unknown_skills_are_ignored_and_fall_back() -> None:
 
 def test_no_positive_score_falls_back() -> None:
     negative = -np.abs(VALUES)
-    (assignment,) = SkillRecruiter(matrix(negative)).assign(
+    (assignment,) = SkillRecruiter(matrix(negative), center=False).assign(
         ["q"], [["t"]], [weights(("algebra", 1.0))], RecruitOptions(k=1)
     )
     assert assignment.fallback
+
+
+def test_centering_ranks_experts_relative_to_the_pool() -> None:
+    # Every expert is mostly wrong on algebra, but "math" is the least wrong.
+    weak = np.array([[-1.0, -5.0, -6.0, -4.0], [-3.0, -1.0, -4.0, -4.0], [0.0, 0.0, 0.0, 0.0]])
+    recruiter = SkillRecruiter(matrix(weak))
+    (assignment,) = recruiter.assign(["q"], [["t"]], [weights(("algebra", 1.0))], RecruitOptions(k=1))
+    assert not assignment.fallback
+    assert assignment.chosen == ["math"]
+    parts = recruiter.score(recruiter.weights([weights(("algebra", 1.0))]))
+    np.testing.assert_allclose(parts.relevance[0], [3.0, -1.0, -2.0, 0.0])
 
 
 def test_k_larger_than_the_pool_returns_every_expert_once() -> None:
@@ -103,7 +114,7 @@ def test_k_larger_than_the_pool_returns_every_expert_once() -> None:
 
 def test_cost_weight_trades_quality_for_price() -> None:
     cost = np.array([10.0, 1.0, 1.0, 0.1])
-    recruiter = SkillRecruiter(matrix(), expected_cost=cost)
+    recruiter = SkillRecruiter(matrix(), expected_cost=cost, center=False)
     assert chosen(recruiter, weights(("algebra", 1.0)), k=1) == ["math"]
     assert chosen(recruiter, weights(("algebra", 1.0)), k=1, cost_weight=2.0) == ["general"]
 
@@ -119,7 +130,7 @@ def test_sampling_is_seeded_distinct_and_weighted() -> None:
 
 
 def test_explanation_has_every_part() -> None:
-    (assignment,) = SkillRecruiter(matrix()).assign(
+    (assignment,) = SkillRecruiter(matrix(), center=False).assign(
         ["q7"], [["algebra"]], [weights(("algebra", 1.0))], RecruitOptions(k=1)
     )
     data = assignment.to_json()

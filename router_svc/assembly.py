@@ -1,0 +1,164 @@
+"""Build the long-lived parts of a process (models, embedder, store) and a suite's pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from router_svc.backends.base import EngineContext
+from router_svc.backends.model_files import file_fingerprint, resolve_model_path
+from router_svc.config.pool import PoolConfig
+from router_svc.config.settings import Settings
+from router_svc.errors import ConfigError
+from router_svc.execution.aggregator import Aggregator
+from router_svc.execution.models import ModelManager
+from router_svc.execution.runner import Executor
+from router_svc.pipeline import Pipeline
+from router_svc.routing.artifacts import ProfileArtifacts
+from router_svc.routing.profiles import ExpertProfile, ProfileMatrix
+from router_svc.routing.recruiter import SkillRecruiter
+from router_svc.skills.embedder import SentenceTransformerEmbedder
+from router_svc.skills.inventory import SkillInventory
+from router_svc.skills.tagger import EmbeddingTagger, KeywordTagger, LLMTagger, SkillTagger
+from router_svc.store import Store, open_store
+from router_svc.types import LoadStats
+
+
+@dataclass
+class Runtime:
+    """What one process shares between requests: engines, the embedder, the state store."""
+
+    settings: Settings
+    pool: PoolConfig
+    models: ModelManager
+    embedder: SentenceTransformerEmbedder
+    store: Store
+    stats: LoadStats = field(default_factory=LoadStats)
+    use_cache: bool = True
+
+    @classmethod
+    def create(cls, settings: Settings, pool: PoolConfig, *, use_cache: bool = True) -> Runtime:
+        context = EngineContext(settings.model_cache_dir, settings.n_threads)
+        stats = LoadStats()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return cls(
+            settings=settings,
+            pool=pool,
+            models=ModelManager.from_pool(pool, context, stats),
+            embedder=SentenceTransformerEmbedder(
+                pool.embedding_model, cache_dir=settings.model_cache_dir
+            ),
+            store=open_store(
+                settings.redis_url, settings.sqlite_path, prefix=settings.redis_prefix
+            ),
+            stats=stats,
+            use_cache=use_cache,
+        )
+
+    def executor(self) -> Executor:
+        if not self.use_cache:
+            return Executor(self.models, self.stats)
+        return Executor(
+            self.models, self.stats, cache=self.store.cache, cache_identity=self.model_identity
+        )
+
+    def model_identity(self, expert: str) -> str:
+        """A fingerprint of the expert's weights, part of every generation cache key."""
+        model = self.pool.expert(expert).model
+        return _fingerprint(model, self.settings.model_cache_dir)
+
+    def profile_dir(self, suite: str) -> Path:
+        return self.settings.skills_dir / suite
+
+    async def close(self) -> None:
+        await self.models.release_all()
+        await self.store.close()
+
+
+@cache
+def _fingerprint(model: str, cache_dir: Path) -> str:
+    path = resolve_model_path(model, cache_dir)
+    return file_fingerprint(path) if path.exists() else model
+
+
+def build_taggers(runtime: Runtime, artifacts: ProfileArtifacts) -> dict[str, SkillTagger]:
+    """Every tagger this pool and profile allow: llm (when configured), embedding, keyword."""
+    ids = [qid for qid in artifacts.question_tags if qid in artifacts.question_text]
+    texts = [artifacts.question_text[qid] for qid in ids]
+    taggers: dict[str, SkillTagger] = {
+        "embedding": EmbeddingTagger(
+            runtime.embedder,
+            texts,
+            [artifacts.question_tags[qid] for qid in ids],
+            neighbours=runtime.pool.tagger.neighbours,
+        ),
+        "keyword": KeywordTagger(texts),
+    }
+    llm = llm_tagger(runtime)
+    if llm is not None:
+        taggers["llm"] = llm
+    return taggers
+
+
+def llm_tagger(runtime: Runtime) -> LLMTagger | None:
+    config = runtime.pool.tagger
+    if config.expert is None:
+        return None
+    return LLMTagger(
+        runtime.models.engine(config.expert),
+        samples=config.samples,
+        temperature=config.temperature,
+        min_votes=config.min_votes,
+    )
+
+
+def build_recruiter(
+    pool: PoolConfig, profiles: dict[str, ExpertProfile], *, temperature: float = 0.5
+) -> SkillRecruiter:
+    """The skill recruiter over the pool's routable experts that have a profile."""
+    experts = [e.name for e in pool.routable if e.name in profiles]
+    if not experts:
+        raise ConfigError("no routable expert of the pool has a profile; run router-svc profile")
+    matrix = ProfileMatrix.from_profiles(profiles, experts)
+    return SkillRecruiter(matrix, expected_cost(pool, profiles, experts), temperature=temperature)
+
+
+def expected_cost(
+    pool: PoolConfig, profiles: dict[str, ExpertProfile], experts: list[str]
+) -> np.ndarray:
+    """Dollars per question: recorded costs where known, else prices x mean tokens."""
+    costs = []
+    for name in experts:
+        profile = profiles[name]
+        if profile.mean_cost is not None:
+            costs.append(profile.mean_cost)
+        else:
+            costs.append(
+                pool.expert(name).cost(
+                    round(profile.mean_prompt_tokens), round(profile.mean_completion_tokens)
+                )
+            )
+    return np.array(costs, dtype=float)
+
+
+def build_pipeline(runtime: Runtime, suite: str, *, skip_unanimous: bool = True) -> Pipeline:
+    """The pipeline for one profiled suite."""
+    folder = runtime.profile_dir(suite)
+    artifacts = ProfileArtifacts.load(folder)
+    taggers = build_taggers(runtime, artifacts)
+    default = runtime.pool.tagger.kind
+    if default not in taggers:
+        raise ConfigError(f"tagger.kind {default!r} is not available; known: {sorted(taggers)}")
+    aggregator = artifacts.aggregator or (runtime.pool.aggregator_candidates or [None])[0]
+    return Pipeline(
+        taggers=taggers,
+        default_tagger=default,
+        embedder=runtime.embedder,
+        inventory=SkillInventory.load(folder),
+        recruiter=build_recruiter(runtime.pool, artifacts.profiles),
+        executor=runtime.executor(),
+        aggregator=Aggregator(aggregator, skip_unanimous=skip_unanimous),
+    )

@@ -1,0 +1,116 @@
+"""`router-svc demo`: the whole pipeline on the embedded default, end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from router_svc.assembly import Runtime
+from router_svc.cli._common import (
+    ConfigOption,
+    console,
+    friendly_errors,
+    pool_from,
+    run_async,
+    settings,
+)
+from router_svc.cli.experts import list_experts
+from router_svc.cli.pipeline_commands import show_profile
+from router_svc.pipeline import RouteOptions, expert_task
+from router_svc.profiling import profile_suite, stale_reason
+from router_svc.routing.artifacts import ProfileArtifacts
+from router_svc.run_file import RunSummary, run_file
+from router_svc.skills.grading import grade
+from router_svc.skills.suites import Suite, load_suite
+from router_svc.types import Question
+
+SAMPLE = "What is 12 + 30?"
+
+
+@friendly_errors
+def demo(
+    suite: Annotated[
+        str, typer.Option("--suite", "-s", help="Suite to profile and run.")
+    ] = "starter",
+    limit: Annotated[int, typer.Option(help="Test questions to run.")] = 40,
+    config: ConfigOption = None,
+) -> None:
+    """Profile the suite if needed, run its test split through the router, compare."""
+    list_experts(config)
+    current = settings()
+    loaded = load_suite(suite, current.suites_dir)
+    out = current.data_dir / "demo" / f"{loaded.name}-results.jsonl"
+    out.unlink(missing_ok=True)
+    summary, single = run_async(_demo(config, loaded, out, limit))
+    _compare(summary, single)
+
+
+async def _demo(
+    config: Path | None, suite: Suite, out: Path, limit: int
+) -> tuple[RunSummary, tuple[str, float, float]]:
+    runtime = Runtime.create(settings(), pool_from(config))
+    try:
+        await _one_answer_each(runtime)
+        reason = stale_reason(runtime, suite)
+        if reason is not None:
+            console.print(f"[yellow]profiling {suite.name}[/]: {reason}")
+            await profile_suite(runtime, suite, progress=True)
+        artifacts = ProfileArtifacts.load(runtime.profile_dir(suite.name))
+        show_profile(artifacts)
+        test_file = suite.path / "test.jsonl"
+        options = RouteOptions(k=runtime.pool.k)
+        summary = await run_file(runtime, suite.name, test_file, out, options, limit=limit)
+        single = await _best_single(runtime, artifacts, suite.test[:limit])
+        return summary, single
+    finally:
+        await runtime.close()
+
+
+async def _one_answer_each(runtime: Runtime) -> None:
+    table = Table(title=f"One answer from every expert: {SAMPLE}")
+    for column in ("expert", "answer", "tokens", "seconds"):
+        table.add_column(column)
+    tasks = [expert_task(Question("sample", SAMPLE), e.name) for e in runtime.pool.experts]
+    for result in await runtime.executor().run(tasks):
+        c = result.completion
+        text = c.text.strip().replace("\n", " ")[:80] if c else f"[red]{result.error}[/]"
+        table.add_row(
+            result.task.expert,
+            text,
+            str(c.completion_tokens if c else "-"),
+            f"{c.seconds:.2f}" if c else "-",
+        )
+    console.print(table)
+
+
+async def _best_single(
+    runtime: Runtime, artifacts: ProfileArtifacts, questions: list[Question]
+) -> tuple[str, float, float]:
+    """The expert with the best validation accuracy, run alone on the same questions."""
+    name = max(artifacts.profiles.values(), key=lambda p: p.accuracy).expert
+    results = await runtime.executor().run([expert_task(q, name) for q in questions], progress=True)
+    right = sum(
+        grade(r.completion.text, q.gold_answer or "", q.question).correct
+        for q, r in zip(questions, results, strict=True)
+        if r.completion
+    )
+    return name, artifacts.profiles[name].accuracy, right / max(len(questions), 1)
+
+
+def _compare(summary: RunSummary, single: tuple[str, float, float]) -> None:
+    name, validation, test = single
+    table = Table(title="Router vs the best single expert (test split)")
+    for column in ("system", "accuracy", "note"):
+        table.add_column(column)
+    table.add_row(
+        "router-svc (k experts + aggregator)",
+        f"{summary.accuracy or 0:.1%}",
+        f"{summary.loads} model loads, {summary.tokens} tokens, {summary.seconds:.0f} s",
+    )
+    table.add_row(f"best single: {name}", f"{test:.1%}", f"{validation:.1%} on validation")
+    console.print(table)
+    console.print(summary.describe())
+    console.print("[dim]Tiny 135M-270M models: low accuracy is expected; see docs/concepts.md.[/]")

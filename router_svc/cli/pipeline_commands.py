@@ -1,0 +1,165 @@
+"""`router-svc profile | skills show | route | run`: the pipeline from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from router_svc.assembly import Runtime, build_pipeline
+from router_svc.cli._common import (
+    ConfigOption,
+    console,
+    friendly_errors,
+    pool_from,
+    run_async,
+    settings,
+)
+from router_svc.pipeline import RouteOptions
+from router_svc.profiling import profile_suite
+from router_svc.routing.artifacts import ProfileArtifacts
+from router_svc.routing.recruiter import Assignment
+from router_svc.run_file import RunSummary, run_file
+from router_svc.skills.suites import load_suite
+from router_svc.types import Question
+
+SuiteOption = Annotated[str, typer.Option("--suite", "-s", help="Suite name or folder.")]
+KOption = Annotated[int | None, typer.Option("--k", help="Experts per question [pool's k].")]
+TaggerOption = Annotated[
+    str | None, typer.Option("--tagger", help="llm, embedding or keyword [pool's tagger.kind].")
+]
+CostOption = Annotated[float, typer.Option("--cost-weight", help="Lambda: trade quality for cost.")]
+
+skills_app = typer.Typer(help="Inspect skill profiles.", no_args_is_help=True)
+
+
+def _runtime(config: Path | None, *, use_cache: bool = True) -> Runtime:
+    return Runtime.create(settings(), pool_from(config), use_cache=use_cache)
+
+
+@friendly_errors
+def profile(
+    suite: SuiteOption = "starter",
+    config: ConfigOption = None,
+    tagger: Annotated[
+        str | None, typer.Option(help="llm (the pool's tagger expert) or keyword.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Profile on the first N questions.")] = None,
+) -> None:
+    """Run every expert once on the suite's validation split and save its skill profile."""
+    loaded = load_suite(suite, settings().suites_dir)
+    runtime = _runtime(config)
+
+    async def go() -> ProfileArtifacts:
+        try:
+            return await profile_suite(runtime, loaded, tagger=tagger, limit=limit, progress=True)
+        finally:
+            await runtime.close()
+
+    artifacts = run_async(go())
+    show_profile(artifacts)
+    console.print(f"saved to {runtime.profile_dir(loaded.name)}")
+
+
+@skills_app.command("show")
+@friendly_errors
+def skills_show(suite: SuiteOption = "starter") -> None:
+    """Print a suite's profile: accuracy, strongest and weakest skills, the aggregator."""
+    show_profile(ProfileArtifacts.load(settings().skills_dir / Path(suite).name))
+
+
+def show_profile(artifacts: ProfileArtifacts) -> None:
+    table = Table(title=f"Skill profile: {artifacts.suite}")
+    for column in ("expert", "val. accuracy", "competency", "strongest skills", "weakest skills"):
+        table.add_column(column)
+    for name, p in artifacts.profiles.items():
+        table.add_row(
+            name,
+            f"{p.accuracy:.1%} ({p.correct:g}/{p.total})",
+            f"{p.competency:+g}",
+            ", ".join(f"{s} {v:+g}" for s, v in p.strongest(3)),
+            ", ".join(f"{s} {v:+g}" for s, v in p.weakest(3)),
+        )
+    console.print(table)
+    ranking = ", ".join(
+        f"{r.expert} {r.accuracy:.0%} of {r.items}" for r in artifacts.aggregator_ranking
+    )
+    console.print(f"aggregator: [bold]{artifacts.aggregator}[/] (benchmark: {ranking or 'none'})")
+
+
+@friendly_errors
+def route(
+    question: Annotated[str, typer.Argument(help="The question to route.")],
+    suite: SuiteOption = "starter",
+    config: ConfigOption = None,
+    k: KOption = None,
+    tagger: TaggerOption = None,
+    cost_weight: CostOption = 0.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the decision as JSON.")] = False,
+) -> None:
+    """Explain how a question would be routed, without generating an answer."""
+    runtime = _runtime(config)
+    options = RouteOptions(k=k or runtime.pool.k, tagger=tagger, cost_weight=cost_weight)
+
+    async def go() -> Assignment:
+        try:
+            pipeline = build_pipeline(runtime, Path(suite).name)
+            return (await pipeline.route([Question("cli", question)], options, {}))[0]
+        finally:
+            await runtime.close()
+
+    assignment = run_async(go())
+    if as_json:
+        console.print_json(json.dumps(assignment.to_json()))
+    else:
+        show_assignment(assignment)
+
+
+def show_assignment(assignment: Assignment) -> None:
+    console.print(f"tags: {', '.join(assignment.tags) or '(none)'}")
+    mapped = ", ".join(f"{m.keyword} -> {m.skill} ({m.similarity:.2f})" for m in assignment.skills)
+    console.print(f"skills: {mapped or '(none)'}")
+    table = Table(
+        title="Expert scores" + (" (fallback: competency prior)" if assignment.fallback else "")
+    )
+    for column in ("expert", "relevance", "prior", "cost penalty", "score", "chosen"):
+        table.add_column(column)
+    for s in sorted(assignment.scores, key=lambda s: -s.score):
+        chosen = "yes" if s.expert in assignment.chosen else ""
+        table.add_row(
+            s.expert,
+            f"{s.relevance:+.3g}",
+            f"{s.prior:.3f}",
+            f"{s.cost_penalty:.3f}",
+            f"{s.score:.3f}",
+            chosen,
+        )
+    console.print(table)
+    console.print(f"chosen: [bold]{', '.join(assignment.chosen)}[/]")
+
+
+@friendly_errors
+def run(
+    data: Annotated[Path, typer.Option("--data", help="Questions (suite JSONL format).")],
+    out: Annotated[Path, typer.Option("--out", help="Results JSONL; resumed if it exists.")],
+    suite: SuiteOption = "starter",
+    config: ConfigOption = None,
+    k: KOption = None,
+    tagger: TaggerOption = None,
+    cost_weight: CostOption = 0.0,
+    limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
+) -> None:
+    """Answer every question of a file through the pipeline, one JSON line per question."""
+    runtime = _runtime(config)
+    options = RouteOptions(k=k or runtime.pool.k, tagger=tagger, cost_weight=cost_weight)
+
+    async def go() -> RunSummary:
+        try:
+            return await run_file(runtime, Path(suite).name, data, out, options, limit=limit)
+        finally:
+            await runtime.close()
+
+    console.print(run_async(go()).describe())

@@ -1,0 +1,121 @@
+"""What profiling leaves under ``skills/<suite>/``, versioned so a reader knows what it holds.
+
+profile.json      metadata, per-expert profiles, question tags and skills, aggregator ranking
+inventory.json    the skill inventory (with inventory.npy, its MiniLM vectors)
+outputs.jsonl     every raw expert output on the validation set (audit trail, resume)
+tags.jsonl        the tagger's keywords per validation question (resume)
+aggregation.jsonl the aggregator benchmark's raw outputs
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from router_svc.errors import DataError
+from router_svc.routing.profiles import ExpertProfile
+
+FORMAT = "router-svc/profile"
+VERSION = 1
+PROFILE_FILE = "profile.json"
+OUTPUTS_FILE = "outputs.jsonl"
+TAGS_FILE = "tags.jsonl"
+AGGREGATION_FILE = "aggregation.jsonl"
+
+
+@dataclass(frozen=True)
+class AggregatorRank:
+    expert: str
+    accuracy: float
+    items: int
+
+
+@dataclass
+class ProfileArtifacts:
+    """The profile of one suite, as stored in ``skills/<suite>/profile.json``."""
+
+    suite: str
+    metadata: dict[str, Any]
+    profiles: dict[str, ExpertProfile]
+    question_tags: dict[str, list[str]]
+    question_skills: dict[str, list[str]]
+    question_text: dict[str, str] = field(default_factory=dict)
+    aggregator_ranking: list[AggregatorRank] = field(default_factory=list)
+
+    @property
+    def aggregator(self) -> str | None:
+        """The suite's aggregator: the best of the aggregation benchmark."""
+        return self.aggregator_ranking[0].expert if self.aggregator_ranking else None
+
+    @property
+    def experts(self) -> list[str]:
+        return list(self.profiles)
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        data = {
+            "format": FORMAT,
+            "version": VERSION,
+            "suite": self.suite,
+            "metadata": self.metadata,
+            "aggregator_ranking": [vars(rank) for rank in self.aggregator_ranking],
+            "profiles": {name: p.to_json() for name, p in self.profiles.items()},
+            "question_tags": self.question_tags,
+            "question_skills": self.question_skills,
+            "question_text": self.question_text,
+        }
+        tmp = folder / f"{PROFILE_FILE}.tmp"
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n", encoding="utf-8")
+        tmp.replace(folder / PROFILE_FILE)
+
+    @classmethod
+    def load(cls, folder: Path) -> ProfileArtifacts:
+        path = folder / PROFILE_FILE
+        if not path.is_file():
+            raise DataError(
+                f"no profile at {path}; create it with: router-svc profile --suite {folder.name}"
+            )
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("format") != FORMAT or data.get("version") != VERSION:
+            raise DataError(
+                f"{path}: format {data.get('format')!r} version {data.get('version')!r}; "
+                f"this router-svc reads {FORMAT!r} version {VERSION}: run router-svc profile again"
+            )
+        return cls(
+            suite=data["suite"],
+            metadata=data["metadata"],
+            profiles={k: ExpertProfile.from_json(v) for k, v in data["profiles"].items()},
+            question_tags=data["question_tags"],
+            question_skills=data["question_skills"],
+            question_text=data.get("question_text", {}),
+            aggregator_ranking=[AggregatorRank(**r) for r in data["aggregator_ranking"]],
+        )
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """Records of a JSONL file; a torn last line (an interrupted write) is skipped."""
+    if not path.is_file():
+        return
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                continue
+
+
+def append_jsonl(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
+    """Append records, one JSON object a line, flushed so an interruption loses nothing done."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torn = path.is_file() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
+    with path.open("a", encoding="utf-8") as handle:
+        if torn:
+            handle.write("\n")
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        handle.flush()
