@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from router_svc.cli.config_commands import config_app
 from router_svc.cli.demo import demo
 from router_svc.cli.experts import experts_app, generate
 from router_svc.cli.pipeline_commands import profile, route, run, skills_app
@@ -15,6 +16,7 @@ app = typer.Typer(
 )
 app.add_typer(experts_app, name="experts")
 app.add_typer(skills_app, name="skills")
+app.add_typer(config_app, name="config")
 app.command("generate")(generate)
 app.command("profile")(profile)
 app.command("route")(route)
