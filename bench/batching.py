@@ -67,7 +67,9 @@ async def main() -> None:
     timings: dict[str, float] = {}
     assignments = await pipeline.route(questions, options, timings)
     routing_per_question = timings["route"] / len(questions)
-    tasks = [expert_task(q, e) for q, a in zip(questions, assignments, strict=True) for e in a.chosen]
+    tasks = [
+        expert_task(q, e) for q, a in zip(questions, assignments, strict=True) for e in a.chosen
+    ]
     distinct = sorted({t.expert for t in tasks})
     grouped = await run_mode(runtime, tasks, "grouped")
     naive = await run_mode(runtime, tasks, "naive")

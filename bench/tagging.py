@@ -58,7 +58,8 @@ async def main() -> None:
     llm_skills = inventory.map_many(llm_tags, runtime.embedder)
     emb_skills = inventory.map_many(embedding_tags, runtime.embedder)
     shared = sum(
-        bool({m.skill for m in a} & {m.skill for m in b}) for a, b in zip(llm_skills, emb_skills, strict=True)
+        bool({m.skill for m in a} & {m.skill for m in b})
+        for a, b in zip(llm_skills, emb_skills, strict=True)
     )
     await runtime.close()
     write_results(
