@@ -68,7 +68,8 @@ _JOB_COLUMNS = "id, status, total, done, failed, created_at, finished_at, meta"
 _CLAIMABLE = """
 SELECT i.seq, i.job_id, i.idx, i.payload, i.deliveries, j.status
 FROM items i LEFT JOIN jobs j ON j.id = i.job_id AND j.expires_at > :now
-WHERE i.acked = 0 AND (i.lease_owner IS NULL OR i.leased_at <= :stale)
+WHERE i.acked = 0
+  AND (i.lease_owner IS NULL OR (i.leased_at <= :stale AND i.leased_at < :now))
 ORDER BY i.lease_owner IS NULL, i.seq LIMIT :limit
 """
 

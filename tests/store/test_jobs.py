@@ -269,3 +269,15 @@ async def test_every_redis_key_has_a_ttl(raw_redis: Redis, prefix: str, tmp_path
     finally:
         await store.close()
         await raw_redis.delete(*[key async for key in raw_redis.scan_iter(match=f"{prefix}:*")])
+
+
+async def test_sqlite_claim_with_zero_idle_never_hands_out_an_item_twice(tmp_path: Path) -> None:
+    from router_svc.store.sqlite import open_sqlite_store
+
+    store = open_sqlite_store(tmp_path / "q.sqlite3")
+    try:
+        await store.jobs.submit("job-zero", ["a", "b"], {})
+        items = await store.jobs.claim("w", 16, block_ms=0, min_idle_ms=0)
+        assert sorted(i.index for i in items) == [0, 1]
+    finally:
+        await store.close()
