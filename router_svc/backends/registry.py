@@ -21,6 +21,7 @@ ENGINES: dict[str, str] = {
     "llamacpp": "router_svc.backends.llamacpp:LlamaCppEngine",
     "litellm": "router_svc.backends.litellm:LiteLLMEngine",
     "vllm": "router_svc.backends.vllm:VLLMEngine",
+    "replay": "router_svc.backends.replay:ReplayEngine",
 }
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import typer
 
+from router_svc.cli.bench import bench
 from router_svc.cli.config_commands import config_app
 from router_svc.cli.demo import demo
 from router_svc.cli.experts import experts_app, generate
 from router_svc.cli.pipeline_commands import profile, route, run, skills_app
+from router_svc.cli.serve import serve
+from router_svc.cli.worker import worker
 
 app = typer.Typer(
     help="router-svc: a training-free, skill-based router over a pool of expert LLMs.",
@@ -22,3 +25,6 @@ app.command("profile")(profile)
 app.command("route")(route)
 app.command("run")(run)
 app.command("demo")(demo)
+app.command("bench")(bench)
+app.command("serve")(serve)
+app.command("worker")(worker)

@@ -1,0 +1,108 @@
+"""`router-svc bench`: every strategy on a suite's test split, written up as a report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from router_svc.cli._common import (
+    ConfigOption,
+    console,
+    friendly_errors,
+    pool_from,
+    run_async,
+    settings,
+)
+from router_svc.errors import ConfigError
+from router_svc.skills.suites import load_suite
+
+
+@friendly_errors
+def bench(
+    replay: Annotated[
+        Path | None,
+        typer.Option("--replay", help="A replay JSONL file of recorded outcomes (docs/replay.md)."),
+    ] = None,
+    suite: Annotated[
+        str | None, typer.Option("--suite", help="A suite under eval/suites (live models).")
+    ] = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="Reports go to OUT/<suite>-<timestamp>/.")
+    ] = Path("eval/reports"),
+    tagger: Annotated[
+        str,
+        typer.Option("--tagger", help="keyword (no model) or embedding (MiniLM vectors for tags)."),
+    ] = "keyword",
+    k: Annotated[int, typer.Option("--k", min=1, help="Voters for random-k and k>1 routers.")] = 3,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for sampling and bootstrap.")] = 0,
+    ablation: Annotated[
+        bool, typer.Option("--ablation/--no-ablation", help="Run the router ablation.")
+    ] = True,
+    limit: Annotated[
+        int | None, typer.Option(help="Live bench: only the first N test questions.")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Run every strategy on the test split and write report.md, results.json and plots."""
+    if replay is not None and suite is not None:
+        raise ConfigError("give one of --replay FILE or --suite NAME, not both")
+    if suite is not None:
+        _live(suite, out, k=k, seed=seed, limit=limit, config=config)
+        return
+    if replay is None:
+        raise ConfigError("give --replay FILE (recorded outcomes) or --suite NAME")
+    from router_svc.bench.replay_bench import BenchOptions, ReplayBench
+
+    options = BenchOptions(
+        tagger=tagger,  # type: ignore[arg-type]  # BenchOptions checks the value
+        k=k,
+        seed=seed,
+        ablation=ablation,
+        model_cache_dir=settings().model_cache_dir,
+    )
+    run = ReplayBench(options).run(replay, out)
+    _print_summary(run.results)
+    console.print(f"report: {run.folder / 'report.md'}", highlight=False)
+
+
+def _live(
+    suite: str, out: Path, *, k: int, seed: int, limit: int | None, config: Path | None
+) -> None:
+    from router_svc.assembly import Runtime
+    from router_svc.bench.live_bench import LiveOptions, live_bench
+
+    loaded = load_suite(suite, settings().suites_dir)
+    runtime = Runtime.create(settings(), pool_from(config))
+
+    async def go() -> tuple[Path, dict[str, Any]]:
+        try:
+            return await live_bench(runtime, loaded, out, LiveOptions(k=k, seed=seed, limit=limit))
+        finally:
+            await runtime.close()
+
+    folder, results = run_async(go())
+    _print_summary(results)
+    console.print(f"report: {folder / 'report.md'}", highlight=False)
+
+
+def _print_summary(results: dict[str, Any]) -> None:
+    table = Table(title=f"{results['suite']}: {results['questions']['test']} test questions")
+    for column in ("strategy", "accuracy", "95% CI", "gap closed", "$/query", "experts/q"):
+        table.add_column(column, justify="left" if column == "strategy" else "right")
+    for name, row in results["strategies"].items():
+        if row["family"] == "single":
+            continue
+        low, high = row["ci95"]
+        gap = row["gap_closed"]
+        table.add_row(
+            name,
+            f"{100 * row['accuracy']:.1f}%",
+            f"{100 * low:.1f}-{100 * high:.1f}",
+            "-" if gap is None else f"{100 * gap:.0f}%",
+            f"{row['cost_per_query']:.6f}",
+            f"{row['experts_per_query']:.2f}",
+        )
+    console.print(table)
