@@ -1,1 +1,1 @@
-"""router_svc.api."""
+"""The HTTP API: ``create_app`` (app.py) serves the OpenAI-compatible routes under routes/."""

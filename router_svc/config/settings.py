@@ -34,6 +34,24 @@ class Settings(BaseSettings):
     n_threads: int | None = Field(
         None, ge=1, description="CPU threads per llama.cpp model; all cores when unset."
     )
+    serve_suites: list[str] = Field(
+        default_factory=list,
+        description="Suites the API serves (JSON list); the first is the default of model "
+        "'router-svc'. Empty: every folder under skills_dir with a profile.json.",
+    )
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, description="Largest request body the API accepts (413 beyond)."
+    )
+    max_messages: int = Field(
+        64, ge=1, description="Most messages one chat completion request may carry."
+    )
+    max_k: int = Field(8, ge=1, description="Most experts one request may recruit (k).")
+    microbatch_max_size: int = Field(
+        8, ge=1, description="Most concurrent direct expert requests sent as one batch."
+    )
+    microbatch_max_wait_ms: float = Field(
+        10.0, ge=0.0, description="How long a direct expert request waits for batch peers."
+    )
 
     @property
     def sqlite_path(self) -> Path:

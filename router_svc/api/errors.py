@@ -1,0 +1,178 @@
+"""Every error the API answers, in OpenAI's envelope, from one registered handler.
+
+    {"error": {"message": "...", "type": "invalid_request_error", "param": "k", "code": "..."}}
+
+Routes raise; they never build error responses. ``error_body`` maps an exception to a status
+and an envelope: our own ``HTTPError``s carry theirs, RouterSvcErrors map by class (400 bad
+routing parameters, 404 unknown model or job, 502/504 backend failures, 503 store down), request
+validation errors become 400 with ``param`` naming the field, anything else is a 500 that logs
+its traceback and shows only the request id.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from router_svc.api.state import current_request_id
+from router_svc.errors import (
+    BackendError,
+    BackendTimeout,
+    ConfigError,
+    DataError,
+    JobNotFoundError,
+    RouterSvcError,
+    RoutingError,
+    StoreError,
+    UnknownComponentError,
+)
+
+logger = logging.getLogger(__name__)
+
+INVALID = "invalid_request_error"
+
+
+class HTTPError(RouterSvcError):
+    """An error answer with its status, OpenAI error type, string code and offending field."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = INVALID,
+        code: str = "invalid_value",
+        param: str | None = None,
+    ) -> None:
+        self.status = status
+        self.type = type
+        self.code = code
+        self.param = param
+        super().__init__(message)
+
+
+def invalid(message: str, param: str | None, code: str = "invalid_value") -> HTTPError:
+    """A 400 for a bad request field."""
+    return HTTPError(400, message, code=code, param=param)
+
+
+@dataclass(frozen=True)
+class ErrorBody:
+    status: int
+    message: str
+    type: str
+    code: str
+    param: str | None = None
+
+    def envelope(self) -> dict[str, Any]:
+        """OpenAI's error object; text the client sent is made encodable (lone surrogates)."""
+        param = _encodable(self.param) if self.param is not None else None
+        error = {"message": _encodable(self.message), "type": self.type, "param": param}
+        return {"error": error | {"code": self.code}}
+
+
+def _encodable(text: str) -> str:
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def error_body(exc: Exception) -> ErrorBody:
+    """The status and envelope fields for ``exc``."""
+    if isinstance(exc, HTTPError):
+        return ErrorBody(exc.status, str(exc), exc.type, exc.code, exc.param)
+    if isinstance(exc, RequestValidationError):
+        return _validation_body(exc)
+    if isinstance(exc, StarletteHTTPException):
+        return _http_body(exc)
+    if isinstance(exc, RouterSvcError):
+        return _router_body(exc)
+    return ErrorBody(
+        500,
+        f"internal error (request id {current_request_id()}); the server log has the details",
+        "server_error",
+        "internal_error",
+    )
+
+
+def _router_body(exc: RouterSvcError) -> ErrorBody:
+    message = str(exc)
+    if isinstance(exc, UnknownComponentError):
+        if exc.kind in ("expert", "model"):
+            return ErrorBody(404, message, INVALID, "model_not_found", "model")
+        return ErrorBody(400, message, INVALID, f"unknown_{exc.kind}", exc.kind)
+    if isinstance(exc, RoutingError):
+        return ErrorBody(400, message, INVALID, "routing_error")
+    if isinstance(exc, JobNotFoundError):
+        return ErrorBody(404, message, INVALID, "job_not_found")
+    if isinstance(exc, BackendError) and too_long(message):
+        return ErrorBody(400, message, INVALID, "context_length_exceeded", "messages")
+    if isinstance(exc, BackendTimeout):
+        return ErrorBody(504, message, "server_error", "backend_timeout")
+    if isinstance(exc, BackendError):
+        return ErrorBody(502, message, "server_error", "backend_error")
+    if isinstance(exc, StoreError):
+        return ErrorBody(503, message, "server_error", "store_unavailable")
+    if isinstance(exc, DataError | ConfigError):
+        return ErrorBody(503, message, "server_error", "not_ready")
+    return ErrorBody(500, message, "server_error", "internal_error")
+
+
+def too_long(message: str) -> bool:
+    """Whether a backend error says the prompt does not fit the model's context window."""
+    return "exceed context window" in message
+
+
+def _validation_body(exc: RequestValidationError) -> ErrorBody:
+    first = exc.errors()[0] if exc.errors() else {}
+    loc = [str(part) for part in first.get("loc", ()) if part != "body"]
+    kind = str(first.get("type", ""))
+    if kind == "json_invalid":
+        detail = first.get("ctx", {}).get("error", "")
+        message = f"the request body is not valid JSON ({detail})".replace(" ()", "")
+        return ErrorBody(400, message, INVALID, "invalid_json")
+    param = ".".join(loc) or None
+    if param is None and kind in ("model_attributes_type", "dict_type"):
+        message = "the request body must be a JSON object (Content-Type: application/json)"
+        return ErrorBody(400, message, INVALID, "invalid_body")
+    if kind == "missing":
+        where = param or "the body"
+        return ErrorBody(400, f"{where} is required", INVALID, "missing_field", param)
+    message = str(first.get("msg", "invalid request"))
+    message = f"{param}: {message}" if param else message
+    return ErrorBody(400, message, INVALID, "invalid_value", param)
+
+
+def _http_body(exc: StarletteHTTPException) -> ErrorBody:
+    codes = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
+    code = codes.get(exc.status_code, "http_error")
+    kind = INVALID if exc.status_code < 500 else "server_error"
+    return ErrorBody(exc.status_code, str(exc.detail), kind, code)
+
+
+def error_response(exc: Exception) -> JSONResponse:
+    """The envelope response of ``exc`` (the handler's, and the body-limit middleware's)."""
+    body = error_body(exc)
+    headers = {"WWW-Authenticate": "Bearer"} if body.status == 401 else None
+    return JSONResponse(body.envelope(), status_code=body.status, headers=headers)
+
+
+async def handle_error(request: Request, exc: Exception) -> JSONResponse:
+    """The one handler: every exception becomes OpenAI's error envelope."""
+    body = error_body(exc)
+    where = f"{request.method} {request.url.path} -> {body.status}"
+    if body.status >= 500:
+        logger.error("%s: %s", where, body.message, exc_info=not isinstance(exc, RouterSvcError))
+    else:
+        logger.info("%s: %s", where, body.message)
+    return error_response(exc)
+
+
+def register_error_handler(app: FastAPI) -> None:
+    """Route every exception class the app can see to ``handle_error``."""
+    for kind in (RouterSvcError, RequestValidationError, StarletteHTTPException, Exception):
+        app.add_exception_handler(kind, handle_error)

@@ -1,0 +1,257 @@
+"""Batch jobs: upload a JSONL file of questions, let workers answer them, fetch the results.
+
+    POST   /v1/batches               upload (multipart field ``file``, or a raw JSONL body);
+                                     ``suite`` (or ``model``), ``k``, ``tagger``, ``cost_weight``,
+                                     ``mode``, ``seed`` as query or form fields -> the batch
+    GET    /v1/batches/{id}          the batch object: status and request counts
+    GET    /v1/batches/{id}/results  one JSON line per answered question, in input order;
+                                     409 while the batch runs, unless ``?partial=true``
+    DELETE /v1/batches/{id}          cancel (also ``POST /v1/batches/{id}/cancel``, as OpenAI)
+
+Every line of the upload is validated before anything is queued; the first bad line is a 400
+naming the line and the field. Each question becomes one queue entry (``worker.BatchPayload``);
+``router-svc worker`` processes answer them. Batch statuses are OpenAI's where they exist:
+``queued`` (not started), ``in_progress``, ``completed``, ``cancelled``.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import json
+import logging
+import uuid
+from collections.abc import Iterator, Mapping
+from email.message import Message
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import ValidationError
+
+from router_svc.api.errors import HTTPError, invalid
+from router_svc.api.routes.route import check_suite, route_options
+from router_svc.api.schemas import ExpertModel, RoutingFields, parse_model
+from router_svc.api.state import Services, ServicesDep, current_request_id
+from router_svc.store import CANCELLED, DONE, QUEUED, RUNNING, JobInfo
+from router_svc.worker import BatchOptions, BatchPayload, BatchQuestion
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(tags=["batches"])
+
+JSONL_TYPES = ("application/jsonl", "application/x-ndjson", "text/plain")
+RESULTS_TYPE = "application/x-ndjson"
+ROUTING_FIELDS = ("k", "tagger", "cost_weight", "mode", "seed")
+FIELDS = ("suite", "model", *ROUTING_FIELDS)
+STATUSES = {
+    QUEUED: "queued",
+    RUNNING: "in_progress",
+    DONE: "completed",
+    CANCELLED: "cancelled",
+}
+
+
+@router.post("/v1/batches")
+async def create_batch(request: Request, services: ServicesDep) -> JSONResponse:
+    """Validate every line of the upload, then queue one entry per question."""
+    text, fields = await _upload(request)
+    questions = parse_lines(text)
+    suite, options = await _routing(services, {**request.query_params, **fields})
+    payloads = [BatchPayload(suite=suite, question=q, options=options).to_json() for q in questions]
+    batch_id = f"batch_{uuid.uuid4().hex}"
+    job = await services.store.jobs.submit(batch_id, payloads, _meta(suite, options))
+    logger.info(
+        "request %s: batch %s queued, %d questions, suite %s, options %s",
+        current_request_id(),
+        batch_id,
+        job.total,
+        suite,
+        options.model_dump(),
+    )
+    return JSONResponse(batch_object(job))
+
+
+@router.get("/v1/batches/{batch_id}")
+async def get_batch(batch_id: str, services: ServicesDep) -> JSONResponse:
+    return JSONResponse(batch_object(await services.store.jobs.info(batch_id)))
+
+
+@router.get("/v1/batches/{batch_id}/results")
+async def get_results(
+    batch_id: str, services: ServicesDep, partial: bool = False
+) -> StreamingResponse:
+    """The recorded results in input order; 409 while the batch runs, unless ``partial``."""
+    jobs = services.store.jobs
+    job = await jobs.info(batch_id)
+    if job.status in (QUEUED, RUNNING) and not partial:
+        raise HTTPError(
+            409,
+            f"batch {batch_id} is {STATUSES[job.status]}: {job.done + job.failed} of "
+            f"{job.total} questions answered; poll GET /v1/batches/{batch_id} until its status "
+            "is 'completed', or ask for ?partial=true",
+            code="batch_not_finished",
+        )
+    results = await jobs.results(batch_id)
+    headers = {
+        "X-Batch-Status": STATUSES.get(job.status, job.status),
+        "X-Batch-Partial": "true" if len(results) < job.total else "false",
+    }
+    lines = _lines(value for _, value in results)
+    return StreamingResponse(lines, media_type=RESULTS_TYPE, headers=headers)
+
+
+@router.delete("/v1/batches/{batch_id}")
+async def delete_batch(batch_id: str, services: ServicesDep) -> JSONResponse:
+    """Cancel: workers skip the batch's unanswered questions; finished batches are unchanged."""
+    job = await services.store.jobs.cancel(batch_id)
+    logger.info("request %s: batch %s is %s", current_request_id(), batch_id, job.status)
+    return JSONResponse(batch_object(job))
+
+
+@router.post("/v1/batches/{batch_id}/cancel")
+async def cancel_batch(batch_id: str, services: ServicesDep) -> JSONResponse:
+    """OpenAI's spelling of ``DELETE /v1/batches/{id}``."""
+    return await delete_batch(batch_id, services)
+
+
+def batch_object(job: JobInfo) -> dict[str, Any]:
+    """OpenAI's Batch object, as far as it applies."""
+    finished = int(job.finished_at) if job.finished_at is not None else None
+    return {
+        "id": job.id,
+        "object": "batch",
+        "endpoint": "/v1/batches",
+        "status": STATUSES.get(job.status, job.status),
+        "created_at": int(job.created_at),
+        "completed_at": finished if job.status == DONE else None,
+        "cancelled_at": finished if job.status == CANCELLED else None,
+        "request_counts": {"total": job.total, "completed": job.done, "failed": job.failed},
+        "metadata": job.meta,
+    }
+
+
+def parse_lines(text: str) -> list[BatchQuestion]:
+    """Every question of a JSONL upload; the first bad line is a 400 naming line and field."""
+    questions: list[BatchQuestion] = []
+    first_line: dict[str, int] = {}
+    for number, line in enumerate(text.split("\n"), start=1):  # not splitlines: U+2028
+        if not line.strip():
+            continue
+        question = _parse_line(line, number)
+        if question.id in first_line:
+            message = f"line {number}: duplicate id {question.id!r} (first on line "
+            raise _bad_line(message + f"{first_line[question.id]})", "id")
+        first_line[question.id] = number
+        questions.append(question)
+    if not questions:
+        raise invalid("the upload holds no questions (one JSON object per line)", "file", "empty")
+    return questions
+
+
+def _parse_line(line: str, number: int) -> BatchQuestion:
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise _bad_line(f"line {number}: invalid JSON: {exc.msg} (column {exc.colno})") from exc
+    if not isinstance(value, dict):
+        kind = type(value).__name__
+        raise _bad_line(f"line {number}: expected a JSON object, got {kind}")
+    try:
+        return BatchQuestion.model_validate(value)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"]) or None
+        if error["type"] == "missing":
+            raise _bad_line(f"line {number}: missing field {field!r}", field) from exc
+        raise _bad_line(f"line {number}: field {field!r}: {error['msg']}", field) from exc
+
+
+def _bad_line(message: str, field: str | None = None) -> HTTPError:
+    return invalid(f"{message}; nothing was queued", field, "invalid_batch_line")
+
+
+async def _upload(request: Request) -> tuple[str, dict[str, str]]:
+    """The JSONL text and the form fields of a multipart or raw upload."""
+    content_type = request.headers.get("content-type", "")
+    kind = content_type.split(";", 1)[0].strip().lower()
+    body = await request.body()
+    if kind == "multipart/form-data":
+        data, fields = _multipart(content_type, body)
+    elif kind in JSONL_TYPES:
+        data, fields = body, {}
+    else:
+        raise HTTPError(
+            415,
+            f"unsupported content type {kind or '(none)'!r}: upload the file as multipart "
+            "field 'file' (curl -F file=@questions.jsonl) or send the JSONL as the body with "
+            f"Content-Type one of {', '.join(JSONL_TYPES)}",
+            code="unsupported_media_type",
+        )
+    try:
+        return data.decode("utf-8-sig"), fields
+    except UnicodeDecodeError as exc:
+        raise invalid(f"the upload is not UTF-8 text ({exc})", "file", "invalid_encoding") from exc
+
+
+def _multipart(content_type: str, body: bytes) -> tuple[bytes, dict[str, str]]:
+    """The ``file`` part and the text fields of a multipart/form-data body (stdlib parser)."""
+    head = f"Content-Type: {content_type}\r\n\r\n".encode("latin-1", "replace")
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    if not message.is_multipart():
+        raise invalid("the multipart body could not be parsed", "file", "invalid_multipart")
+    data: bytes | None = None
+    fields: dict[str, str] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = _payload(part)
+        if name == "file":
+            data = payload
+        elif isinstance(name, str) and name in FIELDS:
+            fields[name] = payload.decode("utf-8", "replace").strip()
+    if data is None:
+        raise invalid("the multipart upload has no 'file' field", "file", "missing_field")
+    return data, fields
+
+
+def _payload(part: Message) -> bytes:
+    payload = part.get_payload(decode=True)
+    return payload if isinstance(payload, bytes) else b""
+
+
+async def _routing(services: Services, raw: Mapping[str, str]) -> tuple[str, BatchOptions]:
+    """The suite and routing options from query/form fields, checked as chat checks them."""
+    values = {name: raw[name] for name in ROUTING_FIELDS if raw.get(name)}
+    try:
+        fields = RoutingFields.model_validate(values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else None
+        raise invalid(f"{field}: {error['msg']}", field) from exc
+    suite = _suite(services, raw.get("suite") or None, raw.get("model") or None)
+    pipeline = await services.pipeline(suite)
+    return suite, BatchOptions.of(route_options(services, pipeline, fields))
+
+
+def _suite(services: Services, suite: str | None, model: str | None) -> str:
+    """``suite``, else the suite of ``model`` ('router-svc:<suite>'), else the default."""
+    if suite is not None or model is None:
+        return check_suite(services, suite, "suite")
+    parsed = parse_model(model)
+    if isinstance(parsed, ExpertModel):
+        message = f"model {model!r}: batches go through the router; use 'router-svc' or "
+        raise invalid(message + "'router-svc:<suite>'", "model")
+    return check_suite(services, parsed.suite, "model")
+
+
+def _meta(suite: str, options: BatchOptions) -> dict[str, str]:
+    meta = {"suite": suite, "request_id": current_request_id()}
+    for name, value in options.model_dump().items():
+        if value is not None:
+            meta[name] = str(value)
+    return meta
+
+
+def _lines(values: Iterator[str]) -> Iterator[bytes]:
+    for value in values:
+        yield value.encode("utf-8") + b"\n"

@@ -1,0 +1,219 @@
+"""The wire format: OpenAI-compatible request models, the ``model`` field, response bodies.
+
+Request models accept fields they do not know (``extra="allow"``); the routes log them
+(``unknown_fields``) instead of failing, as OpenAI clients send many optional ones.
+The router's own knobs ride along as extra body fields: ``k``, ``tagger``, ``cost_weight``,
+``mode`` and ``seed`` (``extra_body`` in the ``openai`` client).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from router_svc.api.errors import invalid
+from router_svc.types import Completion, Message
+
+ROUTER_MODEL = "router-svc"
+"""``model`` value of the router (default suite); ``router-svc:<suite>`` picks a suite."""
+
+MAX_SEED = 2**32 - 1
+"""llama.cpp seeds are 32-bit."""
+MAX_TOKENS = 1_000_000
+
+_OPEN = ConfigDict(extra="allow")
+
+
+@dataclass(frozen=True)
+class RouterModel:
+    """``model`` named the router; ``suite`` None means the default suite."""
+
+    suite: str | None
+
+
+@dataclass(frozen=True)
+class ExpertModel:
+    """``model`` named one expert of the pool."""
+
+    name: str
+
+
+def parse_model(model: str) -> RouterModel | ExpertModel:
+    """``router-svc`` / ``router-svc:<suite>`` (the prefix is checked first), else an expert."""
+    if model == ROUTER_MODEL:
+        return RouterModel(None)
+    if model.startswith(f"{ROUTER_MODEL}:"):
+        suite = model.removeprefix(f"{ROUTER_MODEL}:")
+        if not suite:
+            raise invalid(f"model {model!r} names no suite; use 'router-svc:<suite>'", "model")
+        return RouterModel(suite)
+    return ExpertModel(model)
+
+
+class ContentPart(BaseModel):
+    """One part of a multi-part message; only text parts are supported."""
+
+    model_config = _OPEN
+    type: str = Field(description="Part type; only 'text' is supported.")
+    text: str | None = Field(None, description="The text of a text part.")
+
+
+class ChatMessage(BaseModel):
+    """One chat turn; ``developer`` is read as ``system``."""
+
+    model_config = _OPEN
+    role: Literal["system", "developer", "user", "assistant"] = Field(description="Who speaks.")
+    content: str | list[ContentPart] | None = Field(None, description="Text or text parts.")
+    name: str | None = Field(None, description="Optional speaker name (ignored).")
+
+    def text(self, index: int) -> str:
+        param = f"messages.{index}.content"
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return checked_text(self.content, param)
+        for part in self.content:
+            if part.type != "text":
+                raise invalid(f"{param}: only text parts are supported, got {part.type!r}", param)
+        return checked_text("".join(part.text or "" for part in self.content), param)
+
+    def to_message(self, index: int) -> Message:
+        role = "system" if self.role == "developer" else self.role
+        return Message(role, self.text(index))
+
+
+class RoutingFields(BaseModel):
+    """The router's knobs, as extra body fields of a chat completion or a route request."""
+
+    model_config = _OPEN
+    k: int | None = Field(None, ge=1, description="Experts to recruit [the pool's k].")
+    tagger: str | None = Field(None, description="llm, embedding or keyword [the pool's].")
+    cost_weight: float | None = Field(
+        None, ge=0, allow_inf_nan=False, description="Lambda: trade quality for cost."
+    )
+    mode: Literal["top_k", "sampling"] | None = Field(None, description="How experts are picked.")
+    seed: int | None = Field(
+        None, ge=0, le=MAX_SEED, description="Seed of 'sampling' mode and of expert sampling."
+    )
+
+
+class ChatCompletionRequest(RoutingFields):
+    """``POST /v1/chat/completions``."""
+
+    model: str = Field(description="'router-svc', 'router-svc:<suite>' or an expert name.")
+    messages: list[ChatMessage] = Field(min_length=1, description="The conversation.")
+    stream: bool = Field(False, description="Answer as server-sent events.")
+    temperature: float | None = Field(None, ge=0, le=2, description="Direct expert calls only.")
+    top_p: float | None = Field(None, gt=0, le=1, description="Direct expert calls only.")
+    max_tokens: int | None = Field(
+        None, ge=1, le=MAX_TOKENS, description="Direct expert calls only."
+    )
+    max_completion_tokens: int | None = Field(
+        None, ge=1, le=MAX_TOKENS, description="Alias of max_tokens."
+    )
+    stop: str | list[str] | None = Field(None, description="Stop sequences (direct calls).")
+    n: int | None = Field(None, ge=1, le=1, description="Only 1 choice is supported.")
+    stream_options: dict[str, Any] | None = Field(None, description="Usage is always sent.")
+    user: str | None = Field(None, description="End-user id (logged, not used).")
+
+    def stop_list(self) -> tuple[str, ...]:
+        if self.stop is None:
+            return ()
+        return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
+
+
+class RouteRequest(RoutingFields):
+    """``POST /v1/route``: a question (or messages) and the routing knobs."""
+
+    question: str | None = Field(None, description="The question to route.")
+    messages: list[ChatMessage] | None = Field(None, description="Or a conversation.")
+    suite: str | None = Field(None, description="Profiled suite [the default suite].")
+    model: str | None = Field(None, description="Or 'router-svc:<suite>'.")
+
+
+def checked_text(text: str, param: str) -> str:
+    """``text``, or a 400 if it cannot be encoded as UTF-8 (a lone surrogate escape)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise invalid(f"{param}: not valid UTF-8 text ({exc.reason})", param) from exc
+    return text
+
+
+def unknown_fields(body: BaseModel) -> list[str]:
+    """Body fields no model declares (sorted), to be logged."""
+    extra = body.model_extra or {}
+    return sorted(extra)
+
+
+def question_of(messages: list[ChatMessage]) -> str:
+    """The last user message: the question the router answers (earlier turns are ignored)."""
+    for index in range(len(messages) - 1, -1, -1):
+        if messages[index].role == "user":
+            text = messages[index].text(index).strip()
+            if not text:
+                raise invalid(f"messages.{index}.content is empty", f"messages.{index}.content")
+            return text
+    raise invalid("messages has no user message: the router answers the last one", "messages")
+
+
+def new_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+def usage_body(prompt: int, completion: int) -> dict[str, int]:
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+def completion_body(
+    model: str, text: str, finish_reason: str, usage: dict[str, int], router: dict[str, Any]
+) -> dict[str, Any]:
+    """A ``chat.completion`` object with the routing explanation in ``router``."""
+    return {
+        "id": new_id(),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": finish_reason,
+                "logprobs": None,
+            }
+        ],
+        "usage": usage,
+        "router": router,
+    }
+
+
+def chunk_body(
+    chunk_id: str,
+    model: str,
+    delta: dict[str, str],
+    finish_reason: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A ``chat.completion.chunk`` object; ``extra`` adds top-level fields (router, usage)."""
+    return {
+        "id": chunk_id,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}],
+        **extra,
+    }
+
+
+def completion_usage(completions: list[Completion | None]) -> dict[str, int]:
+    """Usage summed over every completion of a request."""
+    done = [c for c in completions if c is not None]
+    return usage_body(sum(c.prompt_tokens for c in done), sum(c.completion_tokens for c in done))

@@ -1,0 +1,142 @@
+"""What the server shares between requests, built by the lifespan and kept on ``app.state``.
+
+``Services`` bundles the runtime (engines, embedder, store), the micro-batcher for direct expert
+calls, the metrics and the pipelines, one per served suite, built on first use under a lock.
+The request id of the request being served lives in a context variable, so every log line can
+carry it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from router_svc.api.metrics import Metrics
+from router_svc.assembly import Runtime, build_pipeline
+from router_svc.config.loader import load_pool
+from router_svc.config.settings import Settings
+from router_svc.execution.microbatch import MicroBatcher
+from router_svc.pipeline import Pipeline
+from router_svc.routing.artifacts import PROFILE_FILE
+from router_svc.store import Store
+
+logger = logging.getLogger(__name__)
+
+FALLBACK_SUITE = "starter"
+"""The default suite when none is profiled yet: its errors say how to profile it."""
+
+_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+
+def current_request_id() -> str:
+    """The id of the request being served ("-" outside a request)."""
+    return _request_id.get()
+
+
+def set_request_id(request_id: str) -> contextvars.Token[str]:
+    return _request_id.set(request_id)
+
+
+def reset_request_id(token: contextvars.Token[str]) -> None:
+    _request_id.reset(token)
+
+
+def discover_suites(skills_dir: Path) -> list[str]:
+    """Every folder under ``skills_dir`` that holds a profile.json, sorted."""
+    if not skills_dir.is_dir():
+        return []
+    return sorted(p.name for p in skills_dir.iterdir() if (p / PROFILE_FILE).is_file())
+
+
+@dataclass
+class Services:
+    """The long-lived parts of one server process."""
+
+    settings: Settings
+    runtime: Runtime
+    batcher: MicroBatcher
+    metrics: Metrics
+    default_suite: str
+    suites: list[str]
+    """The suites served as ``router-svc:<suite>``; the default one comes first."""
+    pipelines: dict[str, Pipeline] = field(default_factory=dict)
+    models_ready: bool = False
+    """Set once /readyz found every model file (they do not go away)."""
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def store(self) -> Store:
+        return self.runtime.store
+
+    @property
+    def experts(self) -> list[str]:
+        return self.runtime.pool.names
+
+    async def pipeline(self, suite: str) -> Pipeline:
+        """The suite's pipeline, built (in a worker thread) on first use, one at a time."""
+        pipeline = self.pipelines.get(suite)
+        if pipeline is not None:
+            return pipeline
+        async with self._lock:
+            if suite not in self.pipelines:
+                logger.info("building the pipeline of suite %s", suite)
+                built = await asyncio.to_thread(build_pipeline, self.runtime, suite)
+                self.pipelines[suite] = built
+            return self.pipelines[suite]
+
+    async def close(self) -> None:
+        await self.batcher.close()
+        await self.runtime.close()
+
+
+def served_suites(settings: Settings) -> list[str]:
+    """The configured suites, or every profiled one; the default (first) is 'starter' if any."""
+    if settings.serve_suites:
+        return list(dict.fromkeys(settings.serve_suites))
+    found = discover_suites(settings.skills_dir)
+    if FALLBACK_SUITE in found:
+        found.remove(FALLBACK_SUITE)
+        found.insert(0, FALLBACK_SUITE)
+    return found
+
+
+def build_services(settings: Settings, metrics: Metrics) -> Services:
+    """Load the pool and create the runtime; nothing connects or loads a model yet."""
+    pool = load_pool(settings.config_path)
+    runtime = Runtime.create(settings, pool)
+    suites = served_suites(settings)
+    if not suites:
+        logger.warning(
+            "no profiled suite under %s: only direct expert calls work until you run "
+            "router-svc profile --suite %s",
+            settings.skills_dir,
+            FALLBACK_SUITE,
+        )
+    return Services(
+        settings=settings,
+        runtime=runtime,
+        batcher=MicroBatcher(
+            runtime.models,
+            max_batch_size=settings.microbatch_max_size,
+            max_wait_ms=settings.microbatch_max_wait_ms,
+        ),
+        metrics=metrics,
+        default_suite=suites[0] if suites else FALLBACK_SUITE,
+        suites=suites,
+    )
+
+
+def services_of(request: Request) -> Services:
+    """The Services of the app serving ``request`` (a FastAPI dependency)."""
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(services_of)]
+"""A route parameter that receives the app's Services."""

@@ -1,0 +1,235 @@
+"""Server-sent events in OpenAI's ``chat.completion.chunk`` format.
+
+A stream is: a first chunk with the assistant role and the ``router`` explanation, one chunk per
+text piece, a last chunk with the finish reason and the ``usage``, then ``data: [DONE]``. An
+error after the first byte cannot change the status any more: it is sent as an event holding
+OpenAI's error envelope (the ``openai`` client raises it), followed by ``[DONE]``.
+
+Live text comes from ``engine.stream`` with the model pinned in the ModelManager. The engine
+yields text only, so a streamed generation's completion tokens are its pieces (llama.cpp yields
+one per token) and its prompt tokens are estimated (about four characters a token) unless the
+engine has a ``count_tokens(request)`` method.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi.responses import StreamingResponse
+
+from router_svc.api.errors import HTTPError, error_body
+from router_svc.api.routes.route import check_answered, observe, router_info
+from router_svc.api.schemas import chunk_body, new_id, usage_body
+from router_svc.api.state import Services
+from router_svc.backends.base import Engine
+from router_svc.execution.aggregator import Aggregate, ExpertAnswer, expert_answers
+from router_svc.execution.models import ModelManager
+from router_svc.execution.plan import Task
+from router_svc.execution.runner import TaskResult
+from router_svc.pipeline import Pipeline, QuestionResult, expert_task
+from router_svc.routing.recruiter import Assignment
+from router_svc.run_file import result_record
+from router_svc.skills.grading import answer_kind
+from router_svc.types import Completion, GenerationRequest, Question
+
+logger = logging.getLogger(__name__)
+
+DONE = b"data: [DONE]\n\n"
+_PIECES = re.compile(r"\s*\S+\s*|\s+")
+
+
+def sse(data: dict[str, Any]) -> bytes:
+    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+def text_pieces(text: str) -> list[str]:
+    """A finished text split into word-sized pieces, to stream an answer already known."""
+    return _PIECES.findall(text)
+
+
+@dataclass
+class Streamed:
+    """What a live generation produced, filled in while it streams."""
+
+    expert: str
+    pieces: list[str] = field(default_factory=list)
+    prompt_tokens: int = 0
+    started: float = field(default_factory=time.perf_counter)
+    seconds: float = 0.0
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+    def completion(self) -> Completion:
+        return Completion(
+            text=self.text,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=len(self.pieces),
+            seconds=self.seconds,
+            expert=self.expert,
+        )
+
+
+def prompt_tokens(engine: Engine, request: GenerationRequest) -> int:
+    """The engine's own count when it has one, else about four characters a token."""
+    counter = getattr(engine, "count_tokens", None)
+    if callable(counter):
+        counted = counter(request)
+        if isinstance(counted, int):
+            return counted
+    characters = sum(len(m["content"]) + 8 for m in engine.chat_messages(request))
+    return math.ceil(characters / 4)
+
+
+async def generate_live(
+    models: ModelManager, expert: str, request: GenerationRequest, out: Streamed
+) -> AsyncIterator[str]:
+    """Stream one generation; ``out`` collects its pieces and counts."""
+    engine = await models.acquire(expert)
+    out.prompt_tokens = prompt_tokens(engine, request)
+    with models.pinned(expert):
+        async for piece in engine.stream(request):
+            out.pieces.append(piece)
+            yield piece
+    out.seconds = time.perf_counter() - out.started
+
+
+async def replay(text: str) -> AsyncIterator[str]:
+    """A finished answer as a stream of pieces."""
+    for piece in text_pieces(text):
+        yield piece
+
+
+Finisher = Callable[[], Awaitable[dict[str, Any]]]
+"""Called after the last piece; returns the last chunk's extra fields (usage, router)."""
+
+
+async def events(
+    model: str, router: dict[str, Any], pieces: AsyncIterator[str], finish: Finisher
+) -> AsyncIterator[bytes]:
+    """The SSE byte stream of one answer."""
+    chunk_id = new_id()
+    yield sse(chunk_body(chunk_id, model, {"role": "assistant", "content": ""}, router=router))
+    try:
+        async for piece in pieces:
+            yield sse(chunk_body(chunk_id, model, {"content": piece}))
+        extra = await finish()
+    except Exception as exc:
+        logger.warning("stream failed after it started: %s", exc)
+        yield sse(error_body(exc).envelope())
+        yield DONE
+        return
+    yield sse(chunk_body(chunk_id, model, {}, "stop", **extra))
+    yield DONE
+
+
+def sse_response(stream: AsyncIterator[bytes], headers: dict[str, str]) -> StreamingResponse:
+    headers = {**headers, "cache-control": "no-cache", "x-accel-buffering": "no"}
+    return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
+
+
+class RoutedStream:
+    """One streamed answer of the router: the experts run first, then the final text streams.
+
+    With one recruited expert, its generation streams live. Otherwise the aggregator's does;
+    when the aggregator is not needed (unanimous answers, one usable answer) the settled
+    answer is replayed in pieces. Everything that can fail before the first byte (routing, the
+    experts, loading the streaming model) runs in ``prepare``, so it fails with a status code.
+    """
+
+    def __init__(
+        self, services: Services, pipeline: Pipeline, question: Question, assignment: Assignment
+    ) -> None:
+        self.services = services
+        self.pipeline = pipeline
+        self.question = question
+        self.assignment = assignment
+        self.kind = answer_kind("", question.question)
+        self.answers: list[ExpertAnswer] = []
+        self.live: Task | None = None
+        self.streamed: Streamed | None = None
+        self.settled: Aggregate | None = None
+
+    async def prepare(self, timings: dict[str, float]) -> None:
+        """Run the experts (unless the only one streams live) and decide what streams."""
+        chosen = self.assignment.chosen
+        if len(chosen) == 1:
+            self.live = expert_task(self.question, chosen[0])
+        else:
+            started = time.perf_counter()
+            tasks = [expert_task(self.question, expert) for expert in chosen]
+            results = await self.pipeline.executor.run(tasks)
+            timings["experts"] = time.perf_counter() - started
+            self.answers = expert_answers(results, self.kind)
+            self.live = self.pipeline.aggregator.task(self.question, self.answers, self.kind)
+            if self.live is None:
+                self.settled = self.pipeline.aggregator.finish(self.answers, self.kind, None)
+                check_answered(self.answers, self.settled)
+        if self.live is not None:
+            await self.services.runtime.models.acquire(self.live.expert)
+            self.streamed = Streamed(self.live.expert)
+
+    def pieces(self) -> AsyncIterator[str]:
+        if self.live is None or self.streamed is None:
+            return replay(self.settled.text if self.settled else "")
+        models = self.services.runtime.models
+        return generate_live(models, self.live.expert, self.live.request, self.streamed)
+
+    def first_router(self, suite: str) -> dict[str, Any]:
+        """The first chunk's ``router``: the decision and the experts' answers so far."""
+        if self.live is None:
+            streaming: dict[str, Any] = {"stage": "replay", "expert": None}
+        else:
+            stage = "aggregate" if self.answers else "expert"
+            streaming = {"stage": stage, "expert": self.live.expert}
+        return {
+            "suite": suite,
+            "assignment": self.assignment.to_json(),
+            "experts": [_answer_json(answer) for answer in self.answers],
+            "streaming": streaming,
+        }
+
+    async def finish(self, suite: str, timings: dict[str, float]) -> dict[str, Any]:
+        """The last chunk's fields: the usage of every token spent and the settled answer."""
+        live = self.streamed.completion() if self.streamed is not None else None
+        result = self._result(live, timings)
+        observe(self.services.metrics, result, live)
+        record = result_record(result)
+        info = router_info(suite, record)
+        info["usage_estimated"] = live is not None
+        tokens = record["tokens"]
+        return {"usage": usage_body(tokens["prompt"], tokens["completion"]), "router": info}
+
+    def _result(self, live: Completion | None, timings: dict[str, float]) -> QuestionResult:
+        answers, aggregate = self.answers, self.settled
+        if self.live is not None and live is not None:
+            done = TaskResult(self.live, live)
+            if self.answers:
+                timings["aggregate"] = live.seconds
+                aggregate = self.pipeline.aggregator.finish(answers, self.kind, done)
+            else:
+                timings["experts"] = live.seconds
+                answers = expert_answers([done], self.kind)
+                aggregate = self.pipeline.aggregator.finish(answers, self.kind, None)
+        if aggregate is None:
+            raise HTTPError(500, "the stream ended without an answer", type="server_error")
+        return QuestionResult(self.question, self.assignment, answers, aggregate, timings)
+
+
+def _answer_json(answer: ExpertAnswer) -> dict[str, Any]:
+    completion = answer.completion
+    return {
+        "expert": answer.expert,
+        "text": answer.text,
+        "answer": answer.answer,
+        "error": answer.error,
+        "cached": completion.cached if completion else False,
+    }

@@ -1,0 +1,93 @@
+"""POST /v1/route: the routing decision alone, on a real server."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_route_explains_the_decision(api_server: str) -> None:
+    response = httpx.post(
+        f"{api_server}/v1/route",
+        json={"question": "What is 17 + 14?", "k": 2, "tagger": "keyword", "cost_weight": 0.1},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assignment = body["assignment"]
+    assert body["suite"] == "tiny"
+    assert body["tagger"] == "keyword"
+    assert body["options"] == {"k": 2, "mode": "top_k", "cost_weight": 0.1}
+    assert len(assignment["chosen"]) == 2
+    assert len(assignment["scores"]) == 4
+    assert {s["expert"] for s in assignment["scores"]} >= set(assignment["chosen"])
+    assert response.headers["x-router-experts"] == ",".join(assignment["chosen"])
+    assert response.headers["x-router-suite"] == "tiny"
+    assert "route=" in response.headers["x-router-timings"]
+
+
+def test_route_takes_messages_and_a_suite_model(api_server: str) -> None:
+    response = httpx.post(
+        f"{api_server}/v1/route",
+        json={
+            "model": "router-svc:tiny",
+            "messages": [
+                {"role": "user", "content": "an earlier turn"},
+                {"role": "assistant", "content": "ok"},
+                {
+                    "role": "user",
+                    "content": [{"type": "text", "text": "How many legs has a spider?"}],
+                },
+            ],
+            "mode": "sampling",
+            "seed": 3,
+            "k": 3,
+        },
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["question"] == "How many legs has a spider?"
+    assert len(body["assignment"]["chosen"]) == 3
+    assert body["options"]["mode"] == "sampling"
+
+
+def test_sampling_mode_is_reproducible_with_a_seed(api_server: str) -> None:
+    def chosen(seed: int) -> list[str]:
+        response = httpx.post(
+            f"{api_server}/v1/route",
+            json={"question": "What is 4 + 9?", "mode": "sampling", "seed": seed, "k": 2},
+            timeout=60,
+        )
+        assert response.status_code == 200, response.text
+        result: list[str] = response.json()["assignment"]["chosen"]
+        return result
+
+    assert chosen(5) == chosen(5)
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"question": "hi", "k": 0}, "k"),
+        ({"question": "hi", "k": 5}, "k"),
+        ({"question": "hi", "tagger": "psychic"}, "tagger"),
+        ({"question": "hi", "suite": "tiny-typo"}, "suite"),
+        ({"question": "hi", "model": "smol-math"}, "model"),
+        ({"question": "   "}, "question"),
+        ({}, "question"),
+        ({"question": "hi", "cost_weight": -1}, "cost_weight"),
+        ({"question": "hi", "mode": "best"}, "mode"),
+    ],
+)
+def test_bad_routing_parameters_are_400(
+    api_server: str, body: dict[str, object], param: str
+) -> None:
+    response = httpx.post(f"{api_server}/v1/route", json=body, timeout=60)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"] == param
+    assert error["type"] == "invalid_request_error"
+    assert param in error["message"] or param == "question"
