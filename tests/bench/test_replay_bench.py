@@ -152,7 +152,8 @@ def test_cli_writes_the_report(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--suite", "starter"], "live suite bench: not wired yet"),
+        (["--suite", "startr"], "Did you mean 'starter'?"),
+        (["--suite", "starter", "--replay", str(TINY)], "not both"),
         ([], "give --replay FILE"),
         (["--replay", "missing.jsonl"], "missing.jsonl: no such file"),
         (["--replay", str(TINY), "--tagger", "llm"], "tagger must be 'keyword' or 'embedding'"),
