@@ -36,8 +36,9 @@ def blocks() -> list[tuple[str, str, str]]:
 def docs_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A real `router-svc serve` on port 8000 over the committed starter profile."""
     data = tmp_path_factory.mktemp("docs-data")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("ROUTER_SVC_")}
     env = {
-        **os.environ,
+        **clean,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "ROUTER_SVC_DATA_DIR": str(data),
         "ROUTER_SVC_URL": f"http://127.0.0.1:{PORT}",
