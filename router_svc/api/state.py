@@ -25,6 +25,7 @@ from router_svc.execution.microbatch import MicroBatcher
 from router_svc.pipeline import Pipeline
 from router_svc.routing.artifacts import PROFILE_FILE
 from router_svc.store import Store
+from router_svc.types import Completion
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,8 @@ class Services:
     suites: list[str]
     """The suites served as ``router-svc:<suite>``; the default one comes first."""
     pipelines: dict[str, Pipeline] = field(default_factory=dict)
+    cache_writes: dict[str, Completion] = field(default_factory=dict)
+    """Direct-call completions being written to the cache after their response went out."""
     models_ready: bool = False
     """Set once /readyz found every model file (they do not go away)."""
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)

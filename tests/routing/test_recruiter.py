@@ -100,7 +100,9 @@ def test_centering_ranks_experts_relative_to_the_pool() -> None:
     # Every expert is mostly wrong on algebra, but "math" is the least wrong.
     weak = np.array([[-1.0, -5.0, -6.0, -4.0], [-3.0, -1.0, -4.0, -4.0], [0.0, 0.0, 0.0, 0.0]])
     recruiter = SkillRecruiter(matrix(weak))
-    (assignment,) = recruiter.assign(["q"], [["t"]], [weights(("algebra", 1.0))], RecruitOptions(k=1))
+    (assignment,) = recruiter.assign(
+        ["q"], [["t"]], [weights(("algebra", 1.0))], RecruitOptions(k=1)
+    )
     assert not assignment.fallback
     assert assignment.chosen == ["math"]
     parts = recruiter.score(recruiter.weights([weights(("algebra", 1.0))]))

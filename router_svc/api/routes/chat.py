@@ -25,6 +25,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
+from starlette.background import BackgroundTask
 
 from router_svc.api.errors import invalid
 from router_svc.api.routes.models import model_ids
@@ -157,9 +158,10 @@ async def _expert(services: Services, body: ChatCompletionRequest, name: str) ->
     started = time.perf_counter()
     key = await _direct_key(services, engine, request)
     completion = await _cache_get(services, key)
+    write = None
     if completion is None:
         completion = await services.batcher.submit(name, request)
-        await _cache_set(services, key, completion)
+        write = _cache_later(services, key, completion)
     if key is not None:
         services.metrics.count_completion(completion, "direct")
     else:
@@ -169,7 +171,7 @@ async def _expert(services: Services, body: ChatCompletionRequest, name: str) ->
     router = {"expert": name, "cached": completion.cached}
     payload = completion_body(body.model, completion.text, completion.finish_reason, usage, router)
     headers = _expert_headers(name, time.perf_counter() - started)
-    return JSONResponse(payload, headers=headers)
+    return JSONResponse(payload, headers=headers, background=write)
 
 
 async def _expert_stream(
@@ -214,6 +216,9 @@ async def _cache_get(services: Services, key: str | None) -> Completion | None:
     """The cached completion; a failing store is logged and counts as a miss."""
     if key is None:
         return None
+    writing = services.cache_writes.get(key)
+    if writing is not None:
+        return dataclasses.replace(writing, cached=True)
     try:
         value = await services.store.cache.get(key)
     except Exception as exc:
@@ -224,11 +229,22 @@ async def _cache_get(services: Services, key: str | None) -> Completion | None:
     return dataclasses.replace(Completion(**json.loads(value)), cached=True)
 
 
-async def _cache_set(services: Services, key: str | None, completion: Completion) -> None:
+def _cache_later(
+    services: Services, key: str | None, completion: Completion
+) -> BackgroundTask | None:
+    """Write the completion to the cache after the response is sent (it is served from
+    ``cache_writes`` meanwhile), so the store's write never delays the answer."""
     if key is None:
-        return
+        return None
+    services.cache_writes[key] = completion
+    return BackgroundTask(_cache_set, services, key, completion)
+
+
+async def _cache_set(services: Services, key: str, completion: Completion) -> None:
     value = json.dumps(dataclasses.asdict(completion))
     try:
         await services.store.cache.set(key, value, DEFAULT_CACHE_TTL_S)
     except Exception as exc:
         logger.warning("generation cache store failed: %s", exc)
+    finally:
+        services.cache_writes.pop(key, None)

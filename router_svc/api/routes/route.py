@@ -61,10 +61,11 @@ def route_options(services: Services, pipeline: Pipeline, fields: RoutingFields)
     available = len(pipeline.recruiter.matrix.experts)
     max_k = services.settings.max_k
     if fields.k is not None and fields.k > max_k:
-        raise invalid(f"k={fields.k} is more than this server allows (max_k={max_k})", "k")
+        message = f"k must be at most {max_k} (ROUTER_SVC_MAX_K); got {fields.k}"
+        raise invalid(message, "k", "invalid_k")
     if fields.k is not None and fields.k > available:
-        message = f"k={fields.k} is more than the {available} experts this suite can recruit"
-        raise invalid(message, "k")
+        message = f"k must be at most {available}, the experts this suite can recruit; got "
+        raise invalid(message + str(fields.k), "k", "invalid_k")
     if fields.tagger is not None and fields.tagger not in pipeline.taggers:
         message = unknown_message("tagger", fields.tagger, pipeline.taggers)
         raise invalid(message, "tagger", "unknown_tagger")
