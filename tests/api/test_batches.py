@@ -130,7 +130,7 @@ def test_a_bad_line_is_a_400_and_nothing_is_queued(
         ({"model": "router-svc:nope"}, "model", "model_not_found"),
         ({"model": "smol-math"}, "model", "invalid_value"),
         ({"k": "0"}, "k", "invalid_value"),
-        ({"k": "99"}, "k", "invalid_value"),
+        ({"k": "99"}, "k", "invalid_k"),
         ({"k": "two"}, "k", "invalid_value"),
         ({"tagger": "nope"}, "tagger", "unknown_tagger"),
         ({"cost_weight": "-1"}, "cost_weight", "invalid_value"),
