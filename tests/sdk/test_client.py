@@ -171,8 +171,8 @@ def test_server_errors_carry_the_servers_message_status_type_and_code(
 
     with pytest.raises(APIError) as bad_k:
         client.route(QUESTION, k=99)
-    assert (bad_k.value.status_code, bad_k.value.code) == (400, "invalid_value")
-    assert "k=99" in str(bad_k.value)
+    assert (bad_k.value.status_code, bad_k.value.code) == (400, "invalid_k")
+    assert "got 99" in str(bad_k.value)
 
     with pytest.raises(APIError) as no_suite:
         next(client.chat_stream(QUESTION, suite="nope"))
