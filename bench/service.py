@@ -1,27 +1,22 @@
 """The API service's overhead, throughput and robustness in one run -> bench/results/service.json.
 
-1. Latency (p50/p95 of sequential requests) of one expert behind four fronts: ``router-svc
-   serve`` (a direct expert call, through the micro-batcher; with the default batch window and
-   with ROUTER_SVC_MICROBATCH_MAX_WAIT_MS=0), llama-cpp-python's own OpenAI server
-   (``python -m llama_cpp.server`` subprocess, same GGUF: the baseline), the litellm SDK
-   (``litellm.acompletion`` in this process) against that llama.cpp server, and litellm's proxy
-   server (``litellm[proxy]`` from a scratch venv) in front of it. Same prompts, same order,
-   same sampling (temperature 0, seed 0, MAX_TOKENS), so the generations match and the
-   difference is the serving layer. One front runs at a time (several llama.cpp processes
-   taking turns on 2 cores slow each other down), in round-robin rounds. Prompts are new (no
-   generation-cache hits); the bench expert reuses the prompt KV cache as llama.cpp's does.
-2. Throughput and errors with 1, 8 and 32 concurrent clients (bounded request counts),
-   router-svc and the llama.cpp server, loopback only.
+1. Latency (p50/p95, sequential calls) of one expert (the bare SmolLM2 GGUF) behind each front:
+   llama-cpp-python's own server (``python -m llama_cpp.server`` subprocess: the baseline),
+   router-svc's llama.cpp engine in this process (no HTTP), ``router-svc serve`` (a direct
+   expert call through the micro-batcher, default window and ROUTER_SVC_MICROBATCH_MAX_WAIT_MS=0),
+   the litellm SDK (``litellm.acompletion`` here) and litellm's proxy (``litellm[proxy]``), each
+   in front of a llama.cpp server. Same prompts (all new: no cache hits), order and sampling
+   (temperature 0, seed 0, MAX_TOKENS), so the generations match. One front at a time (llama.cpp
+   processes taking turns on 2 cores slow each other), in round-robin rounds.
+2. Throughput and errors with 1, 8 and 32 concurrent clients: router-svc, the llama.cpp server.
 3. schemathesis against router-svc's served OpenAPI spec: requests generated and 5xx answers,
-   counted by the server's own /metrics. schemathesis is not a project dependency; it runs from
-   a scratch venv and talks to the server over HTTP only: ``python -m venv
-   /tmp/venv-schemathesis && /tmp/venv-schemathesis/bin/pip install schemathesis``.
-   The litellm proxy likewise: ``python -m venv /tmp/venv-litellm-proxy &&
-   /tmp/venv-litellm-proxy/bin/pip install 'litellm[proxy]==1.106.12'``. Either is skipped
-   (and says so in the results) when its venv is missing.
+   counted by the server's /metrics.
 
-Run it under ``flock /tmp/router-cpu.lock`` (2 cores). router-svc serves the default pool, the
-bench expert and a tiny-suite profile (built on first use under .router-svc/bench).
+schemathesis and the litellm proxy are not project dependencies: they run from scratch venvs
+over HTTP only (skipped when missing): ``python -m venv /tmp/venv-schemathesis &&
+/tmp/venv-schemathesis/bin/pip install schemathesis``; ``python -m venv /tmp/venv-litellm-proxy
+&& /tmp/venv-litellm-proxy/bin/pip install 'litellm[proxy]==1.106.12'``. Run the script under
+``flock /tmp/router-cpu.lock``; the tiny-suite profile is built on first use (.router-svc/bench).
 """
 
 from __future__ import annotations
@@ -54,10 +49,10 @@ SUITES = ROOT / "tests" / "fixtures" / "suites"
 MODEL = "pkg:smollm2-135m-instruct"
 EXPERT = "bench-smol"
 MAX_TOKENS = 24
-LATENCY_REQUESTS = 40
-ROUNDS = 2
-FRONTS = ("llama_cpp_server", "litellm_sdk", "litellm_proxy", "router_svc", "router_svc_no_batch")
+LATENCY_REQUESTS, ROUNDS = 40, 2
 WARMUP = 3
+FRONTS = ("llama_cpp_server", "engine_in_process", "litellm_sdk", "litellm_proxy", "router_svc")
+FRONTS += ("router_svc_no_batch",)
 CONCURRENCY = (1, 8, 32)
 SCHEMATHESIS = os.environ.get("SCHEMATHESIS", "/tmp/venv-schemathesis/bin/schemathesis")
 SCHEMATHESIS_MAX_TIME_S = 240
@@ -92,14 +87,10 @@ def process(command: list[str], env: Mapping[str, str], ready_url: str) -> Itera
         )
     try:
         deadline = time.monotonic() + 120
-        while True:
+        while not _answers(ready_url):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{command[:4]} did not start: {log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(ready_url, timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+            time.sleep(0.2)
         yield
     finally:
         proc.terminate()
@@ -109,6 +100,13 @@ def process(command: list[str], env: Mapping[str, str], ready_url: str) -> Itera
             proc.kill()
             proc.wait()
         log_path.unlink(missing_ok=True)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def base_env() -> dict[str, str]:
@@ -139,12 +137,8 @@ def litellm_proxy(llama_base: str) -> Iterator[str]:
     entry = {"model_name": EXPERT, "litellm_params": model}
     config.write_text(yaml.safe_dump({"model_list": [entry]}))
     command = [LITELLM_PROXY, "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
-    env = base_env() | {
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        "LITELLM_LOG": "ERROR",
-        # No key on either side: router-svc is measured without API keys too.
-        "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY": "true",
-    }
+    env = base_env() | {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR"}
+    env["LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY"] = "true"  # router-svc: no keys
     base = f"http://127.0.0.1:{port}"
     with process(command, env, f"{base}/health/liveliness"):
         yield base
@@ -189,28 +183,13 @@ def fresh_data_dir(name: str = "data") -> Path:
 
 
 def ensure_profile() -> None:
-    """A keyword-tagged profile of the tiny test suite under .router-svc/bench/skills."""
+    """A keyword-tagged profile of the tiny test suite (``router-svc profile``), built once."""
     if (WORK / "skills" / "tiny" / "profile.json").is_file():
         return
-    from router_svc.assembly import Runtime
-    from router_svc.config.loader import load_pool
-    from router_svc.config.settings import Settings
-    from router_svc.profiling import profile_suite
-    from router_svc.skills.suites import load_suite
-
-    settings = Settings(
-        config_path=ROOT / "experts.yaml", skills_dir=WORK / "skills", data_dir=fresh_data_dir(),
-        suites_dir=SUITES, redis_url=None, n_threads=2,
-    )  # fmt: skip
-    runtime = Runtime.create(settings, load_pool(settings.config_path))
-
-    async def go() -> None:
-        try:
-            await profile_suite(runtime, load_suite("tiny", SUITES), tagger="keyword")
-        finally:
-            await runtime.close()
-
-    asyncio.run(go())
+    env = base_env() | {"ROUTER_SVC_SKILLS_DIR": str(WORK / "skills"), "ROUTER_SVC_N_THREADS": "2"}
+    env |= {"ROUTER_SVC_SUITES_DIR": str(SUITES), "ROUTER_SVC_DATA_DIR": str(fresh_data_dir())}
+    profile = ["profile", "--suite", "tiny", "--tagger", "keyword"]
+    subprocess.run([sys.executable, "-m", "router_svc.cli", *profile], env=env, check=True)
 
 
 async def post_chat(client: httpx.AsyncClient, url: str, body: dict[str, Any]) -> float:
@@ -282,7 +261,7 @@ async def concurrent(base: str, clients: int, total: int, offset: int) -> dict[s
 
 
 def summary(seconds: list[float]) -> dict[str, Any]:
-    ms = [s * 1000 for s in seconds]
+    ms = [value * 1000 for value in seconds]
     mean = round(sum(ms) / len(ms), 1) if ms else 0.0
     p50, p95 = round(percentile(ms, 50), 1), round(percentile(ms, 95), 1)
     return {"n": len(ms), "p50_ms": p50, "p95_ms": p95, "mean_ms": mean}
@@ -316,16 +295,39 @@ def schemathesis(base: str) -> dict[str, Any]:
     done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
     wall = time.perf_counter() - started
     after = metric_sums(base)
-    tail = (done.stdout + done.stderr).strip().splitlines()[-25:]
+    counts = {f"responses_{k}": int(after[k] - before[k]) for k in ("4xx", "5xx")}
     return {
         "command": " ".join(command[1:]).replace(base, "<server>"),
         "exit_code": done.returncode,
         "wall_s": round(wall, 1),
         "requests_generated": int(after["total"] - before["total"]),
-        "responses_5xx": int(after["5xx"] - before["5xx"]),
-        "responses_4xx": int(after["4xx"] - before["4xx"]),
-        "summary_tail": tail,
+        **counts,
+        "summary_tail": (done.stdout + done.stderr).strip().splitlines()[-25:],
     }
+
+
+async def engine_timed(items: list[str]) -> list[float]:
+    """The router's own llama.cpp engine in this process: no HTTP at all."""
+    from router_svc.backends.base import EngineContext
+    from router_svc.backends.registry import create_engine
+    from router_svc.config.loader import load_pool
+    from router_svc.types import GenerationRequest
+
+    expert = load_pool(bench_pool()).expert(EXPERT)
+    engine = create_engine(expert, EngineContext(ROOT / ".router-svc" / "models", n_threads=2))
+    sampling = {"temperature": 0.0, "top_p": 1.0, "seed": 0, "max_tokens": MAX_TOKENS}
+
+    async def call(prompt: str) -> float:
+        started = time.perf_counter()
+        await engine.generate([GenerationRequest.user(prompt, **sampling)])
+        return time.perf_counter() - started
+
+    try:
+        for prompt in prompts(WARMUP, 10_000):
+            await call(prompt)
+        return [await call(prompt) for prompt in items]
+    finally:
+        await engine.unload()
 
 
 def open_front(name: str, stack: contextlib.ExitStack) -> tuple[str, bool]:
@@ -344,9 +346,14 @@ def latencies() -> dict[str, Any]:
     ROUNDS rounds of round-robin phases, so slow spells of the machine spread over all."""
     fronts = [f for f in FRONTS if f != "litellm_proxy" or Path(LITELLM_PROXY).is_file()]
     measured: dict[str, list[float]] = {name: [] for name in fronts}
+    load: dict[str, float] = {}  # the 1-minute load average as each phase starts: noise shows
     for round_ in range(ROUNDS):
         items = prompts(LATENCY_REQUESTS // ROUNDS, 100 * round_)
         for name in fronts:
+            load[f"{name}#{round_}"] = round(os.getloadavg()[0], 2)
+            if name == "engine_in_process":
+                measured[name] += asyncio.run(engine_timed(items))
+                continue
             with contextlib.ExitStack() as stack:
                 base, through_sdk = open_front(name, stack)
                 measured[name] += asyncio.run(timed(base, through_sdk, items))
@@ -364,7 +371,12 @@ def latencies() -> dict[str, Any]:
         if name != "llama_cpp_server"
         for q in ("p50", "p95")
     }
-    return {"latency": figures, "overhead_vs_llama_cpp_server": overhead, "throughput": throughput}
+    return {
+        "latency": figures,
+        "overhead_vs_llama_cpp_server": overhead,
+        "load_average_at_phase_start": load,
+        "throughput": throughput,
+    }
 
 
 def main() -> None:
@@ -375,19 +387,9 @@ def main() -> None:
     write_results(
         "service",
         {
-            "setup": {
-                "expert": f"{EXPERT}: {MODEL} (SmolLM2-135M-Instruct Q4_1), 2 threads",
-                "sampling": f"temperature 0, top_p 1, seed 0, max_tokens {MAX_TOKENS}",
-                "baseline": "python -m llama_cpp.server subprocess on the same GGUF file",
-                "router_svc": "router-svc serve subprocess, model=bench-smol: a direct expert "
-                "call through the micro-batcher; SQLite store; new prompts, no cache hits",
-                "litellm_sdk": "litellm.acompletion in the bench process -> llama.cpp server",
-                "litellm_proxy": f"{LITELLM_PROXY} (litellm[proxy]==1.106.12, scratch venv) "
-                "subprocess -> llama.cpp server; absent when that binary is missing",
-                "clients": "httpx.AsyncClient over loopback. Latency: one front up at a time, "
-                f"sequential calls after {WARMUP} warm-up calls, {LATENCY_REQUESTS} per front "
-                f"over {ROUNDS} round-robin rounds; throughput: one server up at a time",
-            },
+            "setup": f"{EXPERT} = {MODEL}, 2 threads, max_tokens {MAX_TOKENS}, temperature 0; "
+            f"{WARMUP} warm-up calls, {LATENCY_REQUESTS} timed per front over {ROUNDS} rounds, "
+            "one front up at a time (see bench/service.py's docstring); router-svc on SQLite",
             **measured,
             "schemathesis": fuzz,
         },
