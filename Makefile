@@ -43,7 +43,7 @@ check: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(INSTALLED)
-	$(PY) bench/engines.py
+	$(PY) perf/engines.py
 
 clean:
 	rm -rf $(VENV) .router-svc .pytest_cache .ruff_cache

@@ -73,7 +73,7 @@ __all__ = [
     "UnknownComponentError",
     "Usage",
 ]
-__version__ = "0.1.0"
+from router_svc.version import __version__ as __version__
 
 _LAZY = {
     "Answer": "router_svc.sdk.models",

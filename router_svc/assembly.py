@@ -8,22 +8,22 @@ from pathlib import Path
 
 import numpy as np
 
+from router_svc.aggregation.aggregator import Aggregator
 from router_svc.backends.base import EngineContext
-from router_svc.backends.model_files import file_fingerprint, resolve_model_path
+from router_svc.config.model_files import file_fingerprint, resolve_model_path
 from router_svc.config.pool import PoolConfig
 from router_svc.config.settings import Settings
 from router_svc.errors import ConfigError
-from router_svc.execution.aggregator import Aggregator
 from router_svc.execution.models import ModelManager
 from router_svc.execution.runner import Executor
 from router_svc.pipeline import Pipeline
 from router_svc.routing.artifacts import ProfileArtifacts
 from router_svc.routing.profiles import ExpertProfile, ProfileMatrix
 from router_svc.routing.recruiter import SkillRecruiter
-from router_svc.skills.embedder import SentenceTransformerEmbedder
-from router_svc.skills.inventory import SkillInventory
-from router_svc.skills.tagger import EmbeddingTagger, KeywordTagger, LLMTagger, SkillTagger
 from router_svc.store import Store, open_store
+from router_svc.tagging.embedder import SentenceTransformerEmbedder
+from router_svc.tagging.inventory import SkillInventory
+from router_svc.tagging.tagger import EmbeddingTagger, KeywordTagger, LLMTagger, SkillTagger
 from router_svc.types import LoadStats
 
 

@@ -10,15 +10,15 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from router_svc.aggregation.aggregator import Aggregate, Aggregator, ExpertAnswer, expert_answers
 from router_svc.errors import UnknownComponentError
-from router_svc.execution.aggregator import Aggregate, Aggregator, ExpertAnswer, expert_answers
 from router_svc.execution.plan import Task
 from router_svc.execution.runner import Executor, Mode, TaskResult
+from router_svc.questions.grading import AnswerKind, answer_kind, is_equivalent
 from router_svc.routing.recruiter import Assignment, Recruiter, RecruitOptions
-from router_svc.skills.embedder import Embedder
-from router_svc.skills.grading import AnswerKind, answer_kind, is_equivalent
-from router_svc.skills.inventory import SkillInventory
-from router_svc.skills.tagger import SkillTagger
+from router_svc.tagging.embedder import Embedder
+from router_svc.tagging.inventory import SkillInventory
+from router_svc.tagging.tagger import SkillTagger
 from router_svc.types import GenerationRequest, Question
 
 

@@ -58,8 +58,8 @@ def tiny_profile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
 
     from router_svc.assembly import Runtime
     from router_svc.config.settings import Settings
-    from router_svc.profiling import profile_suite
-    from router_svc.skills.suites import load_suite
+    from router_svc.profiling.build import profile_suite
+    from router_svc.questions.suites import load_suite
 
     base = tmp_path_factory.mktemp("tiny-profile")
     env = {

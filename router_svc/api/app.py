@@ -20,7 +20,6 @@ from fastapi import Depends, FastAPI
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from router_svc import __version__
 from router_svc.api.auth import require_api_key
 from router_svc.api.errors import HTTPError, error_response, register_error_handler
 from router_svc.api.metrics import Metrics
@@ -32,6 +31,7 @@ from router_svc.api.state import (
     set_request_id,
 )
 from router_svc.config.settings import Settings
+from router_svc.version import __version__
 
 logger = logging.getLogger(__name__)
 

@@ -24,19 +24,19 @@ from typing import Any
 
 from fastapi.responses import StreamingResponse
 
+from router_svc.aggregation.aggregator import Aggregate, ExpertAnswer, expert_answers
 from router_svc.api.errors import HTTPError, error_body
 from router_svc.api.routes.route import check_answered, observe, router_info
 from router_svc.api.schemas import chunk_body, new_id, usage_body
 from router_svc.api.state import Services
 from router_svc.backends.base import Engine
-from router_svc.execution.aggregator import Aggregate, ExpertAnswer, expert_answers
+from router_svc.batch.run_file import result_record
 from router_svc.execution.models import ModelManager
 from router_svc.execution.plan import Task
 from router_svc.execution.runner import TaskResult
 from router_svc.pipeline import Pipeline, QuestionResult, expert_task
+from router_svc.questions.grading import answer_kind
 from router_svc.routing.recruiter import Assignment
-from router_svc.run_file import result_record
-from router_svc.skills.grading import answer_kind
 from router_svc.types import Completion, GenerationRequest, Question
 
 logger = logging.getLogger(__name__)

@@ -9,9 +9,8 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from router_svc.backends.base import Engine
+from router_svc.config.engines import LiteLLMOptions
 from router_svc.errors import (
     BackendError,
     BackendHTTPError,
@@ -21,15 +20,6 @@ from router_svc.errors import (
 from router_svc.types import Completion, GenerationRequest
 
 _RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
-
-
-class LiteLLMOptions(BaseModel):
-    """Options of the litellm engine."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    max_concurrency: int = Field(4, ge=1, description="Requests in flight at once.")
-    retries: int = Field(2, ge=0, description="Retries after a timeout, 429 or 5xx.")
-    backoff_s: float = Field(0.5, ge=0, description="First retry delay; doubles each time.")
 
 
 class LiteLLMEngine(Engine):

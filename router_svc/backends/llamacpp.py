@@ -10,30 +10,13 @@ from collections.abc import AsyncIterator, Iterator
 from functools import lru_cache
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from router_svc.backends.base import Engine
-from router_svc.backends.model_files import resolve_model_path
+from router_svc.config.engines import LlamaCppOptions
+from router_svc.config.model_files import resolve_model_path
 from router_svc.errors import BackendTimeout, BackendUnavailableError, ConfigError
 from router_svc.types import Completion, GenerationRequest
 
 _INSTALL = "pip install 'llama-cpp-python==0.3.36'"
-
-
-class LlamaCppOptions(BaseModel):
-    """Options of the llamacpp engine."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    n_threads: int | None = Field(
-        None, ge=1, description="CPU threads; the process default if unset."
-    )
-    n_batch: int = Field(512, ge=1, description="Prompt tokens evaluated per batch.")
-    n_gpu_layers: int = Field(0, description="Layers offloaded to a GPU build (-1: all).")
-    reuse_prompt_cache: bool = Field(
-        False,
-        description="Reuse the previous prompt's KV cache: faster, but answers then depend on "
-        "what ran before (not reproducible at temperature 0).",
-    )
 
 
 class LlamaCppEngine(Engine):

@@ -1,15 +1,13 @@
 """The engine registry: config name -> engine class, imported only when used.
 
-This module is a leaf (it imports nothing heavy) so the config layer can validate engine names
-and options against it. The same dict gives the CLI choices and the "unknown engine" message.
+Engine classes are imported only when an expert needs one. The names are those of
+``router_svc.config.engines.ENGINE_OPTIONS`` (what experts.yaml accepts); a test keeps them equal.
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING
-
-from pydantic import BaseModel
 
 from router_svc.errors import UnknownComponentError
 
@@ -21,7 +19,7 @@ ENGINES: dict[str, str] = {
     "llamacpp": "router_svc.backends.llamacpp:LlamaCppEngine",
     "litellm": "router_svc.backends.litellm:LiteLLMEngine",
     "vllm": "router_svc.backends.vllm:VLLMEngine",
-    "replay": "router_svc.backends.replay:ReplayEngine",
+    "replay": "router_svc.replay.engine:ReplayEngine",
 }
 
 
@@ -32,11 +30,6 @@ def engine_class(name: str) -> type[Engine]:
     module_name, class_name = ENGINES[name].split(":")
     engine: type[Engine] = getattr(importlib.import_module(module_name), class_name)
     return engine
-
-
-def engine_options_model(name: str) -> type[BaseModel]:
-    """The pydantic model of the ``options`` an expert of this engine accepts."""
-    return engine_class(name).Options
 
 
 def create_engine(expert: ExpertConfig, context: EngineContext | None = None) -> Engine:

@@ -12,26 +12,10 @@ import gc
 import time
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from router_svc.backends.base import Engine
+from router_svc.config.engines import VLLMOptions
 from router_svc.errors import BackendUnavailableError
 from router_svc.types import Completion, GenerationRequest
-
-
-class VLLMOptions(BaseModel):
-    """Options of the vllm engine (passed to ``vllm.LLM``)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    tensor_parallel_size: int = Field(1, ge=1, description="GPUs the model is split over.")
-    gpu_memory_utilization: float = Field(
-        0.85, gt=0, le=1, description="Share of GPU memory vLLM may take."
-    )
-    max_model_len: int | None = Field(
-        None, ge=128, description="Context length; the model's if unset."
-    )
-    dtype: str = Field("auto", description="Weights dtype: auto, bfloat16, float16.")
-    max_batch_size: int = Field(256, ge=1, description="Requests handed to vLLM per generate call.")
 
 
 class VLLMEngine(Engine):

@@ -17,7 +17,7 @@ from router_svc.cli._common import (
     settings,
 )
 from router_svc.errors import ConfigError
-from router_svc.skills.suites import load_suite
+from router_svc.questions.suites import load_suite
 
 
 @friendly_errors
@@ -54,7 +54,7 @@ def bench(
         return
     if replay is None:
         raise ConfigError("give --replay FILE (recorded outcomes) or --suite NAME")
-    from router_svc.bench.replay_bench import BenchOptions, ReplayBench
+    from router_svc.evaluation.replay_bench import BenchOptions, ReplayBench
 
     options = BenchOptions(
         tagger=tagger,  # type: ignore[arg-type]  # BenchOptions checks the value
@@ -72,7 +72,7 @@ def _live(
     suite: str, out: Path, *, k: int, seed: int, limit: int | None, config: Path | None
 ) -> None:
     from router_svc.assembly import Runtime
-    from router_svc.bench.live_bench import LiveOptions, live_bench
+    from router_svc.evaluation.live_bench import LiveOptions, live_bench
 
     loaded = load_suite(suite, settings().suites_dir)
     runtime = Runtime.create(settings(), pool_from(config))

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from router_svc.assembly import Runtime
+from router_svc.batch.run_file import RunSummary, run_file
 from router_svc.cli._common import (
     ConfigOption,
     console,
@@ -20,11 +21,10 @@ from router_svc.cli._common import (
 from router_svc.cli.experts import list_experts
 from router_svc.cli.pipeline_commands import show_profile
 from router_svc.pipeline import RouteOptions, expert_task
-from router_svc.profiling import profile_suite, stale_reason
+from router_svc.profiling.build import profile_suite, stale_reason
+from router_svc.questions.grading import grade
+from router_svc.questions.suites import Suite, load_suite
 from router_svc.routing.artifacts import ProfileArtifacts
-from router_svc.run_file import RunSummary, run_file
-from router_svc.skills.grading import grade
-from router_svc.skills.suites import Suite, load_suite
 from router_svc.types import Question
 
 SAMPLE = "What is 12 + 30?"

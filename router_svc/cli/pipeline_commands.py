@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from router_svc.assembly import Runtime, build_pipeline
+from router_svc.batch.run_file import RunSummary, run_file
 from router_svc.cli._common import (
     ConfigOption,
     console,
@@ -19,11 +20,10 @@ from router_svc.cli._common import (
     settings,
 )
 from router_svc.pipeline import RouteOptions
-from router_svc.profiling import profile_suite
+from router_svc.profiling.build import profile_suite
+from router_svc.questions.suites import load_suite
 from router_svc.routing.artifacts import ProfileArtifacts
 from router_svc.routing.recruiter import Assignment
-from router_svc.run_file import RunSummary, run_file
-from router_svc.skills.suites import load_suite
 from router_svc.types import Question
 
 SuiteOption = Annotated[str, typer.Option("--suite", "-s", help="Suite name or folder.")]

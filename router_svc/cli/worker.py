@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from router_svc.assembly import Runtime, build_pipeline
+from router_svc.batch.worker import BatchWorker, WorkerOptions, WorkerStats, default_consumer
 from router_svc.cli._common import (
     ConfigOption,
     err_console,
@@ -20,7 +21,6 @@ from router_svc.cli._common import (
 )
 from router_svc.errors import ConfigError
 from router_svc.store.redis import redact_url
-from router_svc.worker import BatchWorker, WorkerOptions, WorkerStats, default_consumer
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from router_svc.backends.model_files import check_model_reference
+from router_svc.config.model_files import check_model_reference
 from router_svc.config.pool import PoolConfig
 from router_svc.errors import ConfigError
 

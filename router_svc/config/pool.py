@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from router_svc.backends.registry import ENGINES, engine_options_model
+from router_svc.config.engines import ENGINE_OPTIONS
 from router_svc.errors import UnknownComponentError, unknown_message
 
 _MODEL = ConfigDict(frozen=True, extra="forbid")
@@ -28,7 +28,7 @@ class ExpertConfig(BaseModel):
     name: str = Field(
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", description="Unique name, used in requests."
     )
-    engine: str = Field(description=f"Engine that runs it: one of {', '.join(ENGINES)}.")
+    engine: str = Field(description=f"Engine that runs it: one of {', '.join(ENGINE_OPTIONS)}.")
     model: str = Field(
         description=(
             "llamacpp: a GGUF path (relative to the YAML file) or a packaged model "
@@ -70,18 +70,18 @@ class ExpertConfig(BaseModel):
     @field_validator("engine")
     @classmethod
     def _known_engine(cls, engine: str) -> str:
-        if engine not in ENGINES:
-            raise ValueError(unknown_message("engine", engine, ENGINES))
+        if engine not in ENGINE_OPTIONS:
+            raise ValueError(unknown_message("engine", engine, ENGINE_OPTIONS))
         return engine
 
     @model_validator(mode="after")
     def _valid_options(self) -> ExpertConfig:
-        engine_options_model(self.engine).model_validate(self.options)
+        ENGINE_OPTIONS[self.engine].model_validate(self.options)
         return self
 
     def engine_options(self) -> BaseModel:
         """The validated options for this expert's engine."""
-        return engine_options_model(self.engine).model_validate(self.options)
+        return ENGINE_OPTIONS[self.engine].model_validate(self.options)
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         """Dollars for one call of this expert."""

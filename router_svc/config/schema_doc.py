@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from router_svc.backends.registry import ENGINES, engine_options_model
+from router_svc.config.engines import ENGINE_OPTIONS
 from router_svc.config.pool import ExpertConfig, FewShot, PoolConfig, TaggerConfig
 from router_svc.config.settings import Settings
 
@@ -32,10 +32,8 @@ def reference() -> str:
         ("Few-shot example (`few_shot` items)", FewShot),
     ):
         sections.append(_table(title, model))
-    for engine in ENGINES:
-        sections.append(
-            _table(f"Engine options: `{engine}` (`options`)", engine_options_model(engine))
-        )
+    for engine in ENGINE_OPTIONS:
+        sections.append(_table(f"Engine options: `{engine}` (`options`)", ENGINE_OPTIONS[engine]))
     return "\n".join(sections)
 
 

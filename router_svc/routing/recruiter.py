@@ -15,7 +15,7 @@ import numpy as np
 
 from router_svc.errors import NoExpertsError, RoutingError
 from router_svc.routing.profiles import ProfileMatrix
-from router_svc.skills.inventory import SkillMatch
+from router_svc.tagging.inventory import SkillMatch
 
 RecruitMode = Literal["top_k", "sampling"]
 

@@ -25,12 +25,12 @@ from types import TracebackType
 from typing import Self
 
 from router_svc.assembly import Runtime, build_pipeline
+from router_svc.batch.run_file import result_record
 from router_svc.config.loader import load_pool
 from router_svc.config.settings import Settings
 from router_svc.errors import ConfigError, DataError
 from router_svc.pipeline import Pipeline, RouteOptions
 from router_svc.routing.recruiter import RecruitMode
-from router_svc.run_file import result_record
 from router_svc.sdk._inputs import QuestionLike, to_question, to_questions
 from router_svc.sdk._sync import Portal, blocking
 from router_svc.sdk.models import Answer, Assignment, RouteDecision, RouteOptionsInfo

@@ -32,8 +32,8 @@ import redis
 from router_svc.assembly import Runtime
 from router_svc.config.loader import load_pool
 from router_svc.config.settings import Settings
-from router_svc.profiling import profile_suite
-from router_svc.skills.suites import load_suite
+from router_svc.profiling.build import profile_suite
+from router_svc.questions.suites import load_suite
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITES = ROOT / "tests" / "fixtures" / "suites"

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from router_svc.backends.model_files import resolve_model_path
+from router_svc.config.model_files import resolve_model_path
 
 
 def free_port() -> int:

@@ -9,8 +9,8 @@ import pytest
 
 from router_svc.backends.base import Engine, EngineContext
 from router_svc.backends.llamacpp import LlamaCppEngine
-from router_svc.backends.model_files import file_fingerprint, resolve_model_path
 from router_svc.backends.registry import create_engine
+from router_svc.config.model_files import file_fingerprint, resolve_model_path
 from router_svc.config.pool import PoolConfig
 from router_svc.execution.models import MB, ModelManager
 from router_svc.execution.plan import Task

@@ -8,7 +8,7 @@ import pytest
 from router_svc.errors import RoutingError
 from router_svc.routing.profiles import ProfileMatrix
 from router_svc.routing.recruiter import RecruitOptions, SkillRecruiter, competency_prior
-from router_svc.skills.inventory import SkillMatch
+from router_svc.tagging.inventory import SkillMatch
 
 EXPERTS = ["math", "chem", "bio", "general"]
 SKILLS = ["algebra", "chemistry", "genetics"]

@@ -33,8 +33,8 @@ from router_svc.api.errors import HTTPError, invalid
 from router_svc.api.routes.route import check_suite, route_options
 from router_svc.api.schemas import ExpertModel, RoutingFields, parse_model
 from router_svc.api.state import Services, ServicesDep, current_request_id
+from router_svc.batch.worker import BatchOptions, BatchPayload, BatchQuestion
 from router_svc.store import CANCELLED, DONE, QUEUED, RUNNING, JobInfo
-from router_svc.worker import BatchOptions, BatchPayload, BatchQuestion
 
 logger = logging.getLogger(__name__)
 

@@ -50,10 +50,10 @@ from router_svc.api.schemas import (
 from router_svc.api.state import Services, ServicesDep, current_request_id
 from router_svc.api.streaming import RoutedStream, Streamed, events, generate_live, sse_response
 from router_svc.backends.base import Engine
+from router_svc.batch.run_file import result_record
 from router_svc.errors import UnknownComponentError
 from router_svc.execution.runner import DEFAULT_CACHE_TTL_S
 from router_svc.pipeline import Pipeline, RouteOptions
-from router_svc.run_file import result_record
 from router_svc.store import cache_key
 from router_svc.types import Completion, GenerationRequest, Question
 

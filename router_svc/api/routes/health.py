@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from router_svc.api.errors import HTTPError
 from router_svc.api.metrics import CONTENT_TYPE
 from router_svc.api.state import Services, ServicesDep
-from router_svc.backends.model_files import resolve_model_path
+from router_svc.config.model_files import resolve_model_path
 from router_svc.errors import RouterSvcError
 from router_svc.routing.artifacts import PROFILE_FILE
 

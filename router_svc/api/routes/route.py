@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from router_svc.aggregation.aggregator import Aggregate, ExpertAnswer
 from router_svc.api.errors import HTTPError, invalid, too_long
 from router_svc.api.metrics import Metrics
 from router_svc.api.schemas import (
@@ -27,7 +28,6 @@ from router_svc.api.schemas import (
 )
 from router_svc.api.state import Services, ServicesDep, current_request_id
 from router_svc.errors import unknown_message
-from router_svc.execution.aggregator import Aggregate, ExpertAnswer
 from router_svc.pipeline import Pipeline, QuestionResult, RouteOptions
 from router_svc.routing.recruiter import Assignment
 from router_svc.types import Completion, Question

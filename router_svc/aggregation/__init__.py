@@ -1,0 +1,1 @@
+"""Aggregation: settles the recruited experts' answers into one."""

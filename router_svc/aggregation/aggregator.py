@@ -1,0 +1,152 @@
+"""Aggregation: an aggregator model reads the experts' answers and writes the final one.
+
+It is skipped when every expert gave the same answer (configurable). When its output has no
+parseable answer, or it fails, the majority vote of the experts decides; a single surviving
+expert answers alone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from router_svc.errors import ConfigError
+from router_svc.execution.plan import Task
+from router_svc.execution.runner import TaskResult
+from router_svc.questions.grading import AnswerKind, canonical, extract_answer, majority
+from router_svc.types import Completion, GenerationRequest, Message, Question
+
+Method = Literal["aggregator", "unanimous", "majority", "single", "none"]
+
+_THINK = re.compile(r"<(think|thinking|reasoning)>.*?(</\1>|$)", re.DOTALL | re.IGNORECASE)
+
+_INSTRUCTIONS = (
+    "You are given a question and several candidate responses from other models. Some may be "
+    "wrong. Check them, decide which answer is correct, and reply with a short justification "
+    'that ends with "The answer is X."'
+)
+
+
+@dataclass(frozen=True)
+class ExpertAnswer:
+    """One recruited expert's response to a question, with the answer extracted from it."""
+
+    expert: str
+    text: str | None
+    answer: str | None
+    error: str | None = None
+    completion: Completion | None = None
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """The final answer to a question and how it was reached."""
+
+    answer: str | None
+    text: str
+    method: Method
+    completion: Completion | None = None
+    """The aggregator's own completion, when it ran."""
+
+
+def strip_reasoning(text: str) -> str:
+    """Drop <think>...</think> style blocks (an unclosed one runs to the end)."""
+    return _THINK.sub("", text).strip()
+
+
+def expert_answers(results: Sequence[TaskResult], kind: AnswerKind) -> list[ExpertAnswer]:
+    """Extract each expert's answer; failed tasks keep their error and have no answer."""
+    answers = []
+    for result in results:
+        text = strip_reasoning(result.completion.text) if result.completion else None
+        answers.append(
+            ExpertAnswer(
+                expert=result.task.expert,
+                text=text,
+                answer=extract_answer(text, kind) if text else None,
+                error=result.error,
+                completion=result.completion,
+            )
+        )
+    return answers
+
+
+class Aggregator:
+    """Builds the aggregator's task for a question and turns its output into the final answer."""
+
+    def __init__(
+        self, expert: str | None, *, skip_unanimous: bool = True, max_tokens: int = 128
+    ) -> None:
+        self.expert = expert
+        self.skip_unanimous = skip_unanimous
+        self.max_tokens = max_tokens
+
+    def task(
+        self, question: Question, answers: Sequence[ExpertAnswer], kind: AnswerKind
+    ) -> Task | None:
+        """The aggregator's task, or None when the answer is settled without it."""
+        usable = [a for a in answers if a.text]
+        if self.expert is None or len(usable) < 2:
+            return None
+        if self.skip_unanimous and _unanimous(usable, kind):
+            return None
+        return self.task_for(question, usable)
+
+    def task_for(self, question: Question, answers: Sequence[ExpertAnswer]) -> Task:
+        """The aggregator's task over exactly these answers."""
+        if self.expert is None:
+            raise ConfigError("no aggregator expert is configured")
+        return Task(
+            key=f"{question.id}:aggregate:{self.expert}",
+            expert=self.expert,
+            request=self.request(question, answers),
+        )
+
+    def request(self, question: Question, answers: Sequence[ExpertAnswer]) -> GenerationRequest:
+        """The prompt: the instructions, the question and every usable response."""
+        parts = [_INSTRUCTIONS, f"Question: {question.question}"]
+        parts += [f"Response {i}: {a.text}" for i, a in enumerate(answers, start=1)]
+        return GenerationRequest(
+            messages=(Message("user", "\n\n".join(parts)),),
+            max_tokens=self.max_tokens,
+            temperature=0.0,
+            use_system_prompt=False,
+        )
+
+    def finish(
+        self, answers: Sequence[ExpertAnswer], kind: AnswerKind, result: TaskResult | None
+    ) -> Aggregate:
+        """The final answer, from the aggregator's result when there is one."""
+        usable = [a for a in answers if a.text]
+        if not usable:
+            return Aggregate(answer=None, text="", method="none")
+        if len(usable) == 1:
+            return Aggregate(answer=usable[0].answer, text=usable[0].text or "", method="single")
+        if result is not None and result.completion is not None:
+            text = strip_reasoning(result.completion.text)
+            answer = extract_answer(text, kind)
+            if answer is not None:
+                return Aggregate(answer, text, "aggregator", result.completion)
+        voted = majority([a.answer for a in usable], kind)
+        method: Method = "unanimous" if result is None and _unanimous(usable, kind) else "majority"
+        completion = result.completion if result is not None else None
+        return Aggregate(
+            answer=voted,
+            text=_voted_text(usable, voted, kind),
+            method=method,
+            completion=completion,
+        )
+
+
+def _unanimous(answers: Sequence[ExpertAnswer], kind: AnswerKind) -> bool:
+    values = {canonical(a.answer, kind) if a.answer else None for a in answers}
+    return len(values) == 1 and None not in values
+
+
+def _voted_text(answers: Sequence[ExpertAnswer], voted: str | None, kind: AnswerKind) -> str:
+    for answer in answers:
+        if voted is not None and answer.answer and canonical(answer.answer, kind) == voted:
+            return answer.text or ""
+    return answers[0].text or ""

@@ -1,0 +1,1 @@
+"""Batches: the job payload, the worker and the resumable run file."""

@@ -1,7 +1,0 @@
-"""Benchmarks: strategy maths, metrics and reports over per-question, per-expert outcomes.
-
-The replay bench (``router-svc bench --replay FILE``) reads recorded outcomes
-(:mod:`router_svc.bench.replay_data`), routes the test split with every strategy
-(:mod:`router_svc.bench.strategies`, :mod:`router_svc.bench.routers`) and writes the report
-(:mod:`router_svc.bench.report`). Nothing here imports a model at import time.
-"""

@@ -1,0 +1,249 @@
+"""The live bench: every strategy on a suite's test split, on the real models.
+
+Every (expert, test question) is generated once (grouped by expert, through the generation
+cache) and shared by all strategies; the validation outcomes come from the suite's profile.
+Strategies with an aggregator (all experts + aggregator, the skill routers) run the suite's
+aggregator over their own experts' answers; their extra tokens and cost are charged to them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from router_svc.aggregation.aggregator import expert_answers
+from router_svc.assembly import Runtime, build_pipeline
+from router_svc.config.pool import ExpertConfig
+from router_svc.evaluation.metrics import SweepPoint
+from router_svc.evaluation.neighbours import knn_choice, nearest
+from router_svc.evaluation.records import StrategyResult, one_hot
+from router_svc.evaluation.replay_bench import LAMBDAS, report_folder
+from router_svc.evaluation.report import BenchReport, write_report
+from router_svc.evaluation.strategies import baselines, routed_scores
+from router_svc.execution.runner import TaskResult
+from router_svc.pipeline import Pipeline, RouteOptions, expert_task
+from router_svc.profiling.build import profile_suite, stale_reason
+from router_svc.questions.grading import answer_kind, canonical, grade, is_equivalent
+from router_svc.questions.suites import Suite
+from router_svc.replay.outcomes import NO_ANSWER, OutcomeTable
+from router_svc.routing.artifacts import OUTPUTS_FILE, ProfileArtifacts, read_jsonl
+from router_svc.types import Question
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    k: int = 3
+    seed: int = 0
+    limit: int | None = None
+    bootstrap: int = 1000
+
+
+async def live_bench(
+    runtime: Runtime, suite: Suite, out: Path, options: LiveOptions, *, progress: bool = True
+) -> tuple[Path, dict[str, Any]]:
+    """Run the live bench and write the report; returns (folder, results.json)."""
+    timings: dict[str, float] = {}
+    if stale_reason(runtime, suite) is not None:
+        await profile_suite(runtime, suite, progress=progress)
+    artifacts = ProfileArtifacts.load(runtime.profile_dir(suite.name))
+    pipeline = build_pipeline(runtime, suite.name)
+    experts = list(pipeline.recruiter.matrix.experts)
+    questions = suite.test[: options.limit]
+    started = time.perf_counter()
+    tasks = [expert_task(q, e) for q in questions for e in experts]
+    generated = await runtime.executor().run(tasks, progress=progress)
+    timings["generate"] = time.perf_counter() - started
+    results = {r.task.key: r for r in generated}
+    test = _test_table(runtime, questions, experts, results)
+    validation = _validation_table(runtime, suite, artifacts, experts)
+    strategies = baselines(validation, test, k=options.k, seed=options.seed)
+    strategies.append(_knn(runtime, validation, test))
+    strategies += await _with_aggregator(pipeline, questions, experts, results, test, options)
+    sweeps = {"skill-router:embedding": await _sweep(pipeline, questions, experts, test)}
+    report = BenchReport(
+        suite=suite.name,
+        source=str(suite.path),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        settings={"mode": "live", "k": options.k, "experts": experts,
+                  "aggregator": pipeline.aggregator.expert, "test_questions": len(questions),
+                  "model_loads": runtime.stats.loads},
+        validation=validation,
+        test=test,
+        results=strategies,
+        sweeps=sweeps,
+        notes=["Every (expert, question) was generated once and shared by all strategies; "
+               "aggregator strategies add the aggregator's own calls."],
+        timings=timings,
+        seed=options.seed,
+        bootstrap=options.bootstrap,
+    )  # fmt: skip
+    folder = report_folder(out, suite.name)
+    return folder, write_report(folder, report)
+
+
+def _test_table(
+    runtime: Runtime,
+    questions: Sequence[Question],
+    experts: list[str],
+    results: dict[str, TaskResult],
+) -> OutcomeTable:
+    records = [[_record(q, results[f"{q.id}:{e}"]) for e in experts] for q in questions]
+    return _table(runtime, questions, experts, records)
+
+
+def _record(question: Question, result: TaskResult) -> dict[str, Any]:
+    c = result.completion
+    graded = grade(c.text, question.gold_answer or "", question.question) if c else None
+    return {
+        "correct": bool(graded and graded.correct),
+        "answer": graded.answer if graded else None,
+        "prompt_tokens": c.prompt_tokens if c else 0,
+        "completion_tokens": c.completion_tokens if c else 0,
+    }
+
+
+def _validation_table(
+    runtime: Runtime, suite: Suite, artifacts: ProfileArtifacts, experts: list[str]
+) -> OutcomeTable:
+    outputs = {
+        (r["question_id"], r["expert"]): r
+        for r in read_jsonl(runtime.profile_dir(suite.name) / OUTPUTS_FILE)
+    }
+    questions = [q for q in suite.validation if all((q.id, e) in outputs for e in experts)]
+    records = [[outputs[(q.id, e)] for e in experts] for q in questions]
+    return _table(runtime, questions, experts, records)
+
+
+def _table(
+    runtime: Runtime,
+    questions: Sequence[Question],
+    experts: list[str],
+    records: list[list[dict[str, Any]]],
+) -> OutcomeTable:
+    configs = [runtime.pool.expert(e) for e in experts]
+    width = len(experts)
+    scores = np.array([[float(r["correct"]) for r in row] for row in records]).reshape(-1, width)
+    tokens = np.array(
+        [[r["prompt_tokens"] + r["completion_tokens"] for r in row] for row in records]
+    ).reshape(-1, len(experts))
+    costs = np.array(
+        [[_cost(c, r) for c, r in zip(configs, row, strict=True)] for row in records]
+    ).reshape(-1, width)
+    answers = np.array([_codes(q, row) for q, row in zip(questions, records, strict=True)])
+    return OutcomeTable(
+        ids=[q.id for q in questions],
+        questions=[q.question for q in questions],
+        categories=[q.category or "(none)" for q in questions],
+        experts=experts,
+        scores=scores,
+        costs=costs,
+        tokens=tokens.astype(float),
+        answers=answers.reshape(-1, len(experts)).astype(int),
+        voted=np.ones(len(questions), dtype=bool),
+    )
+
+
+def _cost(expert: ExpertConfig, record: dict[str, Any]) -> float:
+    return expert.cost(record["prompt_tokens"], record["completion_tokens"])
+
+
+def _codes(question: Question, row: list[dict[str, Any]]) -> list[int]:
+    """Each expert's canonical answer as a small int (equal answers share a code)."""
+    kind = answer_kind(question.gold_answer or "", question.question)
+    seen: dict[str, int] = {}
+    codes = []
+    for record in row:
+        answer = record["answer"]
+        if answer is None:
+            codes.append(NO_ANSWER)
+            continue
+        codes.append(seen.setdefault(canonical(answer, kind), len(seen)))
+    return codes
+
+
+def _knn(runtime: Runtime, validation: OutcomeTable, test: OutcomeTable) -> StrategyResult:
+    reference = runtime.embedder.embed(validation.questions)
+    rows, _ = nearest(runtime.embedder.embed(test.questions), reference, 10)
+    chosen = knn_choice(rows, validation.scores, validation.scores.mean(axis=0))
+    return StrategyResult(
+        "knn", "router", routed_scores(test, chosen), one_hot(chosen, len(test.experts)),
+        "best mean score on the 10 nearest validation questions (MiniLM)",
+    )  # fmt: skip
+
+
+async def _with_aggregator(
+    pipeline: Pipeline,
+    questions: Sequence[Question],
+    experts: list[str],
+    results: dict[str, TaskResult],
+    test: OutcomeTable,
+    options: LiveOptions,
+) -> list[StrategyResult]:
+    everyone = np.tile(np.arange(len(experts)), (len(questions), 1))
+    teams = [("all+aggregator", "ensemble", everyone, "every expert, then the aggregator")]
+    for tagger in [t for t in ("embedding", "llm") if t in pipeline.taggers]:
+        route = RouteOptions(k=options.k, tagger=tagger, seed=options.seed)
+        assignments = await pipeline.route(questions, route, {})
+        index = {name: i for i, name in enumerate(experts)}
+        chosen = np.array([[index[e] for e in a.chosen] for a in assignments])
+        teams.append((f"skill-router:{tagger}", "router", chosen,
+                      f"skill router, {tagger} tagger, k={options.k} + aggregator"))  # fmt: skip
+    out = []
+    for name, family, chosen, description in teams:
+        started = time.perf_counter()
+        scores, extra_tokens = await _aggregate(pipeline, questions, experts, results, chosen)
+        out.append(
+            StrategyResult(name, family, scores, one_hot(chosen, len(experts)), description,
+                           wall_s=time.perf_counter() - started, extra_tokens=extra_tokens)
+        )  # fmt: skip
+    return out
+
+
+async def _aggregate(
+    pipeline: Pipeline,
+    questions: Sequence[Question],
+    experts: list[str],
+    results: dict[str, TaskResult],
+    chosen: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    answers = {}
+    for q, row in zip(questions, chosen, strict=True):
+        kind = answer_kind(q.gold_answer or "", q.question)
+        team = [results[f"{q.id}:{experts[i]}"] for i in row]
+        answers[q.id] = expert_answers(team, kind)
+    finals = await pipeline.aggregate(questions, answers)
+    scores, tokens = [], []
+    for q in questions:
+        final = finals[q.id]
+        kind = answer_kind(q.gold_answer or "", q.question)
+        scores.append(float(is_equivalent(final.answer, q.gold_answer or "", kind)))
+        tokens.append(final.completion.total_tokens if final.completion else 0)
+    return np.array(scores), np.array(tokens, dtype=float)
+
+
+async def _sweep(
+    pipeline: Pipeline, questions: Sequence[Question], experts: list[str], test: OutcomeTable
+) -> list[SweepPoint]:
+    """The skill router's top-1 expert at each cost weight (no new generation)."""
+    index = {name: i for i, name in enumerate(experts)}
+    points = []
+    for weight in LAMBDAS:
+        route = RouteOptions(k=1, tagger="embedding", cost_weight=weight)
+        assignments = await pipeline.route(questions, route, {})
+        chosen = np.array([index[a.chosen[0]] for a in assignments])
+        calls = one_hot(chosen, len(experts))
+        points.append(
+            SweepPoint(
+                cost_weight=weight,
+                accuracy=float(routed_scores(test, chosen).mean()),
+                cost_per_query=float((calls * test.costs).sum(axis=1).mean()),
+                tokens_per_query=float((calls * test.tokens).sum(axis=1).mean()),
+            )
+        )
+    return points

@@ -1,0 +1,354 @@
+"""The replay bench end to end: load -> tag -> inventory -> profiles -> strategies -> sweep ->
+report. No strategy generates anything; every outcome comes from the replay file.
+
+Tagging calls no LLM by default: ``KeywordTagger`` keywords, a cluster tag per question and
+hashed word vectors (``--tagger keyword``), or MiniLM vectors for the embedding tagger, the
+clusters and the neighbours (``--tagger embedding``). An LLM tagger, when one is given, adds
+the skill router with LLM tags.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from router_svc.errors import ConfigError
+from router_svc.evaluation.clusters import ClusterTagger
+from router_svc.evaluation.embedders import HashingEmbedder, MemoEmbedder
+from router_svc.evaluation.improved import CALIBRATED, FULL, LADDER, VariantRunner, View
+from router_svc.evaluation.improved import ablation_variants as _ablation_variants
+from router_svc.evaluation.metrics import SweepPoint
+from router_svc.evaluation.neighbours import knn_choice, nearest
+from router_svc.evaluation.records import StrategyResult, one_hot
+from router_svc.evaluation.report import AblationRow, BenchReport, write_report
+from router_svc.evaluation.routers import SkillModel, learn, route
+from router_svc.evaluation.strategies import baselines, cost_aware_choice, routed_scores
+from router_svc.replay.data import load_replay
+from router_svc.replay.outcomes import OutcomeTable
+from router_svc.routing.recruiter import RecruitOptions, SkillRecruiter
+from router_svc.tagging.embedder import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder
+from router_svc.tagging.tagger import EmbeddingTagger, KeywordTagger, SkillTagger
+
+TaggerKind = Literal["keyword", "embedding"]
+LAMBDAS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """Knobs of a replay bench."""
+
+    tagger: TaggerKind = "keyword"
+    k: int = 3
+    """Voters for random-k and the k > 1 skill router."""
+    seed: int = 0
+    bootstrap: int = 1000
+    neighbours: int = 10
+    """Nearest validation questions the kNN router looks at."""
+    lambdas: tuple[float, ...] = LAMBDAS
+    ablation: bool = True
+    embedding_model: str = DEFAULT_MODEL
+    model_cache_dir: Path = Path(".router-svc/models")
+
+    def __post_init__(self) -> None:
+        if self.tagger not in ("keyword", "embedding"):
+            raise ConfigError(f"tagger must be 'keyword' or 'embedding', not {self.tagger!r}")
+        if self.k < 1 or self.neighbours < 1 or self.bootstrap < 10:
+            raise ConfigError("k and neighbours must be >= 1 and bootstrap >= 10")
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """Both splits tagged and embedded, plus the embedder that maps keywords to skills."""
+
+    validation: View
+    test: View
+    skill_embedder: Embedder
+    embedding_tags: list[list[str]]
+    """Test tags from the embedding tagger (nearest validation questions' keyword tags)."""
+    vectors_from: str
+
+
+@dataclass(frozen=True)
+class BenchRun:
+    folder: Path
+    results: dict[str, Any]
+
+
+class ReplayBench:
+    """Runs the replay bench; the embedder and an LLM tagger are optional collaborators."""
+
+    def __init__(
+        self,
+        options: BenchOptions | None = None,
+        *,
+        embedder: Embedder | None = None,
+        llm_tagger: SkillTagger | None = None,
+    ) -> None:
+        self.options = options or BenchOptions()
+        self.embedder = embedder
+        self.llm_tagger = llm_tagger
+        self.timings: dict[str, float] = {}
+
+    def run(self, path: Path, out: Path) -> BenchRun:
+        """Bench ``path`` and write the report under ``out/<file stem>-<timestamp>/``."""
+        with self._timed("load"):
+            data = load_replay(path)
+            validation, test = data.table("validation"), data.table("test")
+        with self._timed("tag"):
+            prepared = self.prepare(validation, test)
+        results, extras = self.strategies(prepared)
+        report = BenchReport(
+            suite=path.stem,
+            source=str(path),
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            settings=self._settings(prepared),
+            validation=validation,
+            test=test,
+            results=results,
+            sweeps=extras["sweeps"],
+            ablation=extras["ablation"],
+            notes=_notes(data.has_cost, test),
+            timings=self.timings,
+            seed=self.options.seed,
+            bootstrap=self.options.bootstrap,
+        )
+        folder = report_folder(out, path.stem)
+        with self._timed("report"):
+            results_json = write_report(folder, report)
+        return BenchRun(folder, results_json)
+
+    def prepare(self, validation: OutcomeTable, test: OutcomeTable) -> Prepared:
+        """Keyword tags, question vectors, cluster tags and embedding-tagger tags."""
+        keyword = KeywordTagger(validation.questions)
+        val_tags = keyword.tag_sync(validation.questions)
+        test_tags = keyword.tag_sync(test.questions)
+        questions, skills, source = self._embedders(validation)
+        val_vectors = questions.embed(validation.questions)
+        test_vectors = questions.embed(test.questions)
+        clusters = ClusterTagger(
+            questions,
+            validation.questions,
+            val_tags,
+            seed=self.options.seed,
+            reference_vectors=val_vectors,
+        )
+        val_clusters = clusters.tag_sync(validation.questions, val_vectors)
+        test_clusters = clusters.tag_sync(test.questions, test_vectors)
+        embedding = EmbeddingTagger(questions, validation.questions, val_tags)
+        return Prepared(
+            validation=View(validation, val_tags, _join(val_tags, val_clusters), val_vectors),
+            test=View(test, test_tags, _join(test_tags, test_clusters), test_vectors),
+            skill_embedder=skills,
+            embedding_tags=_chunked(embedding.tag_sync, test.questions),
+            vectors_from=source,
+        )
+
+    def _embedders(self, validation: OutcomeTable) -> tuple[Embedder, Embedder, str]:
+        """(question embedder, skill embedder, description)."""
+        if self.embedder is not None:
+            memo = MemoEmbedder(self.embedder)
+            return memo, memo, self.embedder.name
+        if self.options.tagger == "embedding":
+            model = SentenceTransformerEmbedder(
+                self.options.embedding_model, cache_dir=self.options.model_cache_dir
+            )
+            memo = MemoEmbedder(model)
+            return memo, memo, model.name
+        questions = HashingEmbedder.fitted(validation.questions)
+        return questions, HashingEmbedder(256), "hashed words (no model)"
+
+    def strategies(self, prepared: Prepared) -> tuple[list[StrategyResult], dict[str, Any]]:
+        """Every strategy's result on the test split, plus the sweeps and the ablation."""
+        options = self.options
+        val, test = prepared.validation.table, prepared.test.table
+        results = self._timed_list(lambda: baselines(val, test, k=options.k, seed=options.seed))
+        results.append(self._timed_one(lambda: self._knn(prepared)))
+        runner = VariantRunner(
+            prepared.validation, prepared.test, prepared.skill_embedder, seed=options.seed
+        )
+        results += self._skill_routers(prepared, runner)
+        results += [self._timed_one(partial(runner.run, v)) for v in (FULL, CALIBRATED)]
+        with self._timed("sweep"):
+            sweeps = {
+                name: sweep(runner.estimate(v, "test"), val.costs.mean(axis=0), test, options)
+                for name, v in (("skill-router:keyword", LADDER[0]), ("skill-router+", FULL))
+            }
+        with self._timed("ablation"):
+            ablation = _ablation(runner) if options.ablation else []
+        return results, {"sweeps": sweeps, "ablation": ablation}
+
+    def _knn(self, prepared: Prepared) -> StrategyResult:
+        val, test = prepared.validation, prepared.test
+        rows, _ = nearest(test.vectors, val.vectors, self.options.neighbours)
+        chosen = knn_choice(rows, val.table.scores, val.table.scores.mean(axis=0))
+        return StrategyResult(
+            "knn",
+            "router",
+            routed_scores(test.table, chosen),
+            one_hot(chosen, len(test.table.experts)),
+            f"best mean score on the {rows.shape[1]} nearest validation questions",
+        )
+
+    def _skill_routers(self, prepared: Prepared, runner: VariantRunner) -> list[StrategyResult]:
+        """The shipped SkillRecruiter through ``assign``: keyword, embedding (and llm) tags."""
+        val, test = prepared.validation, prepared.test
+        runs = [
+            ("keyword", val.keyword_tags, test.keyword_tags, 1),
+            ("embedding", val.keyword_tags, prepared.embedding_tags, 1),
+            ("keyword", val.keyword_tags, test.keyword_tags, self.options.k),
+        ]
+        if self.llm_tagger is not None:
+            llm_val, llm_test = self._llm_tags(val.table, test.table)
+            runs.append(("llm", llm_val, llm_test, 1))
+        results = []
+        for tagger, val_tags, test_tags, k in runs:
+            started = time.perf_counter()
+            model = (
+                runner.model("test", "keyword")
+                if val_tags is val.keyword_tags
+                else learn(val.table, val_tags, prepared.skill_embedder)
+            )
+            result = self._skill_router(prepared.test.table, model, tagger, test_tags, k)
+            results.append(replace(result, wall_s=time.perf_counter() - started))
+        return results
+
+    def _skill_router(
+        self, test: OutcomeTable, model: SkillModel, tagger: str, tags: list[list[str]], k: int
+    ) -> StrategyResult:
+        """The shipped SkillRecruiter, through ``Recruiter.assign``."""
+        recruiter = SkillRecruiter(model.matrix, model.expected_cost)
+        chosen = route(recruiter, test, tags, model.matches(tags), RecruitOptions(k=k))
+        name = f"skill-router:{tagger}" + (f" k={k}+vote" if k > 1 else "")
+        return StrategyResult(
+            name,
+            "router",
+            routed_scores(test, chosen),
+            one_hot(chosen, len(test.experts)),
+            f"shipped SkillRecruiter, {tagger} tagger, k={k}" + (", vote" if k > 1 else ""),
+        )
+
+    def _llm_tags(
+        self, val: OutcomeTable, test: OutcomeTable
+    ) -> tuple[list[list[str]], list[list[str]]]:
+        if self.llm_tagger is None:
+            raise ConfigError("no LLM tagger configured")
+        tags = asyncio.run(self.llm_tagger.tag([*val.questions, *test.questions]))
+        return tags[: len(val)], tags[len(val) :]
+
+    def _settings(self, prepared: Prepared) -> dict[str, Any]:
+        options = self.options
+        return {
+            "tagger": options.tagger,
+            "vectors": prepared.vectors_from,
+            "k": options.k,
+            "seed": options.seed,
+            "bootstrap": options.bootstrap,
+            "knn_neighbours": options.neighbours,
+            "llm_tagger": getattr(self.llm_tagger, "name", None),
+        }
+
+    @contextmanager
+    def _timed(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - started
+
+    def _timed_one(self, make: Callable[[], StrategyResult]) -> StrategyResult:
+        started = time.perf_counter()
+        result = make()
+        seconds = time.perf_counter() - started
+        self.timings["strategies"] = self.timings.get("strategies", 0.0) + seconds
+        return replace(result, wall_s=seconds)
+
+    def _timed_list(self, make: Callable[[], list[StrategyResult]]) -> list[StrategyResult]:
+        started = time.perf_counter()
+        results = make()
+        share = (time.perf_counter() - started) / max(len(results), 1)
+        self.timings["strategies"] = self.timings.get("strategies", 0.0) + share * len(results)
+        return [replace(result, wall_s=share) for result in results]
+
+
+def sweep(
+    estimate: np.ndarray, expected_cost: np.ndarray, test: OutcomeTable, options: BenchOptions
+) -> list[SweepPoint]:
+    """Accuracy and cost of the router's k=1 choice for every cost weight lambda."""
+    points = []
+    for weight in options.lambdas:
+        chosen = cost_aware_choice(estimate, expected_cost, weight)[:, 0]
+        calls = one_hot(chosen, len(test.experts))
+        points.append(
+            SweepPoint(
+                cost_weight=weight,
+                accuracy=float(routed_scores(test, chosen).mean()),
+                cost_per_query=float((calls * test.costs).sum(axis=1).mean()),
+                tokens_per_query=float((calls * test.tokens).sum(axis=1).mean()),
+            )
+        )
+    return points
+
+
+def _ablation(runner: VariantRunner) -> list[AblationRow]:
+    """The ladder (each row against the one above), then the full router minus one idea."""
+    rows = []
+    previous: str | None = None
+    full = next(v.name for v in LADDER if replace(v, name=FULL.name) == FULL)
+    for variant in _ablation_variants():
+        result = runner.run(variant, family="ablation")
+        knobs = None if variant.plain else runner.knobs(variant)
+        if variant in LADDER:
+            rows.append(AblationRow(result, "ladder", knobs, previous))
+            previous = variant.name
+        else:
+            rows.append(AblationRow(result, "drop-one", knobs, full))
+    return rows
+
+
+def _chunked(tag: Callable[[list[str]], list[list[str]]], questions: list[str]) -> list[list[str]]:
+    """Tag in chunks, so a tagger's (questions x references) similarity block stays small."""
+    return [
+        row
+        for start in range(0, len(questions), 1024)
+        for row in tag(questions[start : start + 1024])
+    ]
+
+
+def _join(first: list[list[str]], second: list[list[str]]) -> list[list[str]]:
+    return [[*a, *b] for a, b in zip(first, second, strict=True)]
+
+
+def _notes(has_cost: bool, test: OutcomeTable) -> list[str]:
+    notes = [
+        "Replay: every outcome comes from the file; nothing was generated, so model loads are 0.",
+        "all+aggregator (one Mixture-of-Agents layer) needs generation; on replay data "
+        "aggregation is the vote (all+vote).",
+    ]
+    if not has_cost:
+        notes.append("The file records no costs: every cost is 0.")
+    if test.voted is None or not test.voted.all():
+        notes.append(
+            "Votes without recorded answers use the expected vote of scores (docs/replay.md)."
+        )
+    return notes
+
+
+def report_folder(out: Path, suite: str) -> Path:
+    """``out/<suite>-<UTC timestamp>``, with a counter if that folder already exists."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    folder = out / f"{suite}-{stamp}"
+    counter = 1
+    while folder.exists():
+        counter += 1
+        folder = out / f"{suite}-{stamp}-{counter}"
+    folder.mkdir(parents=True)
+    return folder

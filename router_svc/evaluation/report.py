@@ -1,0 +1,309 @@
+"""The bench report: ``report.md``, ``results.json``, ``questions.jsonl`` and PNG plots.
+
+The writer takes generic records (outcome tables and strategy results), so a replay bench and
+a live bench write the same report. ``results.json`` has, per strategy, ``accuracy``,
+``cost_per_query`` and ``gap_closed`` (plus the interval, tokens, wall time and model loads),
+so other tools can read it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from router_svc.evaluation.metrics import StrategyMetrics, SweepPoint, bootstrap_samples, summarise
+from router_svc.evaluation.plots import write_plots
+from router_svc.evaluation.records import StrategyResult
+from router_svc.replay.outcomes import OutcomeTable
+
+FORMAT = "router-svc/bench-results"
+VERSION = 1
+BEST_SINGLE = "best-single"
+PER_CATEGORY = "per-category-best"
+ORACLE = "oracle"
+
+
+@dataclass(frozen=True, eq=False)
+class AblationRow:
+    result: StrategyResult
+    group: str
+    """ladder (each idea added to the row above) or drop-one (the full router minus one)."""
+    knobs: tuple[float, float] | None = None
+    """(pseudo_count, blend) the variant used."""
+    compare_to: str | None = None
+    """The row its change is measured against."""
+
+
+@dataclass(frozen=True, eq=False)
+class BenchReport:
+    """Everything a report shows."""
+
+    suite: str
+    source: str
+    created: str
+    settings: dict[str, Any]
+    validation: OutcomeTable
+    test: OutcomeTable
+    results: list[StrategyResult]
+    sweeps: dict[str, list[SweepPoint]] = field(default_factory=dict)
+    ablation: list[AblationRow] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    seed: int = 0
+    bootstrap: int = 1000
+
+
+def write_report(folder: Path, report: BenchReport) -> dict[str, Any]:
+    """Write every file of the report into ``folder``; returns what results.json holds."""
+    folder.mkdir(parents=True, exist_ok=True)
+    samples = bootstrap_samples(len(report.test), report.bootstrap, report.seed)
+    reference = reference_accuracies(report.results)
+    metrics = [summarise(r, report.test, samples, reference) for r in report.results]
+    ablation = [summarise(row.result, report.test, samples, reference) for row in report.ablation]
+    plots = write_plots(folder, metrics, report.sweeps)
+    results = _results_json(report, metrics, ablation, plots)
+    (folder / "results.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    _write_questions(folder / "questions.jsonl", report)
+    (folder / "report.md").write_text(_markdown(report, metrics, ablation, plots), "utf-8")
+    return results
+
+
+def reference_accuracies(results: Sequence[StrategyResult]) -> tuple[float, float]:
+    """(best single, oracle) accuracy; the best single expert's when no best-single row."""
+    by_name = {r.name: float(r.scores.mean()) if len(r.scores) else 0.0 for r in results}
+    singles = [by_name[r.name] for r in results if r.family == "single"]
+    best = by_name.get(BEST_SINGLE, max(singles, default=0.0))
+    return best, by_name.get(ORACLE, best)
+
+
+# --- results.json ------------------------------------------------------------------------------
+
+
+def _metrics_json(m: StrategyMetrics) -> dict[str, Any]:
+    return {
+        "family": m.family,
+        "description": m.description,
+        "accuracy": m.accuracy,
+        "ci95": [m.interval.low, m.interval.high],
+        "cost_per_query": m.cost_per_query,
+        "tokens_per_query": m.tokens_per_query,
+        "experts_per_query": m.experts_per_query,
+        "gap_closed": m.gap_closed,
+        "wall_s": m.wall_s,
+        "model_loads": m.model_loads,
+        "per_category": m.per_category,
+        "recruited": m.recruited,
+    }
+
+
+def _results_json(
+    report: BenchReport,
+    metrics: list[StrategyMetrics],
+    ablation: list[StrategyMetrics],
+    plots: list[str],
+) -> dict[str, Any]:
+    by_name = {m.name: m for m in metrics}
+    best, oracle = reference_accuracies(report.results)
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "suite": report.suite,
+        "source": report.source,
+        "created": report.created,
+        "settings": report.settings,
+        "questions": {"validation": len(report.validation), "test": len(report.test)},
+        "experts": report.test.experts,
+        "reference": {
+            "best_single": best,
+            "per_category_best": by_name[PER_CATEGORY].accuracy
+            if PER_CATEGORY in by_name
+            else None,
+            "oracle": oracle,
+        },
+        "strategies": {m.name: _metrics_json(m) for m in metrics},
+        "sweep": {
+            name: [vars(point) for point in points] for name, points in report.sweeps.items()
+        },
+        "ablation": [
+            {
+                "name": m.name,
+                "group": row.group,
+                "compare_to": row.compare_to,
+                "knobs": _knobs(row.knobs),
+                **_metrics_json(m),
+            }
+            for m, row in zip(ablation, report.ablation, strict=True)
+        ],
+        "notes": report.notes,
+        "timings_s": dict(report.timings),
+        "plots": plots,
+    }
+
+
+def _knobs(knobs: tuple[float, float] | None) -> dict[str, float] | None:
+    return None if knobs is None else {"pseudo_count": knobs[0], "blend": knobs[1]}
+
+
+def _write_questions(path: Path, report: BenchReport) -> None:
+    """One line per test question: every strategy's score and the experts it called."""
+    test = report.test
+    with path.open("w", encoding="utf-8") as handle:
+        for row, qid in enumerate(test.ids):
+            record = {
+                "id": qid,
+                "category": test.categories[row],
+                "scores": {r.name: float(r.scores[row]) for r in report.results},
+                "experts": {
+                    r.name: r.chosen(test.experts, row)
+                    for r in report.results
+                    if r.family != "single"
+                },
+            }
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+# --- report.md -----------------------------------------------------------------------------------
+
+
+def _markdown(
+    report: BenchReport,
+    metrics: list[StrategyMetrics],
+    ablation: list[StrategyMetrics],
+    plots: list[str],
+) -> str:
+    sections = [
+        _header(report),
+        _summary(metrics),
+        _strategy_table(metrics),
+        _ablation_tables(report.ablation, ablation),
+        _sweep_tables(report.sweeps),
+        _category_table(metrics),
+        _recruitment_table(metrics, report.test.experts),
+        "## Plots\n\n" + "\n".join(f"![{Path(p).stem}]({p})" for p in plots),
+        "## Notes\n\n" + "\n".join(f"- {note}" for note in report.notes),
+    ]
+    return "\n\n".join(s for s in sections if s) + "\n"
+
+
+def _header(report: BenchReport) -> str:
+    settings = ", ".join(f"{k}={v}" for k, v in report.settings.items())
+    timings = ", ".join(f"{k} {v:.2f}s" for k, v in report.timings.items())
+    return (
+        f"# Bench report: {report.suite}\n\n"
+        f"- source: `{report.source}`\n- created: {report.created}\n"
+        f"- questions: {len(report.validation)} validation, {len(report.test)} test\n"
+        f"- experts: {', '.join(report.test.experts)}\n- settings: {settings}\n"
+        f"- time: {timings or '-'}"
+    )
+
+
+def _summary(metrics: list[StrategyMetrics]) -> str:
+    by_name = {m.name: m for m in metrics}
+    routers = [m for m in metrics if m.family == "router"]
+    lines = ["## Summary", ""]
+    for name in (BEST_SINGLE, PER_CATEGORY, ORACLE):
+        if name in by_name:
+            lines.append(f"- {name}: {_pct(by_name[name].accuracy)} ({by_name[name].description})")
+    if routers:
+        top = max(routers, key=lambda m: m.accuracy)
+        lines.append(
+            f"- best router: **{top.name}** {_pct(top.accuracy)}, "
+            f"gap closed {_share(top.gap_closed)}, ${top.cost_per_query:.6f}/query"
+        )
+    return "\n".join(lines)
+
+
+def _strategy_table(metrics: list[StrategyMetrics]) -> str:
+    head = (
+        "## Strategies\n\n| strategy | family | accuracy | 95% CI | gap closed | $/query "
+        "| tokens/query | experts/query | wall s | loads |\n" + "|---" * 10 + "|"
+    )
+    rows = [
+        f"| {m.name} | {m.family} | {_pct(m.accuracy)} | {_pct(m.interval.low)}-"
+        f"{_pct(m.interval.high)} | {_share(m.gap_closed)} | {m.cost_per_query:.6f} | "
+        f"{m.tokens_per_query:.0f} | {m.experts_per_query:.2f} | {m.wall_s:.3f} | {m.model_loads} |"
+        for m in metrics
+    ]
+    return "\n".join([head, *rows])
+
+
+def _ablation_tables(rows: list[AblationRow], metrics: list[StrategyMetrics]) -> str:
+    if not rows:
+        return ""
+    by_name = {row.result.name: m for m, row in zip(metrics, rows, strict=True)}
+    parts = ["## Ablation: what each idea contributes"]
+    for group, title in (
+        ("ladder", "Each idea added to the row above"),
+        ("drop-one", "The full k=1 router without one idea"),
+    ):
+        parts.append(
+            f"\n{title}:\n\n| variant | description | accuracy | 95% CI | change | gap closed "
+            "| experts/query | $/query | knobs (m, blend) |\n|---|---|---|---|---|---|---|---|---|"
+        )
+        parts += [
+            _ablation_line(m, row, by_name.get(row.compare_to or ""))
+            for m, row in zip(metrics, rows, strict=True)
+            if row.group == group
+        ]
+    return "\n".join(parts)
+
+
+def _ablation_line(m: StrategyMetrics, row: AblationRow, base: StrategyMetrics | None) -> str:
+    change = "" if base is None else f"{100 * (m.accuracy - base.accuracy):+.2f} pts"
+    return (
+        f"| {m.name} | {m.description} | {_pct(m.accuracy)} | {_pct(m.interval.low)}-"
+        f"{_pct(m.interval.high)} | {change} | {_share(m.gap_closed)} | "
+        f"{m.experts_per_query:.2f} | {m.cost_per_query:.6f} | {_knob_text(row.knobs)} |"
+    )
+
+
+def _knob_text(knobs: tuple[float, float] | None) -> str:
+    return "-" if knobs is None else f"{knobs[0]:g}, {knobs[1]:g}"
+
+
+def _sweep_tables(sweeps: dict[str, list[SweepPoint]]) -> str:
+    if not sweeps:
+        return ""
+    parts = ["## Cost sweep (lambda: the cost weight of the recruiter, k=1)"]
+    for name, points in sweeps.items():
+        parts.append(
+            f"\n{name}:\n\n| lambda | accuracy | $/query | tokens/query |\n|---|---|---|---|"
+        )
+        parts += [
+            f"| {p.cost_weight:g} | {_pct(p.accuracy)} | {p.cost_per_query:.6f} | "
+            f"{p.tokens_per_query:.0f} |"
+            for p in points
+        ]
+    return "\n".join(parts)
+
+
+def _category_table(metrics: list[StrategyMetrics]) -> str:
+    categories = sorted({c for m in metrics for c in m.per_category})
+    head = "| strategy | " + " | ".join(categories) + " |"
+    rule = "|---|" + "---|" * len(categories)
+    rows = [
+        f"| {m.name} | " + " | ".join(_pct(m.per_category.get(c, 0.0)) for c in categories) + " |"
+        for m in metrics
+    ]
+    return "\n".join(["## Accuracy per category", "", head, rule, *rows])
+
+
+def _recruitment_table(metrics: list[StrategyMetrics], experts: list[str]) -> str:
+    chosen = [m for m in metrics if m.family in ("router", "baseline", "oracle")]
+    head = "| strategy | " + " | ".join(experts) + " |"
+    rule = "|---|" + "---|" * len(experts)
+    rows = [
+        f"| {m.name} | " + " | ".join(str(m.recruited[e]) for e in experts) + " |" for m in chosen
+    ]
+    return "\n".join(["## How often each expert was recruited", "", head, rule, *rows])
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.0f}%"

@@ -1,0 +1,1 @@
+"""Profiling: runs experts on validation questions, builds profiles, picks the aggregator."""

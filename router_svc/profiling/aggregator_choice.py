@@ -1,0 +1,118 @@
+"""The aggregation benchmark: which candidate best picks the right answer among wrong ones.
+
+From the profiling outputs, every validation question with at least one right and one wrong
+expert response becomes an item: one right reasoning and up to two wrong ones, shuffled with a
+seed. Every aggregator candidate answers every item; the ranking is stored with the profile and
+the best candidate becomes the suite's aggregator.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from router_svc.aggregation.aggregator import Aggregator, ExpertAnswer
+from router_svc.assembly import Runtime
+from router_svc.questions.grading import grade
+from router_svc.routing.artifacts import AGGREGATION_FILE, AggregatorRank, append_jsonl, read_jsonl
+from router_svc.types import Question
+
+MAX_ITEMS = 40
+
+
+@dataclass(frozen=True)
+class AggregationItem:
+    question: Question
+    responses: list[ExpertAnswer]
+
+
+def build_items(
+    questions: Sequence[Question],
+    outputs: Sequence[dict[str, Any]],
+    *,
+    seed: int = 0,
+    max_items: int = MAX_ITEMS,
+) -> list[AggregationItem]:
+    """One right and up to two wrong responses per question, shuffled reproducibly."""
+    by_question: dict[str, list[dict[str, Any]]] = {}
+    for record in outputs:
+        if record.get("text"):
+            by_question.setdefault(record["question_id"], []).append(record)
+    items = []
+    for question in questions:
+        records = by_question.get(question.id, [])
+        right = [r for r in records if r["correct"]]
+        wrong = [r for r in records if not r["correct"]]
+        if right and wrong:
+            rng = random.Random(f"{seed}:{question.id}")
+            chosen = [rng.choice(right), *rng.sample(wrong, min(2, len(wrong)))]
+            rng.shuffle(chosen)
+            items.append(AggregationItem(question, [_answer(r) for r in chosen]))
+    random.Random(seed).shuffle(items)
+    return items[:max_items]
+
+
+def _answer(record: dict[str, Any]) -> ExpertAnswer:
+    return ExpertAnswer(expert=record["expert"], text=record["text"], answer=record["answer"])
+
+
+async def benchmark_aggregators(
+    runtime: Runtime,
+    questions: Sequence[Question],
+    outputs: Sequence[dict[str, Any]],
+    folder: Path,
+    *,
+    progress: bool = False,
+) -> list[AggregatorRank]:
+    """Rank the pool's aggregator candidates, best first (ties: the order in experts.yaml)."""
+    candidates = runtime.pool.aggregator_candidates
+    items = build_items(questions, outputs)
+    if not candidates or not items:
+        return [AggregatorRank(name, 0.0, 0) for name in candidates]
+    path = folder / AGGREGATION_FILE
+    done = {(r["question_id"], r["expert"]): r for r in read_jsonl(path)}
+    tasks = []
+    for name in candidates:
+        aggregator = Aggregator(name, skip_unanimous=False)
+        for item in items:
+            if (item.question.id, name) not in done:
+                tasks.append(aggregator.task_for(item.question, item.responses))
+    results = await runtime.executor().run(tasks, progress=progress)
+    records = [_record(item_of(items, r.task.key), r.task.expert, r) for r in results]
+    append_jsonl(path, records)
+    done.update({(r["question_id"], r["expert"]): r for r in records})
+    return _rank(candidates, items, done)
+
+
+def item_of(items: Sequence[AggregationItem], key: str) -> AggregationItem:
+    question_id = key.split(":aggregate:", 1)[0]
+    return next(item for item in items if item.question.id == question_id)
+
+
+def _record(item: AggregationItem, expert: str, result: Any) -> dict[str, Any]:
+    text = result.completion.text if result.completion else ""
+    graded = grade(text, item.question.gold_answer or "", item.question.question)
+    return {
+        "question_id": item.question.id,
+        "expert": expert,
+        "responses": [r.expert for r in item.responses],
+        "text": text,
+        "answer": graded.answer,
+        "correct": graded.correct,
+        "error": result.error,
+    }
+
+
+def _rank(
+    candidates: Sequence[str], items: Sequence[AggregationItem], done: dict[tuple[str, str], Any]
+) -> list[AggregatorRank]:
+    ranks = []
+    for name in candidates:
+        scored = [done[(i.question.id, name)] for i in items if (i.question.id, name) in done]
+        accuracy = sum(r["correct"] for r in scored) / len(scored) if scored else 0.0
+        ranks.append(AggregatorRank(name, round(accuracy, 4), len(scored)))
+    order = {name: i for i, name in enumerate(candidates)}
+    return sorted(ranks, key=lambda r: (-r.accuracy, order[r.expert]))

@@ -1,0 +1,237 @@
+"""Profiling: run every expert once on a suite's validation split and keep score per skill.
+
+Steps: tag the validation questions -> build the skill inventory -> run every routable expert
+on every question (grouped, one load each) -> grade -> +1/-1 per skill -> rank the aggregator
+candidates. Every raw output is appended to ``skills/<suite>/`` as it arrives, so an
+interrupted run resumes where it stopped, and unchanged inputs are never generated twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from router_svc.assembly import Runtime, llm_tagger
+from router_svc.errors import RouterSvcError
+from router_svc.execution.runner import TaskResult
+from router_svc.pipeline import expert_task
+from router_svc.profiling.aggregator_choice import benchmark_aggregators
+from router_svc.questions.grading import grade
+from router_svc.questions.suites import Suite, dataset_hash
+from router_svc.routing.artifacts import (
+    OUTPUTS_FILE,
+    TAGS_FILE,
+    ProfileArtifacts,
+    append_jsonl,
+    read_jsonl,
+)
+from router_svc.routing.profiles import Outcome, build_profiles
+from router_svc.tagging.inventory import SkillInventory
+from router_svc.tagging.tagger import KeywordTagger, SkillTagger
+from router_svc.types import Question
+from router_svc.version import __version__
+
+logger = logging.getLogger(__name__)
+TAG_CHUNK = 16
+
+
+async def profile_suite(
+    runtime: Runtime,
+    suite: Suite,
+    *,
+    tagger: str | None = None,
+    limit: int | None = None,
+    progress: bool = False,
+) -> ProfileArtifacts:
+    """Profile the pool on ``suite``'s validation split and save it under skills/<suite>/."""
+    folder = runtime.profile_dir(suite.name)
+    questions = suite.validation[:limit]
+    tag_with = _tagger(runtime, questions, tagger)
+    tags = await tag_questions(tag_with, questions, folder / TAGS_FILE, progress=progress)
+    inventory = SkillInventory.build(tags.values(), runtime.embedder)
+    inventory.save(folder)
+    skills = _question_skills(inventory, tags, runtime)
+    outputs = await run_experts(runtime, questions, folder / OUTPUTS_FILE, progress=progress)
+    experts = [expert.name for expert in runtime.pool.routable]
+    profiles = build_profiles((_outcome(o) for o in outputs), skills, experts)
+    ranking = await benchmark_aggregators(runtime, questions, outputs, folder, progress=progress)
+    artifacts = ProfileArtifacts(
+        suite=suite.name,
+        metadata=_metadata(runtime, suite, questions, tag_with),
+        profiles=profiles,
+        question_tags=tags,
+        question_skills=skills,
+        question_text={q.id: q.question for q in questions},
+        aggregator_ranking=ranking,
+    )
+    artifacts.save(folder)
+    return artifacts
+
+
+def _tagger(runtime: Runtime, questions: Sequence[Question], kind: str | None) -> SkillTagger:
+    kind = kind or ("llm" if runtime.pool.tagger.expert else "keyword")
+    if kind == "llm":
+        tagger = llm_tagger(runtime)
+        if tagger is not None:
+            return tagger
+        logger.warning("no tagger.expert in the pool: tagging with keywords instead")
+    return KeywordTagger([q.question for q in questions])
+
+
+async def tag_questions(
+    tagger: SkillTagger, questions: Sequence[Question], path: Path, *, progress: bool = False
+) -> dict[str, list[str]]:
+    """Skill keywords per question; tags already in ``path`` from the same tagger are reused."""
+    hashes = {q.id: _text_hash(q.question) for q in questions}
+    done = {
+        r["question_id"]: r["tags"]
+        for r in read_jsonl(path)
+        if r.get("tagger") == tagger.name and r.get("question_hash") == hashes.get(r["question_id"])
+    }
+    todo = [q for q in questions if q.id not in done]
+    with tqdm(total=len(todo), desc="tag", unit="question", disable=not progress) as bar:
+        for start in range(0, len(todo), TAG_CHUNK):
+            chunk = todo[start : start + TAG_CHUNK]
+            tagged = await tagger.tag([q.question for q in chunk])
+            records = [_tag_record(q, t, tagger.name) for q, t in zip(chunk, tagged, strict=True)]
+            append_jsonl(path, records)
+            done.update({q.id: t for q, t in zip(chunk, tagged, strict=True)})
+            bar.update(len(chunk))
+    return {q.id: done[q.id] for q in questions}
+
+
+def _tag_record(question: Question, tags: list[str], tagger: str) -> dict[str, Any]:
+    return {
+        "question_id": question.id,
+        "question_hash": _text_hash(question.question),
+        "tagger": tagger,
+        "tags": tags,
+    }
+
+
+def _text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _question_skills(
+    inventory: SkillInventory, tags: dict[str, list[str]], runtime: Runtime
+) -> dict[str, list[str]]:
+    ids = list(tags)
+    matches = inventory.map_many([tags[qid] for qid in ids], runtime.embedder)
+    pairs = zip(ids, matches, strict=True)
+    return {qid: list(dict.fromkeys(m.skill for m in ms)) for qid, ms in pairs}
+
+
+async def run_experts(
+    runtime: Runtime, questions: Sequence[Question], path: Path, *, progress: bool = False
+) -> list[dict[str, Any]]:
+    """Every routable expert on every question; finished outputs in ``path`` are kept."""
+    keys = {
+        (q.id, e.name): input_key(runtime, e.name, q)
+        for q in questions
+        for e in runtime.pool.routable
+    }
+    done = {(r["question_id"], r["expert"]): r for r in read_jsonl(path)}
+    done = {pair: r for pair, r in done.items() if keys.get(pair) == r.get("input_key")}
+    by_id = {q.id: q for q in questions}
+    tasks = [expert_task(by_id[qid], expert) for (qid, expert) in keys if (qid, expert) not in done]
+
+    def keep(result: TaskResult) -> None:
+        qid = result.task.key.rsplit(":", 1)[0]
+        record = output_record(by_id[qid], result, keys[(qid, result.task.expert)])
+        done[(qid, result.task.expert)] = record
+        append_jsonl(path, [record])
+
+    await runtime.executor().run(tasks, on_result=keep, progress=progress)
+    return [done[pair] for pair in keys if pair in done]
+
+
+def input_key(runtime: Runtime, expert: str, question: Question) -> str:
+    """Changes whenever the expert's config, its weights or the question change."""
+    config = runtime.pool.expert(expert).model_dump(mode="json")
+    blob = json.dumps([config, runtime.model_identity(expert), question.question], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def output_record(question: Question, result: TaskResult, key: str) -> dict[str, Any]:
+    completion = result.completion
+    graded = (
+        grade(completion.text, question.gold_answer or "", question.question)
+        if completion
+        else None
+    )
+    return {
+        "question_id": question.id,
+        "expert": result.task.expert,
+        "input_key": key,
+        "text": completion.text if completion else None,
+        "answer": graded.answer if graded else None,
+        "correct": bool(graded.correct) if graded else False,
+        "error": result.error,
+        "prompt_tokens": completion.prompt_tokens if completion else 0,
+        "completion_tokens": completion.completion_tokens if completion else 0,
+        "seconds": round(completion.seconds, 4) if completion else 0.0,
+    }
+
+
+def _outcome(record: dict[str, Any]) -> Outcome:
+    return Outcome(
+        question_id=record["question_id"],
+        expert=record["expert"],
+        score=1.0 if record["correct"] else 0.0,
+        prompt_tokens=record["prompt_tokens"],
+        completion_tokens=record["completion_tokens"],
+    )
+
+
+def _metadata(
+    runtime: Runtime, suite: Suite, questions: Sequence[Question], tagger: SkillTagger
+) -> dict[str, Any]:
+    pool = runtime.pool
+    return {
+        "router_svc_version": __version__,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "dataset_hash": dataset_hash(questions),
+        "validation_questions": len(questions),
+        "experts": {
+            e.name: {
+                "engine": e.engine,
+                "model": e.model,
+                "model_fingerprint": runtime.model_identity(e.name),
+                "config_hash": hashlib.sha256(
+                    json.dumps(e.model_dump(mode="json"), sort_keys=True).encode()
+                ).hexdigest()[:16],
+            }
+            for e in pool.routable
+        },
+        "tagger": {"name": tagger.name, **pool.tagger.model_dump(mode="json")},
+        "embedding_model": pool.embedding_model,
+        "suite_path": str(suite.path),
+    }
+
+
+def stale_reason(runtime: Runtime, suite: Suite) -> str | None:
+    """Why the saved profile of ``suite`` no longer matches the pool or the data (None: current)."""
+    try:
+        artifacts = ProfileArtifacts.load(runtime.profile_dir(suite.name))
+    except RouterSvcError as exc:
+        return str(exc)
+    saved = artifacts.metadata.get("experts", {})
+    current = _metadata(runtime, suite, suite.validation, KeywordTagger(["x"]))["experts"]
+    changed = sorted(
+        name for name in current.keys() | saved.keys() if current.get(name) != saved.get(name)
+    )
+    if changed:
+        return f"experts changed since profiling: {', '.join(changed)}"
+    if artifacts.metadata.get("dataset_hash") != dataset_hash(
+        suite.validation[: len(artifacts.question_text)]
+    ):
+        return "the validation data changed since profiling"
+    return None

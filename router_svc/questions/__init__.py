@@ -1,0 +1,1 @@
+"""Questions: suites (loading, validation) and grading (answer extraction, equivalence)."""

@@ -1,0 +1,1 @@
+"""Recorded outcomes: the replay format, the outcome table and the replay engine."""

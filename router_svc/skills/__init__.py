@@ -1,1 +1,0 @@
-"""router_svc.skills."""

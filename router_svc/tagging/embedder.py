@@ -1,0 +1,145 @@
+"""Sentence embeddings: the Embedder protocol and the local sentence-transformers model.
+
+An embedder turns strings into L2-normalised float32 rows, so a cosine similarity is a plain
+dot product. Callers say whether the strings are queries (questions, keywords to map) or
+documents (inventory skills, reference questions); symmetric models such as MiniLM ignore it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from router_svc.config.model_files import resolve_model_path
+from router_svc.errors import BackendUnavailableError, ConfigError
+
+EmbeddingKind = Literal["query", "document"]
+
+DEFAULT_MODEL = "pkg:all-minilm-l6-v2"
+_INSTALL = "pip install 'router-svc[embeddings]'"
+
+
+class Embedder(Protocol):
+    """Strings in, one L2-normalised float32 row per string out."""
+
+    name: str
+    """Identifies the model: vectors of different names must never be compared."""
+
+    def embed(self, texts: Sequence[str], *, kind: EmbeddingKind = "query") -> np.ndarray:
+        """An array of shape (len(texts), dimension); shape (0, dimension) for no texts."""
+        ...
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model on the CPU, loaded on the first ``embed`` call.
+
+    ``model`` is a packaged reference (``pkg:all-minilm-l6-v2``) or a local model folder. Tiny
+    batches (a single request's keywords) run on one torch thread, which is faster than
+    spreading a few short strings over every core.
+    """
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        *,
+        cache_dir: Path = Path(".router-svc/models"),
+        name: str | None = None,
+        batch_size: int = 64,
+        small_batch: int = 8,
+        query_prefix: str = "",
+        document_prefix: str = "",
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        self.model = model
+        self.name = name or model
+        self.cache_dir = cache_dir
+        self.batch_size = batch_size
+        self.small_batch = small_batch
+        self.prefixes: dict[EmbeddingKind, str] = {
+            "query": query_prefix,
+            "document": document_prefix,
+        }
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def dimension(self) -> int:
+        """The length of each vector (loads the model)."""
+        return _dimension(self._loaded())
+
+    def embed(self, texts: Sequence[str], *, kind: EmbeddingKind = "query") -> np.ndarray:
+        """Normalised float32 vectors, one row per text."""
+        with self._lock:
+            model = self._loaded_unlocked()
+            if not texts:
+                return np.zeros((0, _dimension(model)), np.float32)
+            prefix = self.prefixes[kind]
+            with _torch_threads(1 if len(texts) <= self.small_batch else None):
+                vectors = model.encode(
+                    [prefix + text for text in texts],
+                    batch_size=self.batch_size,
+                    convert_to_numpy=True,
+                    normalize_embeddings=True,
+                    show_progress_bar=False,
+                )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def _loaded(self) -> Any:
+        with self._lock:
+            return self._loaded_unlocked()
+
+    def _loaded_unlocked(self) -> Any:
+        if self._model is None:
+            self._model = self._load()
+        return self._model
+
+    def _load(self) -> Any:
+        path = resolve_model_path(self.model, self.cache_dir)
+        if not path.is_dir():
+            raise ConfigError(
+                f"embedding model folder {path} does not exist; give a sentence-transformers "
+                f"folder or a packaged model such as {DEFAULT_MODEL}"
+            )
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise BackendUnavailableError(
+                f"embedding with {self.model} needs sentence-transformers: {_INSTALL}",
+                backend="sentence-transformers",
+            ) from exc
+        return SentenceTransformer(str(path), device="cpu")
+
+
+def _dimension(model: Any) -> int:
+    """The vector length (newer sentence-transformers call it ``get_embedding_dimension``)."""
+    method = getattr(model, "get_embedding_dimension", None)
+    method = method or model.get_sentence_embedding_dimension
+    dimension: int = method()
+    return dimension
+
+
+@contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block on ``threads`` torch threads (unchanged when None)."""
+    if threads is None:
+        yield
+        return
+    import torch
+
+    previous = torch.get_num_threads()
+    if previous == threads:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

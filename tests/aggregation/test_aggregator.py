@@ -1,0 +1,98 @@
+"""Aggregation rules: unanimity skip, aggregator answer, majority and single fallbacks.
+
+Pure logic over scripted task results (no engine is involved in these decisions).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from router_svc.aggregation.aggregator import Aggregator, expert_answers, strip_reasoning
+from router_svc.execution.plan import Task
+from router_svc.execution.runner import TaskResult
+from router_svc.types import Completion, GenerationRequest, Question
+
+QUESTION = Question("q1", "What is 2 + 2?", "4")
+
+
+def result(expert: str, text: str | None, error: str | None = None) -> TaskResult:
+    task = Task(f"q1:{expert}", expert, GenerationRequest.user(QUESTION.question))
+    completion = Completion(text, 10, 5, 0.1, expert=expert) if text is not None else None
+    return TaskResult(task, completion, error)
+
+
+def answers(*texts: str | None) -> list:
+    return expert_answers([result(f"e{i}", t) for i, t in enumerate(texts)], "number")
+
+
+def test_strip_reasoning_blocks() -> None:
+    assert strip_reasoning("<think>2+2 is 5?</think>The answer is 4.") == "The answer is 4."
+    assert strip_reasoning("The answer is 4. <thinking>unclosed") == "The answer is 4."
+
+
+def test_unanimous_answers_skip_the_aggregator() -> None:
+    aggregator = Aggregator("agg")
+    given = answers("The answer is 4.", "2+2 = 4. The answer is 4", "The answer is 4.0")
+    assert aggregator.task(QUESTION, given, "number") is None
+    final = aggregator.finish(given, "number", None)
+    assert (final.answer, final.method) == ("4", "unanimous")
+
+
+def test_skip_can_be_turned_off() -> None:
+    given = answers("The answer is 4.", "The answer is 4.")
+    task = Aggregator("agg", skip_unanimous=False).task(QUESTION, given, "number")
+    assert task is not None
+    assert task.expert == "agg"
+    prompt = task.request.messages[0].content
+    assert "Response 1: The answer is 4." in prompt
+    assert QUESTION.question in prompt
+
+
+def test_aggregator_answer_wins_when_parseable() -> None:
+    aggregator = Aggregator("agg")
+    given = answers("The answer is 4.", "The answer is 5.", "The answer is 5.")
+    task = aggregator.task(QUESTION, given, "number")
+    assert task is not None
+    verdict = TaskResult(task, Completion("Response 1 is right. The answer is 4.", 50, 9, 0.2))
+    final = aggregator.finish(given, "number", verdict)
+    assert (final.answer, final.method) == ("4", "aggregator")
+    assert final.completion is verdict.completion
+
+
+@pytest.mark.parametrize(
+    "verdict_text", ["I cannot tell.", None], ids=["unparseable", "aggregator failed"]
+)
+def test_falls_back_to_majority(verdict_text: str | None) -> None:
+    aggregator = Aggregator("agg")
+    given = answers("The answer is 4.", "The answer is 5.", "The answer is 5.")
+    task = aggregator.task(QUESTION, given, "number")
+    assert task is not None
+    completion = Completion(verdict_text, 50, 9, 0.2) if verdict_text else None
+    final = aggregator.finish(
+        given, "number", TaskResult(task, completion, None if completion else "BackendTimeout: x")
+    )
+    assert (final.answer, final.method) == ("5", "majority")
+
+
+def test_a_single_surviving_expert_answers_alone() -> None:
+    given = expert_answers(
+        [result("e0", None, "BackendTimeout: slow"), result("e1", "The answer is 4.")], "number"
+    )
+    aggregator = Aggregator("agg")
+    assert aggregator.task(QUESTION, given, "number") is None
+    final = aggregator.finish(given, "number", None)
+    assert (final.answer, final.method) == ("4", "single")
+    assert given[0].error == "BackendTimeout: slow"
+
+
+def test_no_answer_at_all() -> None:
+    given = expert_answers([result("e0", None, "BackendError: x")], "number")
+    final = Aggregator("agg").finish(given, "number", None)
+    assert (final.answer, final.method) == (None, "none")
+
+
+def test_without_an_aggregator_expert_the_majority_decides() -> None:
+    given = answers("The answer is 4.", "The answer is 5.", "The answer is 4.")
+    aggregator = Aggregator(None)
+    assert aggregator.task(QUESTION, given, "number") is None
+    assert aggregator.finish(given, "number", None).answer == "4"

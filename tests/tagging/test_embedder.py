@@ -1,0 +1,90 @@
+"""The sentence-transformers embedder on the real MiniLM model from PyPI."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from router_svc.backends.base import EngineContext
+from router_svc.errors import BackendUnavailableError, ConfigError
+from router_svc.tagging.embedder import Embedder, SentenceTransformerEmbedder
+
+MINILM = "pkg:all-minilm-l6-v2"
+
+
+@pytest.fixture(scope="module")
+def embedder(engine_context: EngineContext) -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder(MINILM, cache_dir=engine_context.model_cache_dir)
+
+
+def test_rows_are_normalised_float32(embedder: SentenceTransformerEmbedder) -> None:
+    vectors = embedder.embed(["algebra", "organic chemistry", "the history of Rome"])
+    assert vectors.shape == (3, 384)
+    assert vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert embedder.dimension == 384
+    assert embedder.name == MINILM
+
+
+def test_empty_input_keeps_the_dimension(embedder: SentenceTransformerEmbedder) -> None:
+    vectors = embedder.embed([], kind="document")
+    assert vectors.shape == (0, 384)
+    assert vectors.dtype == np.float32
+
+
+def test_similar_meanings_are_closer(embedder: SentenceTransformerEmbedder) -> None:
+    query, algebra, history = embedder.embed(
+        ["solve the quadratic equation x^2 - 5x + 6 = 0", "algebra", "medieval european history"]
+    )
+    assert query @ algebra > query @ history + 0.1
+
+
+def test_small_and_large_batches_agree(embedder: SentenceTransformerEmbedder) -> None:
+    """A single text runs on one torch thread, a big batch on all: same vectors either way."""
+    import torch
+
+    threads = torch.get_num_threads()
+    texts = [f"question {i} about photosynthesis in plants" for i in range(100)]
+    alone = embedder.embed(texts[:1])
+    batched = embedder.embed(texts)
+    np.testing.assert_allclose(alone[0], batched[0], atol=1e-4)
+    assert torch.get_num_threads() == threads  # restored after the one-thread batch
+
+
+def test_query_and_document_prefixes(engine_context: EngineContext) -> None:
+    prefixed = SentenceTransformerEmbedder(
+        MINILM, cache_dir=engine_context.model_cache_dir, query_prefix="query: ", name="e5ish"
+    )
+    query = prefixed.embed(["photosynthesis"], kind="query")
+    document = prefixed.embed(["photosynthesis"], kind="document")
+    assert prefixed.name == "e5ish"
+    assert not np.allclose(query, document, atol=1e-3)
+    np.testing.assert_allclose(document, prefixed.embed(["photosynthesis"], kind="document"))
+
+
+def test_satisfies_the_protocol(embedder: SentenceTransformerEmbedder) -> None:
+    protocol_typed: Embedder = embedder
+    assert protocol_typed.embed(["x"]).shape == (1, 384)
+
+
+def test_missing_folder_fails_on_first_embed(tmp_path: Path) -> None:
+    embedder = SentenceTransformerEmbedder(str(tmp_path / "no-such-model"))  # lazy: no error yet
+    with pytest.raises(ConfigError, match="no-such-model"):
+        embedder.embed(["anything"])
+
+
+def test_missing_sentence_transformers_names_the_extra(
+    engine_context: EngineContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # as if not installed
+    embedder = SentenceTransformerEmbedder(MINILM, cache_dir=engine_context.model_cache_dir)
+    with pytest.raises(BackendUnavailableError, match=r"pip install 'router-svc\[embeddings\]'"):
+        embedder.embed(["anything"])
+
+
+def test_bad_batch_size_is_rejected() -> None:
+    with pytest.raises(ValueError, match="batch_size"):
+        SentenceTransformerEmbedder(MINILM, batch_size=0)
