@@ -1,4 +1,5 @@
-# The README's two commands: `make demo` and `make test`. Both set up .venv on a fresh machine.
+# The README's two commands: `make demo` and `make test`. Both set up .venv on a fresh machine
+# with everything installed (`.[dev]` = every CPU extra + the test tools).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
@@ -6,7 +7,7 @@ CLI := $(VENV)/bin/router-svc
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test check lint format bench install clean
+.PHONY: demo test test-fast typecheck check lint format bench install clean
 
 install: $(INSTALLED)
 
@@ -27,8 +28,17 @@ $(INSTALLED): pyproject.toml | $(PY)
 demo: $(INSTALLED)
 	$(CLI) demo
 
-test: $(INSTALLED)
+# The full suite: mypy, then every test (real models, Redis, servers). CI runs this.
+test: typecheck
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The fast tier: no test that loads a model, starts a server with real models or takes > 2 s
+# (those are marked slow); the replay engine stands in for generation. About a minute.
+test-fast: $(INSTALLED)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+typecheck: $(INSTALLED)
+	$(PY) -m mypy
 
 lint: $(INSTALLED)
 	$(PY) -m ruff format --check .
@@ -38,9 +48,7 @@ format: $(INSTALLED)
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-check: lint
-	$(PY) -m mypy
-	$(PY) -m pytest $(PYTEST_ARGS)
+check: lint test
 
 bench: $(INSTALLED)
 	$(PY) perf/engines.py

@@ -85,7 +85,7 @@ _LAZY = {
     "ChatStream": "router_svc.sdk._stream",
     "Client": "router_svc.sdk.client",
     "ModelInfo": "router_svc.sdk.models",
-    "MoE": "router_svc.sdk.moe",
+    "MoE": "router_svc.sdk",
     "RouteDecision": "router_svc.sdk.models",
     "RouterInfo": "router_svc.sdk.models",
     "Usage": "router_svc.sdk.models",

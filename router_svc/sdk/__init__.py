@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from router_svc.config.extras import missing_extra
 from router_svc.sdk._stream import AsyncChatStream, ChatStream
 from router_svc.sdk.client import AsyncClient, Client
 from router_svc.sdk.models import (
@@ -44,6 +45,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
+    """``MoE`` on first use; it runs the router in this process, so it needs the server extra."""
     if name == "MoE":
-        return importlib.import_module("router_svc.sdk.moe").MoE
+        try:
+            return importlib.import_module("router_svc.sdk.moe").MoE
+        except ModuleNotFoundError as exc:
+            raise (missing_extra(exc, "router_svc.MoE") or exc) from exc
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
