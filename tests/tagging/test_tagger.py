@@ -152,8 +152,14 @@ class CountingLlamaCppEngine(LlamaCppEngine):
 async def test_grammar_holds_on_smollm2(pool: PoolConfig, engine_context: EngineContext) -> None:
     engine = LlamaCppEngine(pool.expert("smol-tagger"), engine_context)
     prompts = ["Write a poem about the sea.", "List three numbers.", "SAY HELLO IN CAPITALS!"]
+    # The longest text the grammar allows: 5 items of 3 words of 16 letters, ", " between items.
+    # Every token is at least one character, so the grammar always ends (with "stop") within it;
+    # a smaller limit made this test fail by sampling ("length" at temperature 1.2).
+    longest = 5 * (3 * 16 + 2) + 4 * 2
     requests = [
-        GenerationRequest.user(p, grammar=TAGGER_GRAMMAR, temperature=1.2, seed=s, max_tokens=48)
+        GenerationRequest.user(
+            p, grammar=TAGGER_GRAMMAR, temperature=1.2, seed=s, max_tokens=longest + 1
+        )
         for s, p in enumerate(prompts)
     ]
     try:
