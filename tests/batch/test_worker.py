@@ -41,7 +41,7 @@ from router_svc.questions.suites import load_questions
 from router_svc.store import Store, open_store
 from router_svc.store.redis import GROUP
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = "redis://127.0.0.1:6379/0"
 TINY_TEST = ROOT / "tests" / "fixtures" / "suites" / "tiny" / "test.jsonl"
 WORKER = [sys.executable, "-c", "from router_svc.cli.main import app; app()", "worker"]
