@@ -1,21 +1,50 @@
-"""Fixtures shared by every test: a clean environment and the real default pool."""
+"""Fixtures shared by every test: a clean environment, the default pool, the tiny-suite profile
+(built once per session), Redis, and real servers (router-svc and llama.cpp's own).
+
+Plain helpers (``start_server``, ``eventually``, ``Server``...) live in tests/support.py.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterator
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+import pytest_asyncio
 
 from router_svc.backends.base import EngineContext
 from router_svc.config.loader import load_pool
 from router_svc.config.pool import PoolConfig
+from tests.support import (
+    REDIS_URL,
+    ROOT,
+    SUITES,
+    Server,
+    drop_redis_prefix,
+    free_port,
+    redis_env,
+    start_server,
+    stop,
+    wait_until_up,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+PROFILE_CACHE = ROOT / ".router-svc" / "test-profiles"
+SUITE = "tiny"
+ServerStarter = Callable[..., AbstractContextManager[str]]
 
 
 @pytest.fixture(autouse=True)
@@ -38,46 +67,145 @@ def pool() -> PoolConfig:
 
 
 @pytest.fixture(scope="session")
-def engine_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineContext]:
+def engine_context() -> Iterator[EngineContext]:
     """Engines share one model cache (the assembled Gemma file) for the whole session."""
     cache = ROOT / ".router-svc" / "models"
     cache.mkdir(parents=True, exist_ok=True)
     yield EngineContext(model_cache_dir=cache, n_threads=2)
 
 
-TINY_SUITE_ROOT = ROOT / "tests" / "fixtures" / "suites"
+# --- the tiny suite's real profile ----------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def tiny_profile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """A real profile of the tiny fixture suite (16 questions, real models, keyword tagger).
-
-    Yields the ROUTER_SVC_* settings that point a process at it.
-    """
-    import asyncio
-
+def _profile(skills_dir: Path, data_dir: Path) -> None:
+    """Profile the tiny suite (keyword tagger, real models); resumes from kept raw outputs."""
     from router_svc.assembly import Runtime
     from router_svc.config.settings import Settings
     from router_svc.profiling.build import profile_suite
     from router_svc.questions.suites import load_suite
 
-    base = tmp_path_factory.mktemp("tiny-profile")
-    env = {
-        "ROUTER_SVC_SKILLS_DIR": str(base / "skills"),
-        "ROUTER_SVC_SUITES_DIR": str(TINY_SUITE_ROOT),
-        "ROUTER_SVC_DATA_DIR": str(base / "data"),
-        "ROUTER_SVC_CONFIG_PATH": str(ROOT / "experts.yaml"),
-    }
     settings = Settings(
-        skills_dir=base / "skills", suites_dir=TINY_SUITE_ROOT, data_dir=base / "data"
+        config_path=ROOT / "experts.yaml",
+        skills_dir=skills_dir,
+        suites_dir=SUITES,
+        data_dir=data_dir,
+        redis_url=None,
+        n_threads=2,
     )
-    runtime = Runtime.create(settings, load_pool(ROOT / "experts.yaml"))
+    runtime = Runtime.create(settings, load_pool(settings.config_path))
 
-    async def profile() -> None:
+    async def go() -> None:
         try:
-            await profile_suite(runtime, load_suite("tiny", TINY_SUITE_ROOT), tagger="keyword")
+            await profile_suite(
+                runtime, load_suite(SUITE, SUITES), tagger="keyword", progress=False
+            )
         finally:
             await runtime.close()
 
-    asyncio.run(profile())
+    asyncio.run(go())
+
+
+def _share_models(data_dir: Path) -> None:
+    """Reuse the assembled Gemma file of the checkout instead of assembling it again."""
+    shared = ROOT / ".router-svc" / "models"
+    shared.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    link = data_dir / "models"
+    if not link.exists():
+        link.symlink_to(shared, target_is_directory=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_profile_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """ROUTER_SVC_* variables pointing at a fresh copy of the tiny suite's profile.
+
+    The profile is built in ``.router-svc/test-profiles`` (later sessions redo only the cheap
+    steps) and copied into a temporary folder, once per session.
+    """
+    cache_skills, cache_data = PROFILE_CACHE / "skills", PROFILE_CACHE / "data"
+    _share_models(cache_data)
+    _profile(cache_skills, cache_data)
+    base = tmp_path_factory.mktemp("tiny-profile")
+    shutil.copytree(cache_skills / SUITE, base / "skills" / SUITE)
+    _share_models(base / "data")
+    return {
+        "ROUTER_SVC_SKILLS_DIR": str(base / "skills"),
+        "ROUTER_SVC_SUITES_DIR": str(SUITES),
+        "ROUTER_SVC_DATA_DIR": str(base / "data"),
+        "ROUTER_SVC_CONFIG_PATH": str(ROOT / "experts.yaml"),
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_profile(tiny_profile_env: dict[str, str]) -> dict[str, str]:
+    """The same profile under its older name."""
+    return tiny_profile_env
+
+
+# --- Redis ----------------------------------------------------------------------------------
+
+
+@pytest_asyncio.fixture
+async def raw_redis() -> AsyncIterator[Redis]:
+    """An async client of the real Redis at 127.0.0.1:6379 (decoded strings)."""
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(REDIS_URL, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def fresh_redis_env() -> Iterator[dict[str, str]]:
+    """ROUTER_SVC_REDIS_URL and a fresh ROUTER_SVC_REDIS_PREFIX; the keys are dropped after."""
+    env = redis_env("test")
     yield env
+    drop_redis_prefix(env["ROUTER_SVC_REDIS_PREFIX"])
+
+
+# --- servers --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def server_factory() -> ServerStarter:
+    """``start_server`` as a fixture: ``with server_factory(env) as base_url:``."""
+    return start_server
+
+
+@pytest.fixture(scope="session")
+def api_server(tiny_profile_env: dict[str, str]) -> Iterator[str]:
+    """One server for the read-mostly API tests: Redis store, no API keys, the tiny suite."""
+    env = {**tiny_profile_env, **redis_env("shared")}
+    with start_server(env) as base_url:
+        yield base_url
+    drop_redis_prefix(env["ROUTER_SVC_REDIS_PREFIX"])
+
+
+@pytest.fixture(scope="session")
+def sdk_server(tiny_profile_env: dict[str, str]) -> Iterator[Server]:
+    """One server of the tiny suite on a Redis prefix of its own, for every SDK test."""
+    env = {**tiny_profile_env, **redis_env("sdk")}
+    with start_server(env) as base_url:
+        yield Server(base_url, env)
+    drop_redis_prefix(env["ROUTER_SVC_REDIS_PREFIX"])
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL (ending in /v1) of llama-cpp-python's own server, SmolLM2 as 'smollm2'."""
+    from router_svc.config.model_files import resolve_model_path
+
+    model = resolve_model_path("pkg:smollm2-135m-instruct", Path())
+    port = free_port()
+    log = tmp_path_factory.mktemp("llama-server") / "server.log"
+    options = {"--model": str(model), "--model_alias": "smollm2", "--host": "127.0.0.1"}
+    options |= {"--port": str(port), "--n_ctx": "2048", "--n_threads": "2"}
+    command = [sys.executable, "-m", "llama_cpp.server", *(x for kv in options.items() for x in kv)]
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}/v1"
+    try:
+        wait_until_up(f"{base}/models", process, log, timeout_s=60)
+        yield base
+    finally:
+        stop(process)

@@ -7,7 +7,7 @@ import pytest
 
 from router_svc.backends.litellm import LiteLLMEngine
 from router_svc.config.pool import ExpertConfig
-from router_svc.errors import BackendHTTPError
+from router_svc.errors import BackendError, BackendHTTPError
 from router_svc.types import GenerationRequest
 
 pytestmark = pytest.mark.slow
@@ -76,5 +76,10 @@ async def test_unreachable_server_is_a_backend_error() -> None:
 
 async def test_missing_api_key_env_names_the_variable(llama_server: str) -> None:
     engine = LiteLLMEngine(expert(llama_server, api_key_env="ROUTER_SVC_TEST_NO_SUCH_KEY"))
-    with pytest.raises(Exception, match="ROUTER_SVC_TEST_NO_SUCH_KEY"):
+    with pytest.raises(BackendError) as info:
         await engine.generate([GenerationRequest.user("hi")])
+    assert type(info.value) is BackendError  # a setup error, not an HTTP failure
+    assert str(info.value) == (
+        "expert 'remote-smol': set the environment variable ROUTER_SVC_TEST_NO_SUCH_KEY"
+    )
+    assert (info.value.expert, info.value.backend) == ("remote-smol", "LiteLLMEngine")

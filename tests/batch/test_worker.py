@@ -27,19 +27,15 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from router_svc.assembly import Runtime, build_pipeline
-from router_svc.batch.worker import (
-    BatchOptions,
-    BatchPayload,
-    BatchQuestion,
-    BatchWorker,
-    WorkerOptions,
-)
+from router_svc.batch.payload import BatchOptions, BatchPayload, BatchQuestion
+from router_svc.batch.worker import BatchWorker, WorkerOptions
 from router_svc.config.loader import load_pool
 from router_svc.config.settings import Settings
 from router_svc.pipeline import Pipeline
 from router_svc.questions.suites import load_questions
 from router_svc.store import Store, open_store
 from router_svc.store.redis import GROUP
+from tests.support import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -60,13 +56,6 @@ class Backend:
 @pytest.fixture
 def prefix() -> str:
     return f"router-svc-test:worker:{uuid.uuid4().hex[:12]}:v1"
-
-
-@pytest_asyncio.fixture
-async def raw_redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(REDIS_URL, decode_responses=True)
-    yield client
-    await client.aclose()
 
 
 @pytest_asyncio.fixture(params=["redis", "sqlite"])
@@ -132,7 +121,7 @@ def worker_for(
 ) -> BatchWorker:
     settings: dict[str, Any] = {"consumer": "test-worker", "block_ms": 0, "once": True}
     opts = WorkerOptions(**(settings | options))
-    return BatchWorker(store.jobs, pipelines, opts, default_k=2)
+    return BatchWorker(store.jobs, pipelines, opts)
 
 
 async def results_of(store: Store, job_id: str) -> list[dict[str, Any]]:
@@ -223,7 +212,7 @@ async def test_unreachable_redis_is_retried_until_stopped(
     store = open_store("redis://127.0.0.1:1/0", tmp_path / "x.sqlite3", prefix="router-svc-test:x")
     worker = worker_for(store, no_pipeline, once=False, block_ms=100)
     task = asyncio.create_task(worker.run())
-    await asyncio.sleep(1.0)
+    await eventually(lambda: "cannot reach Redis" in caplog.text, what="a retried connection")
     worker.stop()
     stats = await asyncio.wait_for(task, timeout=10)
     await store.close()

@@ -16,6 +16,7 @@ from router_svc.errors import ConfigError, RouterSvcError, UnknownComponentError
 from router_svc.execution.microbatch import MicroBatcher
 from router_svc.execution.models import MB, ModelManager
 from router_svc.types import Completion, GenerationRequest
+from tests.support import eventually
 
 EXPERT = "smol-facts"
 QUESTIONS = (
@@ -115,7 +116,8 @@ async def test_close_fails_waiting_callers_and_later_submits(
     engine = create_engine(pool.expert(EXPERT), engine_context)
     batcher = MicroBatcher(ModelManager({EXPERT: engine}, budget_bytes=MB), max_wait_ms=60_000)
     waiting = asyncio.ensure_future(batcher.submit(EXPERT, requests(1)[0]))
-    await asyncio.sleep(0.05)  # the worker holds it, waiting for peers
+    queue = await eventually(lambda: batcher._queues.get(EXPERT), what="the expert's queue")
+    await eventually(queue.empty, what="the worker to take the request and wait for peers")
     await batcher.close()
     with pytest.raises(RouterSvcError, match="closed"):
         await waiting

@@ -2,55 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from redis.asyncio import Redis
 
 from router_svc.store import CacheStats, Store, cache_key, open_store
+from tests.support import REDIS_URL, eventually
 
 # Every test here is async, even the pure ones: this mark on a sync test is a warning.
 pytestmark = pytest.mark.asyncio
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-@pytest_asyncio.fixture
-async def raw_redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(REDIS_URL, decode_responses=True)
-    yield client
-    await client.aclose()
-
-
-@pytest_asyncio.fixture(params=["redis", "sqlite"])
-async def make_store(
-    request: pytest.FixtureRequest, tmp_path: Path, raw_redis: Redis
-) -> AsyncIterator[Callable[[], Store]]:
-    """Opens stores on one fresh backend: a uuid Redis prefix, or one SQLite file."""
-    prefix = f"router-svc:test:{uuid.uuid4().hex}"
-    url = REDIS_URL if request.param == "redis" else None
-    opened: list[Store] = []
-
-    def make() -> Store:
-        opened.append(open_store(url, tmp_path / "store.db", prefix=prefix))
-        return opened[-1]
-
-    yield make
-    for store in opened:
-        await store.close()
-    keys = [key async for key in raw_redis.scan_iter(match=f"{prefix}:*")] if url else []
-    if keys:
-        await raw_redis.delete(*keys)
-
-
-@pytest_asyncio.fixture
-async def store(make_store: Callable[[], Store]) -> Store:
-    return make_store()
 
 
 async def test_get_of_a_missing_key_is_none_and_a_miss(store: Store) -> None:
@@ -74,8 +37,11 @@ async def test_entries_expire_after_their_ttl(store: Store) -> None:
     await store.cache.set("short", "v", ttl_s=1)
     await store.cache.set("long", "v", ttl_s=60)
     assert await store.cache.get("short") == "v"
-    await asyncio.sleep(1.3)
-    assert await store.cache.get("short") is None
+
+    async def expired() -> bool:
+        return await store.cache.get("short") is None
+
+    await eventually(expired, what="the 1 s entry to expire")
     assert await store.cache.get("long") == "v"
 
 
@@ -109,8 +75,9 @@ async def test_ping_answers_true(store: Store) -> None:
     assert await store.ping() is True
 
 
-async def test_redis_keys_are_namespaced_and_expire(raw_redis: Redis, tmp_path: Path) -> None:
-    prefix = f"router-svc:test:{uuid.uuid4().hex}"
+async def test_redis_keys_are_namespaced_and_expire(
+    raw_redis: Redis, tmp_path: Path, prefix: str
+) -> None:
     store = open_store(REDIS_URL, tmp_path / "unused.db", prefix=prefix)
     try:
         await store.cache.set("abc", "v", ttl_s=120)

@@ -4,58 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from redis.asyncio import Redis
 
 from router_svc.errors import JobNotFoundError, StoreError
 from router_svc.store import Store, WorkItem, open_store
 from router_svc.store.redis import GROUP
+from tests.support import REDIS_URL, eventually
 
 pytestmark = pytest.mark.asyncio
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-@pytest_asyncio.fixture
-async def raw_redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(REDIS_URL, decode_responses=True)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def prefix() -> str:
-    return f"router-svc:test:{uuid.uuid4().hex}"
-
-
-@pytest_asyncio.fixture(params=["redis", "sqlite"])
-async def make_store(
-    request: pytest.FixtureRequest, tmp_path: Path, raw_redis: Redis, prefix: str
-) -> AsyncIterator[Callable[[], Store]]:
-    """Opens stores on one fresh backend: a uuid Redis prefix, or one SQLite file."""
-    url = REDIS_URL if request.param == "redis" else None
-    opened: list[Store] = []
-
-    def make() -> Store:
-        opened.append(open_store(url, tmp_path / "store.db", prefix=prefix))
-        return opened[-1]
-
-    yield make
-    for store in opened:
-        await store.close()
-    keys = [key async for key in raw_redis.scan_iter(match=f"{prefix}:*")] if url else []
-    if keys:
-        await raw_redis.delete(*keys)
-
-
-@pytest_asyncio.fixture
-async def store(make_store: Callable[[], Store]) -> Store:
-    return make_store()
 
 
 async def claim(
@@ -127,8 +87,9 @@ async def test_items_of_a_dead_consumer_are_reclaimed_after_min_idle(
     fresh = await claim(alive, "alive", count=10, idle_ms=200)
     assert [i.index for i in fresh] == [2, 3]  # the dead consumer's items are not idle yet
     await run_all(alive, fresh)
-    await asyncio.sleep(0.3)
-    reclaimed = await claim(alive, "alive", count=10, idle_ms=200)
+    reclaimed = await eventually(
+        lambda: claim(alive, "alive", count=10, idle_ms=200), what="the idle items to be claimable"
+    )
     assert [(i.index, i.deliveries) for i in reclaimed] == [(0, 2), (1, 2)]
     assert [i.entry_id for i in reclaimed] == [i.entry_id for i in lost]
     await run_all(alive, reclaimed)

@@ -1,0 +1,181 @@
+"""Helpers shared by the tests (fixtures live in tests/conftest.py and use these).
+
+``eventually`` polls a condition with a deadline instead of sleeping a guessed time;
+``start_server`` runs ``router-svc serve`` in a subprocess; ``wait_until_up`` waits for any
+HTTP server a test started; ``redis_env``/``drop_redis_prefix`` give a server a fresh Redis prefix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+SUITES = ROOT / "tests" / "fixtures" / "suites"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+STARTUP_TIMEOUT_S = 90.0
+
+T = TypeVar("T")
+
+
+async def eventually(
+    check: Callable[[], Awaitable[T] | T], *, what: str, timeout_s: float = 10.0
+) -> T:
+    """The first truthy value of ``check()``, polled every 20 ms; AssertionError at the deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        value = check()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value  # type: ignore[return-value]
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def redis_env(label: str = "api") -> dict[str, str]:
+    """Point a server at the real Redis under a fresh key prefix."""
+    prefix = f"router-svc-test:{label}:{uuid.uuid4().hex[:12]}:v1"
+    return {"ROUTER_SVC_REDIS_URL": REDIS_URL, "ROUTER_SVC_REDIS_PREFIX": prefix}
+
+
+def drop_redis_prefix(prefix: str) -> None:
+    """Delete every key a test server wrote under ``prefix`` (they have TTLs anyway)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=500))
+        if keys:
+            client.delete(*keys)
+    except redis.RedisError:
+        pass
+    finally:
+        client.close()
+
+
+def server_environ(env: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment without ROUTER_SVC_* settings, plus ``env``."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("ROUTER_SVC_")}
+    clean.update(
+        {
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            "ROUTER_SVC_N_THREADS": "2",
+            "ROUTER_SVC_LOG_LEVEL": "info",
+        }
+    )
+    clean.update(env)
+    return clean
+
+
+def wait_until_up(
+    url: str, process: subprocess.Popen[bytes], log: Path, *, timeout_s: float = STARTUP_TIMEOUT_S
+) -> None:
+    """Poll ``url`` until it answers 200; RuntimeError with the log if the process exits first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited:\n{log.read_text()[-4000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{process.args!r} did not start:\n{log.read_text()[-4000:]}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Terminate ``process``; kill it if it has not exited within 30 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def start_server(env: Mapping[str, str], *, args: tuple[str, ...] = ()) -> Iterator[str]:
+    """Run ``router-svc serve`` with ``env`` on a free port; yields ``http://127.0.0.1:PORT``.
+
+    The server log goes to a temporary file, shown in the error when the server does not start.
+    Extra ``args`` go to ``router-svc serve`` (for example ``("--suite", "tiny")``).
+    """
+    port = free_port()
+    log_path = Path(tempfile.gettempdir()) / f"router-svc-test-{port}.log"
+    command = [
+        sys.executable,
+        "-c",
+        "from router_svc.cli.main import app; app()",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        *args,
+    ]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, env=server_environ(env), stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{base_url}/healthz", process, log_path)
+        yield base_url
+    finally:
+        stop(process)
+        log_path.unlink(missing_ok=True)
+
+
+WORKER = [sys.executable, "-c", "from router_svc.cli.main import app; app()", "worker"]
+
+
+@dataclass(frozen=True)
+class Server:
+    """A running server: its base URL and the ROUTER_SVC_* settings it runs with."""
+
+    url: str
+    env: dict[str, str]
+
+    def worker(self, *args: str) -> subprocess.Popen[str]:
+        """Start ``router-svc worker`` on the server's queue (``--once``: until it is empty)."""
+        command = [*WORKER, "--suite", "tiny", "--block-ms", "200", *args]
+        return subprocess.Popen(
+            command,
+            env=server_environ(self.env),
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def run_worker(self) -> None:
+        """Answer everything queued now, then return (``--once``)."""
+        worker = self.worker("--once")
+        _, log = worker.communicate(timeout=600)
+        assert worker.returncode == 0, log
