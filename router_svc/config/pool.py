@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from router_svc.config.engines import ENGINE_OPTIONS
+from router_svc.config.routers import DEFAULT_ROUTER, ROUTER_OPTIONS, router_options
 from router_svc.errors import UnknownComponentError, unknown_message
 
 _MODEL = ConfigDict(frozen=True, extra="forbid")
@@ -102,6 +103,44 @@ class TaggerConfig(BaseModel):
     neighbours: int = Field(5, ge=1, description="Nearest validation questions (embedding tagger).")
 
 
+class RoutingConfig(BaseModel):
+    """Which routing method recruits the experts, and each method's options."""
+
+    model_config = _MODEL
+    method: str = Field(
+        DEFAULT_ROUTER,
+        description=f"Default routing method: one of {', '.join(ROUTER_OPTIONS)}; a request "
+        "may name another (its `router` field).",
+    )
+    options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Per method name, its options (see the tables below); unset ones keep "
+        "their defaults.",
+    )
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, method: str) -> str:
+        if method not in ROUTER_OPTIONS:
+            raise ValueError(unknown_message("routing method", method, ROUTER_OPTIONS))
+        return method
+
+    @field_validator("options")
+    @classmethod
+    def _valid_options(cls, options: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for method, values in options.items():
+            if method not in ROUTER_OPTIONS:
+                raise ValueError(unknown_message("routing method", method, ROUTER_OPTIONS))
+            router_options(method, values)
+        return options
+
+    def method_options(self, method: str) -> BaseModel:
+        """The validated options of ``method`` (UnknownComponentError for an unknown name)."""
+        if method not in ROUTER_OPTIONS:
+            raise UnknownComponentError("routing method", method, ROUTER_OPTIONS)
+        return router_options(method, self.options.get(method))
+
+
 class PoolConfig(BaseModel):
     """The whole pool file."""
 
@@ -118,6 +157,9 @@ class PoolConfig(BaseModel):
         2048, ge=64, description="Resident models are unloaded (LRU) beyond this many MB."
     )
     tagger: TaggerConfig = Field(default_factory=TaggerConfig, description="Skill tagging.")
+    routing: RoutingConfig = Field(
+        default_factory=RoutingConfig, description="The routing method and its options."
+    )
     experts: list[ExpertConfig] = Field(min_length=1, description="The experts.")
 
     @model_validator(mode="after")

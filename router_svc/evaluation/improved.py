@@ -26,7 +26,7 @@ from typing import Literal
 
 import numpy as np
 
-from router_svc.evaluation.neighbours import nearest, neighbour_estimates
+from router_svc.routing.neighbours import nearest, neighbour_estimates
 from router_svc.evaluation.records import StrategyResult, one_hot
 from router_svc.evaluation.routers import SkillModel, SkillWeights, learn, recruiter_scores
 from router_svc.evaluation.strategies import expected_vote, routed_scores, vote

@@ -21,7 +21,7 @@ from router_svc.aggregation.aggregator import expert_answers
 from router_svc.assembly import Runtime, build_pipeline
 from router_svc.config.pool import ExpertConfig
 from router_svc.evaluation.metrics import SweepPoint
-from router_svc.evaluation.neighbours import knn_choice, nearest
+from router_svc.routing.neighbours import knn_choice, nearest
 from router_svc.evaluation.records import StrategyResult, one_hot
 from router_svc.evaluation.replay_bench import LAMBDAS, report_folder
 from router_svc.evaluation.report import BenchReport, write_report

@@ -22,12 +22,12 @@ from typing import Any, Literal
 import numpy as np
 
 from router_svc.errors import ConfigError
-from router_svc.evaluation.clusters import ClusterTagger
+from router_svc.routing.clusters import ClusterTagger
 from router_svc.evaluation.embedders import HashingEmbedder, MemoEmbedder
 from router_svc.evaluation.improved import CALIBRATED, FULL, LADDER, VariantRunner, View
 from router_svc.evaluation.improved import ablation_variants as _ablation_variants
 from router_svc.evaluation.metrics import SweepPoint
-from router_svc.evaluation.neighbours import knn_choice, nearest
+from router_svc.routing.neighbours import knn_choice, nearest
 from router_svc.evaluation.records import StrategyResult, one_hot
 from router_svc.evaluation.report import AblationRow, BenchReport, write_report
 from router_svc.evaluation.routers import SkillModel, learn, route

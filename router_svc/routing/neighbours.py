@@ -1,6 +1,6 @@
 """Nearest validation questions, and what their outcomes say about each expert.
 
-Vectors are unit rows (MiniLM or :class:`~router_svc.evaluation.hashing.HashingEmbedder`), so the
+Vectors are unit rows (MiniLM or the hashing embedder of the benches), so the
 similarity is a dot product; queries go in chunks so the similarity block stays small.
 """
 

@@ -6,16 +6,21 @@ them, seeded and without replacement), and ``assign`` wraps both into explainabl
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Self
 
 import numpy as np
 
 from router_svc.errors import NoExpertsError, RoutingError
+from router_svc.routing.inputs import Queries
 from router_svc.routing.profiles import ProfileMatrix
 from router_svc.tagging.inventory import SkillMatch
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from router_svc.routing.inputs import SuiteData
 
 RecruitMode = Literal["top_k", "sampling"]
 
@@ -84,8 +89,17 @@ class RecruitOptions:
             raise RoutingError(f"mode must be 'top_k' or 'sampling', got {self.mode!r}")
 
 
-class Recruiter(ABC):
-    """Scores experts from profile arrays; subclasses fill in ``score``."""
+class Recruiter:
+    """Scores experts from profile arrays; subclasses fill in ``score`` (from skill weights)
+    or ``score_queries`` (from whole queries), and ``fit`` when they are a routing method."""
+
+    needs_vectors: bool = False
+    """Whether ``score_queries`` reads the queries' vectors (the pipeline then embeds them)."""
+
+    @classmethod
+    def fit(cls, suite: SuiteData, options: BaseModel) -> Self:
+        """The method built from a suite's validation record (``routing.registry`` names it)."""
+        raise NotImplementedError(f"{cls.__name__} is not a registered routing method")
 
     def __init__(self, matrix: ProfileMatrix, expected_cost: np.ndarray | None = None) -> None:
         if not matrix.experts:
@@ -96,9 +110,13 @@ class Recruiter(ABC):
         )
         self._skill_index = matrix.skill_index()
 
-    @abstractmethod
     def score(self, weights: np.ndarray) -> ScoreParts:
         """Score every expert for each row of ``weights`` (questions, skills)."""
+        raise NotImplementedError(f"{type(self).__name__} scores whole queries")
+
+    def score_queries(self, queries: Queries) -> ScoreParts:
+        """Score every expert for each query; skill scorers score the skill weights."""
+        return self.score(self.weights(queries.skills))
 
     def recruit(self, scores: np.ndarray, options: RecruitOptions) -> np.ndarray:
         """Indices (questions, k) of k distinct experts per question, best first."""
@@ -125,9 +143,12 @@ class Recruiter(ABC):
         tags: Sequence[Sequence[str]],
         skills: Sequence[Sequence[SkillMatch]],
         options: RecruitOptions,
+        *,
+        vectors: np.ndarray | None = None,
     ) -> list[Assignment]:
-        """Routing decisions for a batch of questions."""
-        parts = self.score(self.weights(skills))
+        """Routing decisions for a batch of questions (``vectors``: their question vectors,
+        needed when ``needs_vectors``)."""
+        parts = self.score_queries(Queries(question_ids, tags, skills, vectors))
         penalty = options.cost_weight * _relative(self.expected_cost)
         final = _scaled(parts.score) - penalty
         chosen = self.recruit(final, options)
@@ -162,7 +183,7 @@ class Recruiter(ABC):
             tags=list(tags),
             skills=list(skills),
             scores=scores,
-            chosen=[self.matrix.experts[col] for col in chosen],
+            chosen=[self.matrix.experts[col] for col in dict.fromkeys(chosen.tolist())],
             fallback=bool(parts.fallback[row]),
         )
 

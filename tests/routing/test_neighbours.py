@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from router_svc.evaluation.neighbours import knn_choice, nearest, neighbour_estimates
+from router_svc.routing.neighbours import knn_choice, nearest, neighbour_estimates
 
 
 def _unit(rows: list[list[float]]) -> np.ndarray:

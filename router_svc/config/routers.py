@@ -1,0 +1,116 @@
+"""Routing methods: the names experts.yaml accepts under ``routing:`` and each one's options.
+
+The config layer validates against these models without importing the routing code; the
+registry in ``router_svc.routing.registry`` maps the same names to classes (a test keeps the
+two equal). ``DEFAULT_ROUTER`` is the one place that names the default method: the best one
+measured on the replay data.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from router_svc.errors import closest
+
+_MODEL = ConfigDict(frozen=True, extra="forbid")
+
+
+class SymbolicMoEOptions(BaseModel):
+    """Options of ``symbolic-moe``, the paper's recruiter (Symbolic-MoE, Chen et al. 2025)."""
+
+    model_config = _MODEL
+    temperature: float = Field(
+        0.5,
+        gt=0,
+        description="Sharpness of the global-competency prior: the shifted competencies are "
+        "raised to the power 1/temperature and normalised.",
+    )
+
+
+class SkillOptions(BaseModel):
+    """Options of ``skill``: +1/-1 skill profiles times a softmax competency prior."""
+
+    model_config = _MODEL
+    temperature: float = Field(0.5, gt=0, description="Softmax temperature of the prior.")
+    center: bool = Field(
+        True, description="Take each skill's values relative to the pool's mean on it."
+    )
+
+
+class SkillPlusOptions(BaseModel):
+    """Options of ``skill-plus``: smoothed per-skill accuracies, cluster tags, neighbours."""
+
+    model_config = _MODEL
+    smoothing: bool = Field(
+        True, description="Shrink per-skill accuracies toward the expert's overall one."
+    )
+    pseudo_count: float = Field(
+        10.0, ge=0, description="Pseudo-questions of the shrinkage (when not tuned)."
+    )
+    combine: Literal["mean", "pooled"] = Field(
+        "mean", description="mean: each skill one voice; pooled: frequent skills weigh more."
+    )
+    tags: Literal["keyword", "combined"] = Field(
+        "combined", description="keyword: the tagger's tags; combined: plus a cluster tag."
+    )
+    clusters: int | None = Field(
+        None, ge=1, description="Clusters of validation questions; about sqrt(n/4) if unset."
+    )
+    neighbours: bool = Field(
+        True, description="Blend in the experts' scores on the nearest validation questions."
+    )
+    blend: float = Field(
+        0.25, ge=0, le=1, description="Weight of the neighbours' estimate (when not tuned)."
+    )
+    neighbour_count: int = Field(30, ge=1, description="Nearest validation questions.")
+    neighbour_pseudo: float = Field(
+        5.0, ge=0, description="Pseudo-questions shrinking the neighbours' estimate."
+    )
+    tuned: bool = Field(
+        True,
+        description="Choose pseudo_count and blend by two-fold cross-fitting on validation.",
+    )
+    pseudo_grid: list[float] = Field(
+        [0.0, 5.0, 10.0, 20.0, 40.0], min_length=1, description="pseudo_count values tried."
+    )
+    blend_grid: list[float] = Field(
+        [0.0, 0.25, 0.5, 0.75], min_length=1, description="blend values tried."
+    )
+    seed: int = Field(0, description="Seed of the clustering and of the validation halves.")
+
+
+ROUTER_OPTIONS: dict[str, type[BaseModel]] = {
+    "symbolic-moe": SymbolicMoEOptions,
+    "skill": SkillOptions,
+    "skill-plus": SkillPlusOptions,
+}
+"""Every routing method's name and its options model."""
+
+DEFAULT_ROUTER = "skill-plus"
+"""The method the service, the worker, ``run``, the SDK and ``bench`` use unless told."""
+
+
+def router_options(method: str, options: dict[str, Any] | None = None) -> BaseModel:
+    """``options`` validated for ``method``; ValueError naming the field (and a close name)."""
+    model = ROUTER_OPTIONS[method]
+    try:
+        return model.model_validate(options or {})
+    except ValidationError as exc:
+        raise ValueError(_describe(method, model, exc)) from None
+
+
+def _describe(method: str, model: type[BaseModel], exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"])
+        message = f"routing option {field!r} of {method!r}: {error['msg']}"
+        if error["type"] == "extra_forbidden":
+            suggestion = closest(field, list(model.model_fields))
+            known = ", ".join(model.model_fields)
+            message += f"; known: {known}" + (
+                f". Did you mean {suggestion!r}?" if suggestion else ""
+            )
+        lines.append(message)
+    return "\n".join(lines)

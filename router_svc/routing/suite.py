@@ -1,0 +1,135 @@
+"""``SuiteData`` from what profiling left under ``skills/<suite>/``, or from an outcome table.
+
+The service reads the profile (``profile.json``), the inventory and every validation outcome
+(``outputs.jsonl``: one record per question and expert; the last record of a pair wins). The
+validation question vectors are computed with the given embedder only when a method needs
+them, and cached next to the profile in ``vectors-<key>.npy``, the key a hash of the embedder's
+name and the question texts, so a changed suite or model never reads stale vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from router_svc.errors import DataError
+from router_svc.replay.outcomes import OutcomeTable
+from router_svc.routing.artifacts import OUTPUTS_FILE, ProfileArtifacts, read_jsonl
+from router_svc.routing.inputs import SuiteData
+from router_svc.routing.learn import learn
+from router_svc.routing.profiles import ProfileMatrix
+from router_svc.tagging.embedder import Embedder
+from router_svc.tagging.inventory import SkillInventory
+
+Price = Callable[[str, int, int], float]
+"""(expert, prompt tokens, completion tokens) -> dollars."""
+
+
+def suite_from_artifacts(
+    folder: Path,
+    experts: Sequence[str],
+    embedder: Embedder,
+    expected_cost: np.ndarray,
+    *,
+    price: Price | None = None,
+) -> SuiteData:
+    """The suite profiled under ``folder``, for the routable ``experts`` that have a profile."""
+    artifacts = ProfileArtifacts.load(folder)
+    records = _records(folder / OUTPUTS_FILE, set(experts))
+    ids = [
+        qid
+        for qid in artifacts.question_tags
+        if qid in artifacts.question_text and all((qid, e) in records for e in experts)
+    ]
+    if not ids:
+        raise DataError(
+            f"{folder / OUTPUTS_FILE}: no validation question has an outcome from every expert "
+            f"({', '.join(experts)}); run router-svc profile again"
+        )
+    cells = [[records[qid, e] for e in experts] for qid in ids]
+    texts = [artifacts.question_text[qid] for qid in ids]
+    return SuiteData(
+        experts=list(experts),
+        matrix=ProfileMatrix.from_profiles(artifacts.profiles, experts),
+        inventory=SkillInventory.load(folder),
+        embedder=embedder,
+        ids=ids,
+        tags=[list(artifacts.question_tags[qid]) for qid in ids],
+        scores=np.array([[_score(r) for r in row] for row in cells], dtype=float),
+        costs=np.array([[_cost(r, price) for r in row] for row in cells], dtype=float),
+        expected_cost=expected_cost,
+        vector_source=lambda: cached_vectors(folder, texts, embedder),
+    )
+
+
+def suite_from_table(
+    table: OutcomeTable,
+    tags: Sequence[Sequence[str]],
+    embedder: Embedder,
+    vectors: np.ndarray | None = None,
+) -> SuiteData:
+    """A replay or live bench's validation split, profiled on ``tags`` (no generation)."""
+    model = learn(table.ids, table.experts, table.scores, tags, embedder, tokens=table.tokens)
+    return SuiteData(
+        experts=list(table.experts),
+        matrix=model.matrix,
+        inventory=model.inventory,
+        embedder=embedder,
+        ids=list(table.ids),
+        tags=[list(row) for row in tags],
+        scores=table.scores,
+        costs=table.costs,
+        expected_cost=table.costs.mean(axis=0),
+        vector_source=(lambda: vectors) if vectors is not None else _no_vectors,
+    )
+
+
+def cached_vectors(folder: Path, texts: Sequence[str], embedder: Embedder) -> np.ndarray:
+    """(n, d) query vectors of ``texts``, read from or written to ``folder`` (content-keyed)."""
+    digest = hashlib.sha256(embedder.name.encode())
+    for text in texts:
+        digest.update(b"\0" + text.encode())
+    path = folder / f"vectors-{digest.hexdigest()[:16]}.npy"
+    if path.is_file():
+        vectors = np.load(path, allow_pickle=False)
+        if vectors.shape[0] == len(texts):
+            return np.ascontiguousarray(vectors, dtype=np.float32)
+    vectors = np.asarray(embedder.embed(list(texts), kind="query"), dtype=np.float32)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, vectors, allow_pickle=False)
+    tmp.replace(path)
+    return vectors
+
+
+def _records(path: Path, experts: set[str]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (r["question_id"], r["expert"]): r
+        for r in read_jsonl(path)
+        if r.get("expert") in experts and "question_id" in r
+    }
+
+
+def _score(record: dict[str, Any]) -> float:
+    """A recorded score (replay profiles), else 1 for a correct answer and 0 otherwise."""
+    score = record.get("score")
+    return float(score) if score is not None else (1.0 if record.get("correct") else 0.0)
+
+
+def _cost(record: dict[str, Any], price: Price | None) -> float:
+    if record.get("cost") is not None:
+        return float(record["cost"])
+    if price is None:
+        return 0.0
+    prompt, completion = (
+        int(record.get("prompt_tokens") or 0),
+        int(record.get("completion_tokens") or 0),
+    )
+    return price(record["expert"], prompt, completion)
+
+
+def _no_vectors() -> np.ndarray:
+    raise ValueError("this suite has no question vectors; pass vectors to suite_from_table")

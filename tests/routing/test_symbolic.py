@@ -1,0 +1,95 @@
+"""The paper's recruiter on a 3-skill x 4-expert profile, by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from router_svc.routing.profiles import ProfileMatrix
+from router_svc.routing.recruiter import RecruitOptions
+from router_svc.routing.symbolic import SymbolicMoERouter, recruit_weights, strength_prior
+from router_svc.tagging.inventory import SkillMatch
+
+EXPERTS = ["math", "chem", "bio", "general"]
+SKILLS = ["algebra", "chemistry", "genetics"]
+VALUES = np.array(
+    [
+        [5.0, -3.0, -4.0, 1.0],
+        [-2.0, 6.0, 0.0, 1.0],
+        [-4.0, -1.0, 5.0, 1.0],
+    ]
+)  # competency sums: -1, 2, 1, 3
+MATRIX = ProfileMatrix(
+    experts=EXPERTS,
+    skills=SKILLS,
+    values=VALUES,
+    seen=np.full(VALUES.shape, 6.0),
+    accuracy=np.full(4, 0.5),
+    competency=VALUES.sum(axis=0),
+)
+
+
+def matches(*skills: str) -> list[SkillMatch]:
+    return [SkillMatch(keyword=s, skill=s, similarity=0.7) for s in skills]
+
+
+def test_prior_shifts_negative_sums_and_squares_at_temperature_half() -> None:
+    # -1, 2, 1, 3 -> shifted by 1 - (-1) = 2: 1, 4, 3, 5 -> squared: 1, 16, 9, 25 (sum 51)
+    expected = np.array([1, 16, 9, 25]) / 51
+    np.testing.assert_allclose(strength_prior(VALUES.sum(axis=0), 0.5), expected)
+    # no negative sum: no shift
+    np.testing.assert_allclose(strength_prior(np.array([1.0, 3.0]), 1.0), [0.25, 0.75])
+
+
+def test_only_positive_experts_are_weighted_by_relevance_times_prior() -> None:
+    prior = np.array([0.1, 0.2, 0.3, 0.4])
+    relevance = np.array([[5.0, -3.0, 0.0, 1.0]])
+    weights = recruit_weights(relevance, prior, np.array([True]))
+    np.testing.assert_allclose(weights, [[0.5 / 0.9, 0, 0, 0.4 / 0.9]])
+
+
+def test_no_positive_expert_shifts_every_relevance() -> None:
+    prior = np.full(4, 0.25)
+    relevance = np.array([[-5.0, -3.0, -1.0, -1.0]])  # shifted: 1, 3, 5, 5
+    weights = recruit_weights(relevance, prior, np.array([True]))
+    np.testing.assert_allclose(weights, [[1 / 14, 3 / 14, 5 / 14, 5 / 14]])
+
+
+def test_a_question_with_no_skill_draws_uniformly() -> None:
+    weights = recruit_weights(np.zeros((1, 4)), np.array([0.7, 0.1, 0.1, 0.1]), np.array([False]))
+    np.testing.assert_allclose(weights, [[0.25] * 4])
+
+
+def test_repeated_keywords_count_again() -> None:
+    router = SymbolicMoERouter(MATRIX)
+    counts = router.counts([matches("algebra", "algebra", "genetics"), []])
+    np.testing.assert_array_equal(counts, [[2, 0, 1], [0, 0, 0]])
+    parts = router.score(counts)
+    np.testing.assert_array_equal(parts.relevance[0], [6.0, -7.0, -3.0, 3.0])
+    assert parts.fallback.tolist() == [False, True]
+
+
+def test_k_draws_with_replacement_keep_the_distinct_experts_most_drawn_first() -> None:
+    router = SymbolicMoERouter(MATRIX)
+    # algebra: only math (5) and general (1) are positive.
+    skills = [matches("algebra")] * 200
+    assignments = router.assign(
+        [str(i) for i in range(200)], [["x"]] * 200, skills, RecruitOptions(k=3, seed=1)
+    )
+    teams = [a.chosen for a in assignments]
+    assert all(set(team) <= {"math", "general"} for team in teams)
+    assert any(len(team) == 1 for team in teams)  # three draws of one expert: one answers
+    assert {team[0] for team in teams} == {"math", "general"}
+    # math (weight 5 x prior 1/51) against general (1 x 25/51): math drawn with p = 1/6.
+    first = np.mean([team[0] == "math" for team in teams])
+    assert first == pytest.approx(0.074, abs=0.05)  # math leads only when drawn 2+ of 3 times
+
+
+def test_draws_are_seeded() -> None:
+    router = SymbolicMoERouter(MATRIX)
+    run = [
+        [a.chosen for a in router.assign(["a", "b"], [[], []], [matches("chemistry")] * 2,
+                                         RecruitOptions(k=3, seed=seed))]
+        for seed in (4, 4)
+    ]  # fmt: skip
+    assert run[0] == run[1]
