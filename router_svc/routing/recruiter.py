@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from router_svc.routing.inputs import SuiteData
 
 RecruitMode = Literal["top_k", "sampling"]
+_ORDER_SLIVER = 1e-3
+"""The weight of an expert's standing in relevance order (0 the worst, 1 the best)."""
+_TIE_SLIVER = 1e-6
+"""The weight of the prior beside it: enough to break a tie, never to reorder evidence."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,7 @@ class ScoreParts:
     score: np.ndarray
     """(questions, experts): what the top k is taken over (before the cost term)."""
     fallback: np.ndarray
-    """(questions,): True where no skill gave a positive score and the prior decided."""
+    """(questions,): True where relevance ties for every expert and the prior decided."""
 
 
 @dataclass(frozen=True)
@@ -189,17 +193,21 @@ class Recruiter:
 
 
 class SkillRecruiter(Recruiter):
-    """The skill-based recruiter: relevance from skill profiles, times the competency prior.
+    """The skill-based recruiter: relevance from skill profiles, weighted by a competency prior.
 
     relevance[q, e] = sum over the question's skills s of similarity(q, s) * profile[e][s].
     prior[e] = softmax(competency[e] / observations[e] / temperature), where observations is how
     many (question, skill) pairs the competency sums over, so the logits lie in [-1/T, 1/T].
-    score = max(relevance, 0) * prior where some expert has positive relevance; else the prior.
+    score = max(relevance, 0) * prior (scaled to at most 1 per question), plus a sliver of the
+    expert's standing in relevance order and a smaller sliver of the prior. So experts with
+    positive relevance rank by relevance times prior, every other expert ranks below them by
+    its relevance (more evidence first, however strong its prior), and the prior alone decides
+    only where relevance ties for everyone (no skill matched: ``fallback``).
 
     With ``center`` (the default) each skill's profile values are taken relative to the pool's
     mean on that skill, so "positive" means "better than the average expert here". Without it
-    (the paper's raw sums) a pool whose experts are mostly wrong, like tiny CPU models, has no
-    positive skill at all and every question falls back to the prior.
+    (the paper's raw sums) a pool whose experts are mostly wrong, like tiny CPU models, has
+    no positive relevance at all and the least wrong expert comes first.
     """
 
     def __init__(
@@ -221,10 +229,9 @@ class SkillRecruiter(Recruiter):
         relevance = weights @ self._values
         observations = self.matrix.seen.sum(axis=0)
         prior = competency_prior(self.matrix.competency, observations, self.temperature)
-        fallback = ~(relevance > 0).any(axis=1)
-        # A sliver of the prior breaks ties between experts with no positive relevance.
-        skill_score = np.clip(relevance, 0, None) * prior + 1e-9 * prior
-        score = np.where(fallback[:, None], prior[None, :], skill_score)
+        standing, fallback = _standing(relevance)
+        score = _scaled(np.clip(relevance, 0, None) * prior) + _ORDER_SLIVER * standing
+        score += _TIE_SLIVER * prior[None, :]
         return ScoreParts(relevance=relevance, prior=prior, score=score, fallback=fallback)
 
 
@@ -235,6 +242,16 @@ def competency_prior(
     logits = competency / np.maximum(observations, 1.0) / temperature
     exp = np.exp(logits - logits.max(initial=0.0))
     return np.asarray(exp / exp.sum())
+
+
+def _standing(relevance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row rescaled to [0, 1] (the worst expert 0, the best 1), and where it ties for all."""
+    low = relevance.min(axis=1, keepdims=True)
+    spread = relevance.max(axis=1, keepdims=True) - low
+    ties = spread[:, 0] <= _TIE_SLIVER
+    standing = (relevance - low) / np.where(ties[:, None], 1.0, spread)
+    standing[ties] = 0.0
+    return standing, ties
 
 
 def _scaled(scores: np.ndarray) -> np.ndarray:
