@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from router_svc.errors import RoutingError
+from router_svc.routing.artifacts import ProfileArtifacts
 from router_svc.routing.profiles import ProfileMatrix
 from router_svc.routing.recruiter import RecruitOptions, SkillRecruiter, competency_prior
 from router_svc.tagging.inventory import SkillMatch
@@ -50,7 +53,7 @@ def chosen(recruiter: SkillRecruiter, skills: list[SkillMatch], **options: objec
         (weights(("genetics", 0.9)), 1, ["bio"]),
         (weights(("algebra", 1.0)), 2, ["math", "general"]),
         (weights(("algebra", 0.3), ("chemistry", 1.0)), 2, ["chem", "general"]),
-        # Positive relevance for nobody else: the rest are ordered by the prior.
+        # Positive relevance for nobody else: the rest are still ordered by relevance.
         (weights(("chemistry", 1.0)), 4, ["chem", "general", "bio", "math"]),
     ],
 )
@@ -88,12 +91,13 @@ def test_unknown_skills_are_ignored_and_fall_back() -> None:
     assert assignment.chosen == ["general"]
 
 
-def test_no_positive_score_falls_back() -> None:
-    negative = -np.abs(VALUES)
+def test_without_positive_evidence_the_least_wrong_expert_comes_first() -> None:
+    negative = -np.abs(VALUES)  # algebra: math -5, chem -3, bio -4, general -1
     (assignment,) = SkillRecruiter(matrix(negative), center=False).assign(
-        ["q"], [["t"]], [weights(("algebra", 1.0))], RecruitOptions(k=1)
+        ["q"], [["t"]], [weights(("algebra", 1.0))], RecruitOptions(k=3)
     )
-    assert assignment.fallback
+    assert assignment.chosen == ["general", "chem", "bio"]
+    assert not assignment.fallback  # the evidence decided, not the prior
 
 
 def test_centering_ranks_experts_relative_to_the_pool() -> None:
@@ -107,6 +111,40 @@ def test_centering_ranks_experts_relative_to_the_pool() -> None:
     assert assignment.chosen == ["math"]
     parts = recruiter.score(recruiter.weights([weights(("algebra", 1.0))]))
     np.testing.assert_allclose(parts.relevance[0], [3.0, -1.0, -2.0, 0.0])
+
+
+def test_below_average_experts_are_ranked_by_their_evidence() -> None:
+    # On skill "s", d (0) has better evidence than b (-1) and b better than c (-3); c is the
+    # globally strongest expert (skill "t"), so its prior is the highest. Evidence must win.
+    experts = ["a", "b", "c", "d"]
+    values = np.array([[4.0, -1.0, -3.0, 0.0], [0.0, 0.0, 10.0, 0.0]])
+    profile = ProfileMatrix(
+        experts=experts,
+        skills=["s", "t"],
+        values=values,
+        seen=np.full(values.shape, 10.0),
+        accuracy=np.full(4, 0.5),
+        competency=values.sum(axis=0),
+    )
+    recruiter = SkillRecruiter(profile)
+    skills = [SkillMatch("s", "s", 1.0)]
+    (assignment,) = recruiter.assign(["q"], [["s"]], [skills], RecruitOptions(k=3))
+    assert assignment.chosen == ["a", "d", "b"]
+    assert not assignment.fallback
+
+
+def test_no_chosen_expert_has_less_evidence_than_one_left_out(root: Path) -> None:
+    """On the shipped starter profile, for every validation question and every k."""
+    artifacts = ProfileArtifacts.load(root / "skills" / "starter")
+    recruiter = SkillRecruiter(ProfileMatrix.from_profiles(artifacts.profiles, artifacts.experts))
+    ids = list(artifacts.question_skills)
+    skills = [[SkillMatch(s, s, 1.0) for s in artifacts.question_skills[q]] for q in ids]
+    for k in range(1, len(artifacts.experts)):
+        for assignment in recruiter.assign(ids, [[]] * len(ids), skills, RecruitOptions(k=k)):
+            relevance = {score.expert: score.relevance for score in assignment.scores}
+            chosen = min(relevance[e] for e in assignment.chosen)
+            left_out = max(r for e, r in relevance.items() if e not in assignment.chosen)
+            assert chosen >= left_out, (k, assignment.question_id, relevance, assignment.chosen)
 
 
 def test_k_larger_than_the_pool_returns_every_expert_once() -> None:
