@@ -29,7 +29,8 @@ from router_svc.tagging.embedder import Embedder
 from router_svc.types import Completion, GenerationRequest, Message
 
 TAGGERS = ("llm", "embedding", "keyword")
-MAX_KEYWORD_CHARS = 20
+MAX_KEYWORD_CHARS = 40
+"""A longer normalised keyword is a sentence, not a skill name, and is dropped (never cut)."""
 
 _SEPARATORS = re.compile(r"[-_/\\]+")
 _PUNCTUATION = re.compile(r"[^\w\s]+")
@@ -37,13 +38,10 @@ _SPACES = re.compile(r"\s+")
 
 
 def normalise_keyword(text: str) -> str | None:
-    """Lower case, no punctuation, single spaces, at most 20 characters; None if empty."""
+    """Lower case, no punctuation, single spaces; None if empty or over 40 characters."""
     text = _PUNCTUATION.sub("", _SEPARATORS.sub(" ", text.lower()))
     text = _SPACES.sub(" ", text).strip()
-    if len(text) > MAX_KEYWORD_CHARS:
-        head = text[: MAX_KEYWORD_CHARS + 1]
-        text = head[: head.rindex(" ")] if " " in head else text[:MAX_KEYWORD_CHARS]
-    return text.strip() or None
+    return text if text and len(text) <= MAX_KEYWORD_CHARS else None
 
 
 def normalise_keywords(texts: Iterable[str]) -> list[str]:

@@ -38,10 +38,11 @@ GRAMMAR_OUTPUT = re.compile(rf"{ITEM}(?:, {ITEM}){{1,4}}")
         ("step-by-step", "step by step"),
         ("Newton's laws", "newtons laws"),
         ("cell_biology/dna", "cell biology dna"),
-        ("differential equations", "differential"),  # 22 chars: cut at a word boundary
-        ("organic chemistry lab", "organic chemistry"),
-        ("twenty chars exactly", "twenty chars exactly"),
-        ("electroencephalography", "electroencephalograp"),  # one long word: hard cut
+        ("differential equations", "differential equations"),  # never cut
+        ("Conservation of Energy", "conservation of energy"),
+        ("electroencephalography", "electroencephalography"),
+        ("forty characters make a keyword too long", "forty characters make a keyword too long"),
+        ("forty-one characters make a keyword too long", None),  # a sentence: dropped whole
         ("Python 3", "python 3"),
         ("...", None),
         ("", None),
