@@ -25,6 +25,8 @@ MODULE_EXTRAS: dict[str, tuple[str, str]] = {
     "litellm": ("litellm", "litellm"),
     "vllm": ("vllm", "vllm"),
     "matplotlib": ("bench", "matplotlib"),
+    "pyarrow": ("import", "pyarrow"),
+    "pandas": ("import", "pandas"),
 }
 
 
