@@ -43,8 +43,21 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 PROFILE_CACHE = ROOT / ".router-svc" / "test-profiles"
+# Fixtures that load real models or start servers on them: a test using one is slow (it still
+# runs in `make test` and CI; `make test-fast` leaves it out).
+SLOW_FIXTURES = frozenset(
+    {"engine_context", "tiny_profile", "tiny_profile_env", "api_server", "sdk_server"}
+    | {"server_factory", "llama_server"}
+)
 SUITE = "tiny"
 ServerStarter = Callable[..., AbstractContextManager[str]]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark slow every test that uses a real-model fixture (see SLOW_FIXTURES)."""
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)

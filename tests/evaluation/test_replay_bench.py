@@ -107,6 +107,7 @@ def test_cost_sweep_trades_accuracy_for_cost(small_run: tuple[Path, dict[str, An
         assert costs[-1] <= 2 * cheapest
 
 
+@pytest.mark.slow
 def test_the_improved_router_beats_per_category_best(tmp_path: Path) -> None:
     """On mixed-task data whose sub-skills favour different experts."""
     path = write_replay(tmp_path / "mixed.jsonl", SyntheticConfig(questions=3000, experts=6))
@@ -165,6 +166,7 @@ def test_cli_errors(tmp_path: Path, arguments: list[str], message: str) -> None:
     assert message in result.output.replace("\n", "")
 
 
+@pytest.mark.slow
 def test_embedding_tagger_uses_minilm(tmp_path: Path) -> None:
     options = BenchOptions(tagger="embedding", bootstrap=50, ablation=False)
     run = ReplayBench(options).run(SMALL, tmp_path)
