@@ -44,7 +44,12 @@ class UnknownComponentError(ConfigError):
 
 
 class DataError(RouterSvcError):
-    """A malformed data file; the message names the file and line."""
+    """A malformed data file; the message names the file and line, ``field`` the field at fault
+    (when one is)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class RoutingError(RouterSvcError):

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -36,6 +37,9 @@ class QuestionRecord(BaseModel):
         return Question(self.id, self.question, self.gold_answer, self.category)
 
 
+RecordT = TypeVar("RecordT", bound=QuestionRecord)
+
+
 @dataclass(frozen=True)
 class Suite:
     """A named suite with its two splits, fully validated."""
@@ -56,6 +60,10 @@ def _skip_space(text: str, position: int) -> int:
     return position
 
 
+def _at(where: str, line: int) -> str:
+    return f"{where} line {line}" if where else f"line {line}"
+
+
 def _jsonl_items(text: str, where: str) -> Iterator[tuple[int, object]]:
     """(line number, decoded value) for each non-blank line."""
     for number, line in enumerate(text.split("\n"), start=1):  # not splitlines: U+2028
@@ -65,7 +73,7 @@ def _jsonl_items(text: str, where: str) -> Iterator[tuple[int, object]]:
             yield number, json.loads(line)
         except json.JSONDecodeError as exc:
             message = f"invalid JSON: {exc.msg} (column {exc.colno})"
-            raise DataError(f"{where} line {number}: {message}") from exc
+            raise DataError(f"{_at(where, number)}: {message}") from exc
 
 
 def _list_items(text: str, where: str) -> Iterator[tuple[int, object]]:
@@ -92,22 +100,50 @@ def _list_items(text: str, where: str) -> Iterator[tuple[int, object]]:
         raise DataError(f"{where} line {line}: invalid JSON: the list is not closed by one ']'")
 
 
-def _validation_message(exc: ValidationError) -> str:
-    """'missing field 'question'' or 'field 'id': Input should be a valid string'."""
+def _validation_error(exc: ValidationError, where: str, line: int) -> DataError:
+    """'<where> line 3: missing field 'question'' or '... field 'id': Input should be ...'."""
     error = exc.errors()[0]
-    field = ".".join(str(part) for part in error["loc"]) or "(record)"
+    field = ".".join(str(part) for part in error["loc"]) or None
     if error["type"] == "missing":
-        return f"missing field {field!r}"
-    return f"field {field!r}: {error['msg']}"
+        return DataError(f"{_at(where, line)}: missing field {field!r}", field)
+    return DataError(f"{_at(where, line)}: field {field or '(record)'!r}: {error['msg']}", field)
 
 
-def _record(value: object, where: str, line: int) -> QuestionRecord:
+def _record(value: object, where: str, line: int, model: type[RecordT]) -> RecordT:
     if not isinstance(value, dict):
-        raise DataError(f"{where} line {line}: expected a JSON object, got {type(value).__name__}")
+        kind = type(value).__name__
+        raise DataError(f"{_at(where, line)}: expected a JSON object, got {kind}")
     try:
-        return QuestionRecord.model_validate(value)
+        return model.model_validate(value)
     except ValidationError as exc:
-        raise DataError(f"{where} line {line}: {_validation_message(exc)}") from exc
+        raise _validation_error(exc, where, line) from exc
+
+
+def parse_records(
+    items: Iterable[tuple[int, object]], where: str, model: type[RecordT]
+) -> list[RecordT]:
+    """The records of (line, value) pairs, with unique ids; DataError names the line."""
+    first_line: dict[str, int] = {}
+    records: list[RecordT] = []
+    for line, value in items:
+        record = _record(value, where, line, model)
+        if record.id in first_line:
+            message = f"duplicate id {record.id!r} (first on line {first_line[record.id]})"
+            raise DataError(f"{_at(where, line)}: {message}", "id")
+        first_line[record.id] = line
+        records.append(record)
+    return records
+
+
+def read_jsonl_records(
+    text: str,
+    where: str = "",
+    model: type[RecordT] = QuestionRecord,  # type: ignore[assignment]
+) -> list[RecordT]:
+    """Every question of a JSONL text (a suite file, a batch upload, an SDK batch file).
+
+    ``where`` (a file name, or "" for an upload) starts each DataError's message."""
+    return parse_records(_jsonl_items(text, where), where, model)
 
 
 def _read_text(path: Path) -> str:
@@ -125,18 +161,7 @@ def load_questions(path: Path) -> list[Question]:
     where = str(path)
     is_list = text.lstrip().startswith("[")
     items = _list_items(text, where) if is_list else _jsonl_items(text, where)
-    first_line: dict[str, int] = {}
-    questions: list[Question] = []
-    for line, value in items:
-        record = _record(value, where, line)
-        if record.id in first_line:
-            raise DataError(
-                f"{where} line {line}: duplicate id {record.id!r} (first on line "
-                f"{first_line[record.id]})"
-            )
-        first_line[record.id] = line
-        questions.append(record.to_question())
-    return questions
+    return [record.to_question() for record in parse_records(items, where, QuestionRecord)]
 
 
 def _known_suites(root: Path) -> list[str]:
