@@ -15,6 +15,7 @@ import numpy as np
 from router_svc.errors import NoExpertsError, RoutingError
 from router_svc.routing.inputs import Queries
 from router_svc.routing.profiles import ProfileMatrix
+from router_svc.routing.team_size import cap_k
 from router_svc.tagging.inventory import SkillMatch
 
 if TYPE_CHECKING:
@@ -124,7 +125,7 @@ class Recruiter:
 
     def recruit(self, scores: np.ndarray, options: RecruitOptions) -> np.ndarray:
         """Indices (questions, k) of k distinct experts per question, best first."""
-        k = min(options.k, scores.shape[1])
+        k = cap_k(options.k, scores.shape[1])
         if options.mode == "top_k":
             # Stable sort on -score: ties go to the expert listed first in the pool.
             return np.argsort(-scores, axis=1, kind="stable")[:, :k]
