@@ -5,17 +5,35 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from router_svc.types import GenerationRequest
 
 
+class TaskKey(NamedTuple):
+    """The key of a question's task: the question, who answers, and in which role."""
+
+    question_id: str
+    expert: str
+    role: str = "expert"
+    """``expert`` (answering the question) or ``aggregate`` (settling the experts' answers)."""
+
+
 @dataclass(frozen=True)
 class Task:
-    """One request to one expert; ``key`` is unique within a run (e.g. ``"q17:smol-math"``)."""
+    """One request to one expert; ``key`` is unique within a run: a ``TaskKey`` for a
+    question's task, or any string for a task that serves no question."""
 
-    key: str
+    key: TaskKey | str
     expert: str
     request: GenerationRequest
+
+    @property
+    def question_id(self) -> str:
+        """The question the task serves; a ValueError for a task with a plain string key."""
+        if not isinstance(self.key, TaskKey):
+            raise ValueError(f"task {self.key!r} serves no question (its key is not a TaskKey)")
+        return self.key.question_id
 
 
 @dataclass(frozen=True)
@@ -58,7 +76,7 @@ def plan(tasks: Sequence[Task], *, resident: Sequence[str] = ()) -> ExecutionPla
 
 def check_unique_keys(tasks: Sequence[Task]) -> None:
     """ValueError naming the first task key that appears twice."""
-    seen: set[str] = set()
+    seen: set[TaskKey | str] = set()
     for task in tasks:
         if task.key in seen:
             raise ValueError(f"duplicate task key {task.key!r}: every task in a run needs its own")

@@ -9,36 +9,26 @@ from a :class:`GenerationCache` without touching the model.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal
 
 from tqdm import tqdm
 
 from router_svc.backends.base import Engine
+from router_svc.execution.cache import DEFAULT_CACHE_TTL_S, CacheLayer, GenerationCache
 from router_svc.execution.models import ModelManager
-from router_svc.execution.plan import Task, check_unique_keys, plan
+from router_svc.execution.plan import Task, TaskKey, check_unique_keys, plan
 from router_svc.types import Completion, GenerationRequest, LoadStats
+
+__all__ = ["DEFAULT_CACHE_TTL_S", "Executor", "GenerationCache", "Mode", "TaskResult"]
 
 logger = logging.getLogger(__name__)
 
 Mode = Literal["grouped", "naive"]
 MODES: tuple[Mode, ...] = ("grouped", "naive")
-DEFAULT_CACHE_TTL_S = 7 * 24 * 3600
-_CACHE_FORMAT = "router-svc/generation/v1"
-
-
-class GenerationCache(Protocol):
-    """Where deterministic completions are kept (the store's Redis and SQLite caches fit)."""
-
-    async def get(self, key: str) -> str | None: ...
-
-    async def set(self, key: str, value: str, ttl_s: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -61,7 +51,8 @@ class Executor:
     """Runs tasks on the engines a :class:`ModelManager` owns and counts the work in ``stats``.
 
     ``cache_identity`` maps an expert name to a fingerprint of its model (e.g. a file hash); it
-    is part of every cache key and is required when a ``cache`` is given.
+    is part of every cache key and is required when a ``cache`` is given. ``cache_layer`` is an
+    existing layer to share (the Runtime's, which the API's direct calls use too).
     """
 
     def __init__(
@@ -72,14 +63,15 @@ class Executor:
         cache: GenerationCache | None = None,
         cache_identity: Callable[[str], str] | None = None,
         cache_ttl_s: int = DEFAULT_CACHE_TTL_S,
+        cache_layer: CacheLayer | None = None,
     ) -> None:
         self._models = models
         self._stats = stats
-        self._cache: _CacheLayer | None = None
+        self._cache = cache_layer
         if cache is not None:
             if cache_identity is None:
                 raise ValueError("a generation cache needs cache_identity (expert -> model id)")
-            self._cache = _CacheLayer(cache, cache_identity, cache_ttl_s)
+            self._cache = CacheLayer(cache, cache_identity, cache_ttl_s)
 
     async def run(
         self,
@@ -109,7 +101,7 @@ class Executor:
         self._cache.forget_identities()
         pending: list[Task] = []
         for task in tasks:
-            completion = await self._cache.lookup(task, self._models)
+            completion = await self._cache.lookup(task.expert, task.request, self._models)
             if completion is None:
                 pending.append(task)
             else:
@@ -177,7 +169,7 @@ class Executor:
             return
         for task, completion in zip(chunk, completions, strict=True):
             if self._cache is not None:
-                await self._cache.store(task, engine, completion)
+                await self._cache.store(task.expert, task.request, engine, completion)
             out.add(TaskResult(task, completion))
 
     async def _generate(
@@ -201,7 +193,7 @@ class _Collector:
     """Collects the results of one run, moves the progress bar and calls ``on_result``."""
 
     def __init__(self, bar: tqdm[None], on_result: ResultCallback | None) -> None:
-        self.results: dict[str, TaskResult] = {}
+        self.results: dict[TaskKey | str, TaskResult] = {}
         self._bar = bar
         self._on_result = on_result
 
@@ -213,70 +205,6 @@ class _Collector:
 
     def show(self, expert: str) -> None:
         self._bar.set_postfix_str(expert)
-
-
-class _CacheLayer:
-    """Cache keys, lookups and stores; a failing cache is logged and treated as a miss."""
-
-    def __init__(self, cache: GenerationCache, identity: Callable[[str], str], ttl_s: int) -> None:
-        if ttl_s < 1:
-            raise ValueError(f"cache_ttl_s must be >= 1 second, got {ttl_s}")
-        self._cache = cache
-        self._identity = identity
-        self._ttl_s = ttl_s
-        self._identities: dict[str, str] = {}
-
-    def forget_identities(self) -> None:
-        """Ask ``identity`` again (once per expert per run): model files may have changed."""
-        self._identities.clear()
-
-    async def lookup(self, task: Task, models: ModelManager) -> Completion | None:
-        if task.expert not in models.names:
-            return None
-        key = self._key(task, models.engine(task.expert))
-        if key is None:
-            return None
-        try:
-            value = await self._cache.get(key)
-            return None if value is None else _decode(value)
-        except Exception as exc:
-            logger.warning("generation cache lookup failed for %s: %s", task.key, exc)
-            return None
-
-    async def store(self, task: Task, engine: Engine, completion: Completion) -> None:
-        key = self._key(task, engine)
-        if key is None:
-            return
-        try:
-            await self._cache.set(key, json.dumps(dataclasses.asdict(completion)), self._ttl_s)
-        except Exception as exc:
-            logger.warning("generation cache store failed for %s: %s", task.key, exc)
-
-    def _key(self, task: Task, engine: Engine) -> str | None:
-        """sha256 of everything that decides the output, or None for a sampled request."""
-        sampling = engine.sampling(task.request)
-        if sampling.temperature != 0 and sampling.seed is None:
-            return None
-        if task.expert not in self._identities:
-            self._identities[task.expert] = self._identity(task.expert)
-        payload = {
-            "format": _CACHE_FORMAT,
-            "expert": task.expert,
-            "model": self._identities[task.expert],
-            "engine": engine.expert.engine,
-            "chat_format": engine.expert.chat_format,
-            "messages": engine.chat_messages(task.request),
-            "sampling": dataclasses.asdict(sampling),
-            "stop": [list(engine.expert.stop), list(task.request.stop)],
-            "grammar": task.request.grammar,
-        }
-        text = json.dumps(payload, sort_keys=True, ensure_ascii=False)
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _decode(value: str) -> Completion:
-    data = json.loads(value)
-    return dataclasses.replace(Completion(**data), cached=True)
 
 
 def _failed(task: Task, exc: BaseException) -> TaskResult:
