@@ -193,4 +193,6 @@ def _kv_cache_bytes(llama: Any) -> int:
     """f16 keys and values for every layer over the whole context."""
     metadata: dict[str, str] = getattr(llama, "metadata", {}) or {}
     layers = next((int(v) for k, v in metadata.items() if k.endswith(".block_count")), 32)
-    return 2 * 2 * llama.n_ctx() * layers * llama.n_embd()
+    context: int = llama.n_ctx()
+    width: int = llama.n_embd()
+    return 2 * 2 * context * layers * width
