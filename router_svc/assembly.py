@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +14,7 @@ from router_svc.config.model_files import file_fingerprint, resolve_model_path
 from router_svc.config.pool import PoolConfig
 from router_svc.config.settings import Settings
 from router_svc.errors import ConfigError
+from router_svc.execution.cache import DEFAULT_CACHE_TTL_S, CacheLayer
 from router_svc.execution.models import ModelManager
 from router_svc.execution.runner import Executor
 from router_svc.pipeline import Pipeline
@@ -59,11 +60,14 @@ class Runtime:
         )
 
     def executor(self) -> Executor:
+        return Executor(self.models, self.stats, cache_layer=self.cache)
+
+    @cached_property
+    def cache(self) -> CacheLayer | None:
+        """The generation cache layer every path shares (None with ``use_cache=False``)."""
         if not self.use_cache:
-            return Executor(self.models, self.stats)
-        return Executor(
-            self.models, self.stats, cache=self.store.cache, cache_identity=self.model_identity
-        )
+            return None
+        return CacheLayer(self.store.cache, self.model_identity, DEFAULT_CACHE_TTL_S)
 
     def model_identity(self, expert: str) -> str:
         """A fingerprint of the expert's weights, part of every generation cache key."""
@@ -161,4 +165,5 @@ def build_pipeline(runtime: Runtime, suite: str, *, skip_unanimous: bool = True)
         recruiter=build_recruiter(runtime.pool, artifacts.profiles),
         executor=runtime.executor(),
         aggregator=Aggregator(aggregator, skip_unanimous=skip_unanimous),
+        default_k=runtime.pool.k,
     )

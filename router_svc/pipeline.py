@@ -9,13 +9,15 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from router_svc.aggregation.aggregator import Aggregate, Aggregator, ExpertAnswer, expert_answers
 from router_svc.errors import UnknownComponentError
-from router_svc.execution.plan import Task
+from router_svc.execution.plan import Task, TaskKey
 from router_svc.execution.runner import Executor, Mode, TaskResult
 from router_svc.questions.grading import AnswerKind, answer_kind, is_equivalent
-from router_svc.routing.recruiter import Assignment, Recruiter, RecruitOptions
+from router_svc.routing.recruiter import Assignment, Recruiter, RecruitMode, RecruitOptions
+from router_svc.routing.team_size import choose_k
 from router_svc.tagging.embedder import Embedder
 from router_svc.tagging.inventory import SkillInventory
 from router_svc.tagging.tagger import SkillTagger
@@ -46,6 +48,36 @@ class QuestionResult:
             return None
         return is_equivalent(self.aggregate.answer, gold, _kind(self.question))
 
+    def to_json(self) -> dict[str, Any]:
+        """The JSON record of the question: routing, each expert's answer, the final answer,
+        whether it is correct, the tokens spent and the stage timings."""
+        question, aggregate = self.question, self.aggregate
+        agg = aggregate.completion
+        return {
+            "id": question.id,
+            "question": question.question,
+            "gold_answer": question.gold_answer,
+            "category": question.category,
+            "routing": self.assignment.to_json(),
+            "experts": [_answer_json(a) for a in self.answers],
+            "final": {
+                "answer": aggregate.answer,
+                "text": aggregate.text,
+                "method": aggregate.method,
+                "aggregator": agg.expert if agg else None,
+            },
+            "correct": self.correct,
+            "tokens": self.tokens(),
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+
+    def tokens(self) -> dict[str, int]:
+        """Every token spent on the question: the experts' and the aggregator's."""
+        done = [a.completion for a in self.answers] + [self.aggregate.completion]
+        prompt = sum(c.prompt_tokens for c in done if c is not None)
+        completion = sum(c.completion_tokens for c in done if c is not None)
+        return {"prompt": prompt, "completion": completion, "total": prompt + completion}
+
 
 class Pipeline:
     """Routes questions to their experts and aggregates the answers."""
@@ -60,6 +92,7 @@ class Pipeline:
         recruiter: Recruiter,
         executor: Executor,
         aggregator: Aggregator,
+        default_k: int,
     ) -> None:
         self.taggers = dict(taggers)
         self.default_tagger = default_tagger
@@ -68,6 +101,31 @@ class Pipeline:
         self.recruiter = recruiter
         self.executor = executor
         self.aggregator = aggregator
+        self.default_k = default_k
+        """The pool's k (experts.yaml), used when a request names none."""
+
+    def options(
+        self,
+        *,
+        k: int | None = None,
+        tagger: str | None = None,
+        cost_weight: float | None = None,
+        mode: RecruitMode | None = None,
+        seed: int | None = None,
+        limit: int | None = None,
+    ) -> RouteOptions:
+        """A request's routing knobs with the defaults filled in; k follows ``choose_k`` (the
+        pool's k capped by the suite's experts and ``limit``). An unknown tagger is an
+        UnknownComponentError, a k past the suite's experts a RoutingError."""
+        self.tagger(tagger)
+        available = len(self.recruiter.matrix.experts)
+        return RouteOptions(
+            k=choose_k(k, self.default_k, available, limit),
+            mode=mode or "top_k",
+            cost_weight=cost_weight or 0.0,
+            seed=seed or 0,
+            tagger=tagger,
+        )
 
     async def route(
         self, questions: Sequence[Question], options: RouteOptions, timings: dict[str, float]
@@ -92,34 +150,67 @@ class Pipeline:
         """Route, run every recruited expert (one load per expert), aggregate."""
         timings: dict[str, float] = {}
         assignments = await self.route(questions, options, timings)
+        answers = await self.run_experts(
+            questions, assignments, timings, mode=mode, progress=progress
+        )
+        aggregates = await self.aggregate(questions, answers, timings, progress=progress)
+        return [
+            QuestionResult(q, a, answers[q.id], aggregates[q.id], dict(timings))
+            for q, a in zip(questions, assignments, strict=True)
+        ]
+
+    async def run_experts(
+        self,
+        questions: Sequence[Question],
+        assignments: Sequence[Assignment],
+        timings: dict[str, float],
+        *,
+        mode: Mode = "grouped",
+        progress: bool = False,
+    ) -> dict[str, list[ExpertAnswer]]:
+        """Every chosen expert answers its questions; question id -> the experts' answers."""
         started = time.perf_counter()
         pairs = zip(questions, assignments, strict=True)
         tasks = [expert_task(q, expert) for q, a in pairs for expert in a.chosen]
         results = await self.executor.run(tasks, mode=mode, progress=progress)
         timings["experts"] = time.perf_counter() - started
-        answers = _group_answers(questions, results)
-        aggregates = await self.aggregate(questions, answers, progress=progress)
-        timings["aggregate"] = time.perf_counter() - started - timings["experts"]
-        return [
-            QuestionResult(q, a, answers[q.id], aggregates[q.id], timings)
-            for q, a in zip(questions, assignments, strict=True)
-        ]
+        return self.expert_answers(questions, results)
+
+    def expert_answers(
+        self, questions: Sequence[Question], results: Sequence[TaskResult]
+    ) -> dict[str, list[ExpertAnswer]]:
+        """The experts' task results as answers, grouped by question id."""
+        by_question: dict[str, list[TaskResult]] = {q.id: [] for q in questions}
+        for result in results:
+            by_question[result.task.question_id].append(result)
+        return {q.id: expert_answers(by_question[q.id], _kind(q)) for q in questions}
 
     async def aggregate(
         self,
         questions: Sequence[Question],
         answers: Mapping[str, list[ExpertAnswer]],
+        timings: dict[str, float] | None = None,
         *,
         progress: bool = False,
     ) -> dict[str, Aggregate]:
         """Run the aggregator where the experts disagree (one load), then settle every answer."""
-        tasks = {q.id: self.aggregator.task(q, answers[q.id], _kind(q)) for q in questions}
+        started = time.perf_counter()
+        tasks = {q.id: self.aggregation_task(q, answers[q.id]) for q in questions}
         pending = [task for task in tasks.values() if task is not None]
         done = {r.task.key: r for r in await self.executor.run(pending, progress=progress)}
-        return {
-            q.id: self.aggregator.finish(answers[q.id], _kind(q), _result(tasks[q.id], done))
-            for q in questions
-        }
+        if timings is not None:
+            timings["aggregate"] = time.perf_counter() - started
+        return {q.id: self.settle(q, answers[q.id], _result(tasks[q.id], done)) for q in questions}
+
+    def aggregation_task(self, question: Question, answers: Sequence[ExpertAnswer]) -> Task | None:
+        """The aggregator's task for one question, or None when the answers settle it alone."""
+        return self.aggregator.task(question, list(answers), _kind(question))
+
+    def settle(
+        self, question: Question, answers: Sequence[ExpertAnswer], done: TaskResult | None
+    ) -> Aggregate:
+        """The final answer from the experts' answers and the aggregator's result (if it ran)."""
+        return self.aggregator.finish(list(answers), _kind(question), done)
 
     def tagger(self, name: str | None) -> SkillTagger:
         name = name or self.default_tagger
@@ -130,20 +221,25 @@ class Pipeline:
 
 def expert_task(question: Question, expert: str) -> Task:
     """The task of one expert answering one question."""
-    return Task(f"{question.id}:{expert}", expert, GenerationRequest.user(question.question))
+    return Task(TaskKey(question.id, expert), expert, GenerationRequest.user(question.question))
 
 
-def _group_answers(
-    questions: Sequence[Question], results: Sequence[TaskResult]
-) -> dict[str, list[ExpertAnswer]]:
-    by_question: dict[str, list[TaskResult]] = {q.id: [] for q in questions}
-    for result in results:
-        by_question[result.task.key.rsplit(":", 1)[0]].append(result)
-    return {q.id: expert_answers(by_question[q.id], _kind(q)) for q in questions}
-
-
-def _result(task: Task | None, done: Mapping[str, TaskResult]) -> TaskResult | None:
+def _result(task: Task | None, done: Mapping[TaskKey | str, TaskResult]) -> TaskResult | None:
     return done.get(task.key) if task is not None else None
+
+
+def _answer_json(answer: ExpertAnswer) -> dict[str, Any]:
+    c = answer.completion
+    return {
+        "expert": answer.expert,
+        "text": answer.text,
+        "answer": answer.answer,
+        "error": answer.error,
+        "prompt_tokens": c.prompt_tokens if c else 0,
+        "completion_tokens": c.completion_tokens if c else 0,
+        "seconds": round(c.seconds, 4) if c else 0.0,
+        "cached": c.cached if c else False,
+    }
 
 
 def _kind(question: Question) -> AnswerKind:

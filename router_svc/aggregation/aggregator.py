@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from router_svc.errors import ConfigError
-from router_svc.execution.plan import Task
+from router_svc.execution.plan import Task, TaskKey
 from router_svc.execution.runner import TaskResult
 from router_svc.questions.grading import AnswerKind, canonical, extract_answer, majority
 from router_svc.types import Completion, GenerationRequest, Message, Question
@@ -99,7 +99,7 @@ class Aggregator:
         if self.expert is None:
             raise ConfigError("no aggregator expert is configured")
         return Task(
-            key=f"{question.id}:aggregate:{self.expert}",
+            key=TaskKey(question.id, self.expert, "aggregate"),
             expert=self.expert,
             request=self.request(question, answers),
         )

@@ -24,18 +24,16 @@ from typing import Any
 
 from fastapi.responses import StreamingResponse
 
-from router_svc.aggregation.aggregator import Aggregate, ExpertAnswer, expert_answers
+from router_svc.aggregation.aggregator import Aggregate, ExpertAnswer
 from router_svc.api.errors import HTTPError, error_body
-from router_svc.api.routes.route import check_answered, observe, router_info
 from router_svc.api.schemas import chunk_body, new_id, usage_body
+from router_svc.api.service import check_answered, observe, router_info
 from router_svc.api.state import Services
 from router_svc.backends.base import Engine
-from router_svc.batch.run_file import result_record
 from router_svc.execution.models import ModelManager
 from router_svc.execution.plan import Task
 from router_svc.execution.runner import TaskResult
 from router_svc.pipeline import Pipeline, QuestionResult, expert_task
-from router_svc.questions.grading import answer_kind
 from router_svc.routing.recruiter import Assignment
 from router_svc.types import Completion, GenerationRequest, Question
 
@@ -139,10 +137,12 @@ def sse_response(stream: AsyncIterator[bytes], headers: dict[str, str]) -> Strea
 class RoutedStream:
     """One streamed answer of the router: the experts run first, then the final text streams.
 
-    With one recruited expert, its generation streams live. Otherwise the aggregator's does;
-    when the aggregator is not needed (unanimous answers, one usable answer) the settled
-    answer is replayed in pieces. Everything that can fail before the first byte (routing, the
-    experts, loading the streaming model) runs in ``prepare``, so it fails with a status code.
+    The stages are the pipeline's own (``run_experts``, ``aggregation_task``, ``settle``); only
+    the last generation runs here, live. With one recruited expert, its generation streams.
+    Otherwise the aggregator's does; when the aggregator is not needed (unanimous answers, one
+    usable answer) the settled answer is replayed in pieces. Everything that can fail before
+    the first byte (routing, the experts, loading the streaming model) runs in ``prepare``, so
+    it fails with a status code.
     """
 
     def __init__(
@@ -152,7 +152,6 @@ class RoutedStream:
         self.pipeline = pipeline
         self.question = question
         self.assignment = assignment
-        self.kind = answer_kind("", question.question)
         self.answers: list[ExpertAnswer] = []
         self.live: Task | None = None
         self.streamed: Streamed | None = None
@@ -160,18 +159,15 @@ class RoutedStream:
 
     async def prepare(self, timings: dict[str, float]) -> None:
         """Run the experts (unless the only one streams live) and decide what streams."""
-        chosen = self.assignment.chosen
+        chosen, question, pipeline = self.assignment.chosen, self.question, self.pipeline
         if len(chosen) == 1:
-            self.live = expert_task(self.question, chosen[0])
+            self.live = expert_task(question, chosen[0])
         else:
-            started = time.perf_counter()
-            tasks = [expert_task(self.question, expert) for expert in chosen]
-            results = await self.pipeline.executor.run(tasks)
-            timings["experts"] = time.perf_counter() - started
-            self.answers = expert_answers(results, self.kind)
-            self.live = self.pipeline.aggregator.task(self.question, self.answers, self.kind)
+            answers = await pipeline.run_experts([question], [self.assignment], timings)
+            self.answers = answers[question.id]
+            self.live = pipeline.aggregation_task(question, self.answers)
             if self.live is None:
-                self.settled = self.pipeline.aggregator.finish(self.answers, self.kind, None)
+                self.settled = pipeline.settle(question, self.answers, None)
                 check_answered(self.answers, self.settled)
         if self.live is not None:
             await self.services.runtime.models.acquire(self.live.expert)
@@ -202,23 +198,23 @@ class RoutedStream:
         live = self.streamed.completion() if self.streamed is not None else None
         result = self._result(live, timings)
         observe(self.services.metrics, result, live)
-        record = result_record(result)
+        record = result.to_json()
         info = router_info(suite, record)
         info["usage_estimated"] = live is not None
         tokens = record["tokens"]
         return {"usage": usage_body(tokens["prompt"], tokens["completion"]), "router": info}
 
     def _result(self, live: Completion | None, timings: dict[str, float]) -> QuestionResult:
-        answers, aggregate = self.answers, self.settled
+        answers, aggregate, pipeline = self.answers, self.settled, self.pipeline
         if self.live is not None and live is not None:
             done = TaskResult(self.live, live)
             if self.answers:
                 timings["aggregate"] = live.seconds
-                aggregate = self.pipeline.aggregator.finish(answers, self.kind, done)
+                aggregate = pipeline.settle(self.question, answers, done)
             else:
                 timings["experts"] = live.seconds
-                answers = expert_answers([done], self.kind)
-                aggregate = self.pipeline.aggregator.finish(answers, self.kind, None)
+                answers = pipeline.expert_answers([self.question], [done])[self.question.id]
+                aggregate = pipeline.settle(self.question, answers, None)
         if aggregate is None:
             raise HTTPError(500, "the stream ended without an answer", type="server_error")
         return QuestionResult(self.question, self.assignment, answers, aggregate, timings)

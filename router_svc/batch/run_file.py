@@ -15,9 +15,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from router_svc.aggregation.aggregator import ExpertAnswer
 from router_svc.assembly import Runtime, build_pipeline
-from router_svc.pipeline import QuestionResult, RouteOptions
+from router_svc.batch.payload import BatchOptions
 from router_svc.questions.suites import load_questions
 from router_svc.routing.artifacts import append_jsonl, read_jsonl
 
@@ -56,13 +55,13 @@ async def run_file(
     suite: str,
     data: Path,
     out: Path,
-    options: RouteOptions,
+    knobs: BatchOptions,
     *,
     limit: int | None = None,
     progress: bool = True,
 ) -> RunSummary:
-    """Route and answer every question of ``data`` not already in ``out`` (the caller closes
-    ``runtime``)."""
+    """Route and answer every question of ``data`` not already in ``out`` with the routing
+    ``knobs`` (the pipeline fills in their defaults); closes ``runtime``."""
     questions = load_questions(data)[:limit]
     finished = {r["id"]: r for r in read_jsonl(out)}
     todo = [q for q in questions if q.id not in finished]
@@ -70,12 +69,13 @@ async def run_file(
     started = time.perf_counter()
     try:
         pipeline = build_pipeline(runtime, suite)
+        options = pipeline.options(**knobs.model_dump())
         with tqdm(total=len(todo), desc="questions", unit="q", disable=not progress) as bar:
             for start in range(0, len(todo), CHUNK):
                 results = await pipeline.answer(
                     todo[start : start + CHUNK], options, progress=False
                 )
-                records = [result_record(r) for r in results]
+                records = [r.to_json() for r in results]
                 append_jsonl(out, records)
                 finished.update({r["id"]: r for r in records})
                 bar.update(len(results))
@@ -96,45 +96,3 @@ def _tally(summary: RunSummary, records: Sequence[dict[str, Any]]) -> None:
         summary.tokens += record["tokens"]["total"]
         method = record["final"]["method"]
         summary.methods[method] = summary.methods.get(method, 0) + 1
-
-
-def result_record(result: QuestionResult) -> dict[str, Any]:
-    """The JSON line of one question."""
-    question, aggregate = result.question, result.aggregate
-    experts = [_expert_record(a) for a in result.answers]
-    agg = aggregate.completion
-    prompt = sum(e["prompt_tokens"] for e in experts) + (agg.prompt_tokens if agg else 0)
-    completion = sum(e["completion_tokens"] for e in experts) + (
-        agg.completion_tokens if agg else 0
-    )
-    return {
-        "id": question.id,
-        "question": question.question,
-        "gold_answer": question.gold_answer,
-        "category": question.category,
-        "routing": result.assignment.to_json(),
-        "experts": experts,
-        "final": {
-            "answer": aggregate.answer,
-            "text": aggregate.text,
-            "method": aggregate.method,
-            "aggregator": agg.expert if agg else None,
-        },
-        "correct": result.correct,
-        "tokens": {"prompt": prompt, "completion": completion, "total": prompt + completion},
-        "timings": {k: round(v, 4) for k, v in result.timings.items()},
-    }
-
-
-def _expert_record(answer: ExpertAnswer) -> dict[str, Any]:
-    c = answer.completion
-    return {
-        "expert": answer.expert,
-        "text": answer.text,
-        "answer": answer.answer,
-        "error": answer.error,
-        "prompt_tokens": c.prompt_tokens if c else 0,
-        "completion_tokens": c.completion_tokens if c else 0,
-        "seconds": round(c.seconds, 4) if c else 0.0,
-        "cached": c.cached if c else False,
-    }

@@ -7,16 +7,10 @@ executor loads each expert once per group; then every item is completed with its
 The store records a result at most once (``complete`` returns False for a duplicate), so a
 redelivered item that was already answered costs only its (cached) generation.
 
-An item payload (``BatchPayload``, format version 1) is one JSON object:
-
-    {"v": 1, "suite": "starter" | null,
-     "question": {"id", "question", "gold_answer"?, "category"?},
-     "options": {"k": 3 | null, "tagger": "keyword" | null, "cost_weight": 0.0,
-                 "mode": "top_k", "seed": 0}}
-
-A result is ``run_file.result_record`` plus ``"batch": {"index", "worker", "deliveries"}``;
-an item that cannot be answered (broken payload, unknown suite or tagger) completes as failed
-with ``{"id", "error": {"message", "type"}, "batch"}``.
+An item payload is a ``payload.BatchPayload``. A result is ``QuestionResult.to_json()`` plus
+``"batch": {"index", "worker", "deliveries"}``; an item that cannot be answered (broken
+payload, unknown suite or tagger) completes as failed with
+``{"id", "error": {"message", "type"}, "batch"}``.
 """
 
 from __future__ import annotations
@@ -30,77 +24,18 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from router_svc.batch.run_file import result_record
+from router_svc.batch.payload import BatchOptions, BatchPayload
 from router_svc.errors import RouterSvcError, StoreError
-from router_svc.pipeline import Pipeline, RouteOptions
-from router_svc.questions.suites import QuestionRecord
+from router_svc.pipeline import Pipeline
 from router_svc.store import JobQueue, WorkItem
 
 logger = logging.getLogger(__name__)
 
-PAYLOAD_VERSION: Literal[1] = 1
 _STORE_RETRY_S = (0.5, 1.0, 2.0, 5.0)
-
-
-class BatchQuestion(QuestionRecord):
-    """One line of a batch upload: a suite line whose gold answer is optional."""
-
-    gold_answer: str | None = Field(  # type: ignore[assignment]
-        default=None, description="When given, the result says whether the answer is correct."
-    )
-
-
-class BatchOptions(BaseModel):
-    """The routing knobs of a batch (``RouteOptions`` on the wire); k None: the pool's k."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    k: int | None = Field(default=None, ge=1, description="Experts per question [pool's k].")
-    tagger: str | None = Field(default=None, description="llm, embedding or keyword.")
-    cost_weight: float = Field(
-        default=0.0, ge=0.0, allow_inf_nan=False, description="Lambda: trade quality for cost."
-    )
-    mode: Literal["top_k", "sampling"] = Field(
-        default="top_k", description="How experts are picked."
-    )
-    seed: int = Field(default=0, description="Seed of 'sampling' mode.")
-
-    @classmethod
-    def of(cls, options: RouteOptions) -> BatchOptions:
-        return cls(
-            k=options.k,
-            tagger=options.tagger,
-            cost_weight=options.cost_weight,
-            mode=options.mode,
-            seed=options.seed,
-        )
-
-    def route_options(self, default_k: int) -> RouteOptions:
-        return RouteOptions(
-            k=self.k or default_k,
-            mode=self.mode,
-            cost_weight=self.cost_weight,
-            seed=self.seed,
-            tagger=self.tagger,
-        )
-
-
-class BatchPayload(BaseModel):
-    """What one queue entry carries: the question, its suite and its routing options."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    v: Literal[1] = Field(default=PAYLOAD_VERSION, description="Payload format version.")
-    suite: str | None = Field(default=None, description="Profiled suite [the worker's --suite].")
-    question: BatchQuestion
-    options: BatchOptions = Field(default_factory=BatchOptions)
-
-    def to_json(self) -> str:
-        return self.model_dump_json()
 
 
 @dataclass(frozen=True)
@@ -156,15 +91,12 @@ def default_consumer() -> str:
 class BatchWorker:
     """Claims items from ``jobs`` and answers them with the pipeline of each item's suite."""
 
-    def __init__(
-        self, jobs: JobQueue, pipelines: PipelineFactory, options: WorkerOptions, *, default_k: int
-    ) -> None:
+    def __init__(self, jobs: JobQueue, pipelines: PipelineFactory, options: WorkerOptions) -> None:
         self.jobs = jobs
         self.options = options
         self.stats = WorkerStats()
         self._make_pipeline = pipelines
         self._pipelines: dict[str, Pipeline] = {}
-        self._default_k = default_k
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
@@ -275,7 +207,7 @@ class BatchWorker:
         logger.info("jobs %s: answering %d questions of suite %s", jobs, len(group), suite)
         try:
             pipeline = self._pipeline(suite)
-            results = await pipeline.answer(questions, options.route_options(self._default_k))
+            results = await pipeline.answer(questions, pipeline.options(**options.model_dump()))
         except StoreError:
             raise  # transient: the items stay pending and are claimed again
         except RouterSvcError as exc:
@@ -287,7 +219,7 @@ class BatchWorker:
             await self._fail_all(group, f"internal error: {exc}", "internal_error")
             return
         for (item, _), result in zip(group, results, strict=True):
-            await self._complete(item, result_record(result), failed=False)
+            await self._complete(item, result.to_json(), failed=False)
 
     def _pipeline(self, suite: str) -> Pipeline:
         if suite not in self._pipelines:

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from router_svc.assembly import Runtime
+from router_svc.batch.payload import BatchOptions
 from router_svc.batch.run_file import RunSummary, run_file
 from router_svc.cli._common import (
     ConfigOption,
@@ -20,7 +21,7 @@ from router_svc.cli._common import (
 )
 from router_svc.cli.experts import list_experts
 from router_svc.cli.pipeline_commands import show_profile
-from router_svc.pipeline import RouteOptions, expert_task
+from router_svc.pipeline import expert_task
 from router_svc.profiling.build import profile_suite, stale_reason
 from router_svc.questions.grading import grade
 from router_svc.questions.suites import Suite, load_suite
@@ -61,8 +62,7 @@ async def _demo(
         artifacts = ProfileArtifacts.load(runtime.profile_dir(suite.name))
         show_profile(artifacts)
         test_file = suite.path / "test.jsonl"
-        options = RouteOptions(k=runtime.pool.k)
-        summary = await run_file(runtime, suite.name, test_file, out, options, limit=limit)
+        summary = await run_file(runtime, suite.name, test_file, out, BatchOptions(), limit=limit)
         single = await _best_single(runtime, artifacts, suite.test[:limit])
         return summary, single
     finally:

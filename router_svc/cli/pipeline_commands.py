@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from router_svc.assembly import Runtime, build_pipeline
+from router_svc.batch.payload import BatchOptions
 from router_svc.batch.run_file import RunSummary, run_file
 from router_svc.cli._common import (
     ConfigOption,
@@ -19,7 +20,6 @@ from router_svc.cli._common import (
     run_async,
     settings,
 )
-from router_svc.pipeline import RouteOptions
 from router_svc.profiling.build import profile_suite
 from router_svc.questions.suites import load_suite
 from router_svc.routing.artifacts import ProfileArtifacts
@@ -102,11 +102,11 @@ def route(
 ) -> None:
     """Explain how a question would be routed, without generating an answer."""
     runtime = _runtime(config)
-    options = RouteOptions(k=k or runtime.pool.k, tagger=tagger, cost_weight=cost_weight)
 
     async def go() -> Assignment:
         try:
             pipeline = build_pipeline(runtime, Path(suite).name)
+            options = pipeline.options(k=k, tagger=tagger, cost_weight=cost_weight)
             return (await pipeline.route([Question("cli", question)], options, {}))[0]
         finally:
             await runtime.close()
@@ -154,7 +154,7 @@ def run(
 ) -> None:
     """Answer every question of a file through the pipeline, one JSON line per question."""
     runtime = _runtime(config)
-    options = RouteOptions(k=k or runtime.pool.k, tagger=tagger, cost_weight=cost_weight)
+    options = BatchOptions(k=k, tagger=tagger, cost_weight=cost_weight)
 
     async def go() -> RunSummary:
         try:

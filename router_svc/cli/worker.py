@@ -93,7 +93,6 @@ async def serve_worker(runtime: Runtime, options: WorkerOptions) -> WorkerStats:
         runtime.store.jobs,
         lambda suite: build_pipeline(runtime, suite),
         options,
-        default_k=runtime.pool.k,
     )
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()

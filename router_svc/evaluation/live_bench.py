@@ -26,6 +26,7 @@ from router_svc.evaluation.records import StrategyResult, one_hot
 from router_svc.evaluation.replay_bench import LAMBDAS, report_folder
 from router_svc.evaluation.report import BenchReport, write_report
 from router_svc.evaluation.strategies import baselines, routed_scores
+from router_svc.execution.plan import TaskKey
 from router_svc.execution.runner import TaskResult
 from router_svc.pipeline import Pipeline, RouteOptions, expert_task
 from router_svc.profiling.build import profile_suite, stale_reason
@@ -91,9 +92,9 @@ def _test_table(
     runtime: Runtime,
     questions: Sequence[Question],
     experts: list[str],
-    results: dict[str, TaskResult],
+    results: dict[TaskKey | str, TaskResult],
 ) -> OutcomeTable:
-    records = [[_record(q, results[f"{q.id}:{e}"]) for e in experts] for q in questions]
+    records = [[_record(q, results[TaskKey(q.id, e)]) for e in experts] for q in questions]
     return _table(runtime, questions, experts, records)
 
 
@@ -181,7 +182,7 @@ async def _with_aggregator(
     pipeline: Pipeline,
     questions: Sequence[Question],
     experts: list[str],
-    results: dict[str, TaskResult],
+    results: dict[TaskKey | str, TaskResult],
     test: OutcomeTable,
     options: LiveOptions,
 ) -> list[StrategyResult]:
@@ -209,13 +210,13 @@ async def _aggregate(
     pipeline: Pipeline,
     questions: Sequence[Question],
     experts: list[str],
-    results: dict[str, TaskResult],
+    results: dict[TaskKey | str, TaskResult],
     chosen: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     answers = {}
     for q, row in zip(questions, chosen, strict=True):
         kind = answer_kind(q.gold_answer or "", q.question)
-        team = [results[f"{q.id}:{experts[i]}"] for i in row]
+        team = [results[TaskKey(q.id, experts[i])] for i in row]
         answers[q.id] = expert_answers(team, kind)
     finals = await pipeline.aggregate(questions, answers)
     scores, tokens = [], []

@@ -81,14 +81,13 @@ async def benchmark_aggregators(
             if (item.question.id, name) not in done:
                 tasks.append(aggregator.task_for(item.question, item.responses))
     results = await runtime.executor().run(tasks, progress=progress)
-    records = [_record(item_of(items, r.task.key), r.task.expert, r) for r in results]
+    records = [_record(item_of(items, r.task.question_id), r.task.expert, r) for r in results]
     append_jsonl(path, records)
     done.update({(r["question_id"], r["expert"]): r for r in records})
     return _rank(candidates, items, done)
 
 
-def item_of(items: Sequence[AggregationItem], key: str) -> AggregationItem:
-    question_id = key.split(":aggregate:", 1)[0]
+def item_of(items: Sequence[AggregationItem], question_id: str) -> AggregationItem:
     return next(item for item in items if item.question.id == question_id)
 
 

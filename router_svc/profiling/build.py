@@ -144,7 +144,7 @@ async def run_experts(
     tasks = [expert_task(by_id[qid], expert) for (qid, expert) in keys if (qid, expert) not in done]
 
     def keep(result: TaskResult) -> None:
-        qid = result.task.key.rsplit(":", 1)[0]
+        qid = result.task.question_id
         record = output_record(by_id[qid], result, keys[(qid, result.task.expert)])
         done[(qid, result.task.expert)] = record
         append_jsonl(path, [record])

@@ -8,7 +8,7 @@ fields does not break an older client. The same records come back from the remot
     RouteDecision    POST /v1/route              (assignment: Assignment)
     ModelInfo        GET  /v1/models
     Batch            POST /v1/batches, GET/DELETE /v1/batches/{id}
-    Answer           one answered question (run_file.result_record); BatchResult adds ``batch``
+    Answer           one answered question (QuestionResult.to_json); BatchResult adds ``batch``
 """
 
 from __future__ import annotations

@@ -17,7 +17,6 @@ The sync methods (``route``, ``answer``, ``run_batch``, ``close``) run the async
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -25,11 +24,12 @@ from types import TracebackType
 from typing import Self
 
 from router_svc.assembly import Runtime, build_pipeline
-from router_svc.batch.run_file import result_record
+from router_svc.batch.payload import BatchQuestion
 from router_svc.config.loader import load_pool
 from router_svc.config.settings import Settings
 from router_svc.errors import ConfigError, DataError
 from router_svc.pipeline import Pipeline, RouteOptions
+from router_svc.questions.suites import read_jsonl_records
 from router_svc.routing.recruiter import RecruitMode
 from router_svc.sdk._inputs import QuestionLike, to_question, to_questions
 from router_svc.sdk._sync import Portal, blocking
@@ -98,16 +98,11 @@ class MoE:
         mode: RecruitMode | None = None,
         seed: int | None = None,
     ) -> RouteOptions:
-        """The routing options, with the server's defaults (k: the pool's, capped by the
-        suite's experts; the pool's tagger); an unknown tagger is an UnknownComponentError."""
-        self.pipeline.tagger(tagger)
-        available = len(self.pipeline.recruiter.matrix.experts)
-        return RouteOptions(
-            k=k if k is not None else min(self.runtime.pool.k, available),
-            mode=mode or "top_k",
-            cost_weight=cost_weight or 0.0,
-            seed=seed or 0,
-            tagger=tagger,
+        """The routing options, with the server's defaults (``Pipeline.options``: k is the
+        pool's, capped by the suite's experts; the pool's tagger); an unknown tagger is an
+        UnknownComponentError, a k past the suite's experts a RoutingError."""
+        return self.pipeline.options(
+            k=k, tagger=tagger, cost_weight=cost_weight, mode=mode, seed=seed
         )
 
     async def aroute(
@@ -153,7 +148,7 @@ class MoE:
         """
         options = self.options(k=k, tagger=tagger, cost_weight=cost_weight, mode=mode, seed=seed)
         (result,) = await self.pipeline.answer([to_question(question)], options)
-        return Answer.model_validate(result_record(result))
+        return Answer.model_validate(result.to_json())
 
     async def arun_batch(
         self,
@@ -173,7 +168,7 @@ class MoE:
         options = self.options(k=k, tagger=tagger, cost_weight=cost_weight, mode=mode, seed=seed)
         asked = _batch_questions(questions)
         results = await self.pipeline.answer(asked, options, progress=progress)
-        return [Answer.model_validate(result_record(result)) for result in results]
+        return [Answer.model_validate(result.to_json()) for result in results]
 
     async def aclose(self) -> None:
         """Release the loaded models and close the store."""
@@ -204,20 +199,12 @@ def _batch_questions(questions: Iterable[QuestionLike] | os.PathLike[str]) -> li
     return asked
 
 
-def _read_jsonl(path: Path) -> list[QuestionLike]:
+def _read_jsonl(path: Path) -> list[Question]:
     try:
-        lines = path.read_text(encoding="utf-8-sig").split("\n")
+        text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise DataError(f"{path}: cannot read the questions: {exc}") from exc
-    records: list[QuestionLike] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path} line {number}: invalid JSON: {exc.msg}") from exc
-    return records
+    return [record.to_question() for record in read_jsonl_records(text, str(path), BatchQuestion)]
 
 
 def _close_now(runtime: Runtime) -> None:

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from router_svc.assembly import Runtime
+from router_svc.batch.payload import BatchOptions
 from router_svc.batch.run_file import run_file
 from router_svc.config.loader import load_pool
 from router_svc.config.settings import Settings
-from router_svc.pipeline import RouteOptions
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +24,7 @@ async def test_run_writes_lines_and_resumes(
     settings = Settings(
         skills_dir=Path(tiny_profile["ROUTER_SVC_SKILLS_DIR"]), data_dir=tmp_path / "data"
     )
-    options = RouteOptions(k=2, tagger="keyword")
+    options = BatchOptions(k=2, tagger="keyword")
 
     async def run(limit: int) -> tuple[int, int]:
         runtime = Runtime.create(settings, load_pool(root / "experts.yaml"), use_cache=False)

@@ -9,7 +9,7 @@
     DELETE /v1/batches/{id}          cancel (also ``POST /v1/batches/{id}/cancel``, as OpenAI)
 
 Every line of the upload is validated before anything is queued; the first bad line is a 400
-naming the line and the field. Each question becomes one queue entry (``worker.BatchPayload``);
+naming the line and the field. Each question becomes one queue entry (``BatchPayload``);
 ``router-svc worker`` processes answer them. Batch statuses are OpenAI's where they exist:
 ``queued`` (not started), ``in_progress``, ``completed``, ``cancelled``.
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
-import json
 import logging
 import uuid
 from collections.abc import Iterator, Mapping
@@ -30,10 +29,12 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
 from router_svc.api.errors import HTTPError, invalid
-from router_svc.api.routes.route import check_suite, route_options
 from router_svc.api.schemas import ExpertModel, RoutingFields, parse_model
+from router_svc.api.service import routed_call
 from router_svc.api.state import Services, ServicesDep, current_request_id
-from router_svc.batch.worker import BatchOptions, BatchPayload, BatchQuestion
+from router_svc.batch.payload import BatchOptions, BatchPayload, BatchQuestion
+from router_svc.errors import DataError
+from router_svc.questions.suites import read_jsonl_records
 from router_svc.store import CANCELLED, DONE, QUEUED, RUNNING, JobInfo
 
 logger = logging.getLogger(__name__)
@@ -133,42 +134,13 @@ def batch_object(job: JobInfo) -> dict[str, Any]:
 
 def parse_lines(text: str) -> list[BatchQuestion]:
     """Every question of a JSONL upload; the first bad line is a 400 naming line and field."""
-    questions: list[BatchQuestion] = []
-    first_line: dict[str, int] = {}
-    for number, line in enumerate(text.split("\n"), start=1):  # not splitlines: U+2028
-        if not line.strip():
-            continue
-        question = _parse_line(line, number)
-        if question.id in first_line:
-            message = f"line {number}: duplicate id {question.id!r} (first on line "
-            raise _bad_line(message + f"{first_line[question.id]})", "id")
-        first_line[question.id] = number
-        questions.append(question)
+    try:
+        questions = read_jsonl_records(text, "", BatchQuestion)
+    except DataError as exc:
+        raise invalid(f"{exc}; nothing was queued", exc.field, "invalid_batch_line") from exc
     if not questions:
         raise invalid("the upload holds no questions (one JSON object per line)", "file", "empty")
     return questions
-
-
-def _parse_line(line: str, number: int) -> BatchQuestion:
-    try:
-        value = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise _bad_line(f"line {number}: invalid JSON: {exc.msg} (column {exc.colno})") from exc
-    if not isinstance(value, dict):
-        kind = type(value).__name__
-        raise _bad_line(f"line {number}: expected a JSON object, got {kind}")
-    try:
-        return BatchQuestion.model_validate(value)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"]) or None
-        if error["type"] == "missing":
-            raise _bad_line(f"line {number}: missing field {field!r}", field) from exc
-        raise _bad_line(f"line {number}: field {field!r}: {error['msg']}", field) from exc
-
-
-def _bad_line(message: str, field: str | None = None) -> HTTPError:
-    return invalid(f"{message}; nothing was queued", field, "invalid_batch_line")
 
 
 async def _upload(request: Request) -> tuple[str, dict[str, str]]:
@@ -228,20 +200,21 @@ async def _routing(services: Services, raw: Mapping[str, str]) -> tuple[str, Bat
         error = exc.errors()[0]
         field = str(error["loc"][0]) if error["loc"] else None
         raise invalid(f"{field}: {error['msg']}", field) from exc
-    suite = _suite(services, raw.get("suite") or None, raw.get("model") or None)
-    pipeline = await services.pipeline(suite)
-    return suite, BatchOptions.of(route_options(services, pipeline, fields))
+    suite, param = _suite(raw.get("suite") or None, raw.get("model") or None)
+    call = await routed_call(services, suite, fields, param)
+    return call.suite, BatchOptions.of(call.options)
 
 
-def _suite(services: Services, suite: str | None, model: str | None) -> str:
-    """``suite``, else the suite of ``model`` ('router-svc:<suite>'), else the default."""
+def _suite(suite: str | None, model: str | None) -> tuple[str | None, str]:
+    """``suite``, else the suite of ``model`` ('router-svc:<suite>'), else the default; with
+    the field it came from."""
     if suite is not None or model is None:
-        return check_suite(services, suite, "suite")
+        return suite, "suite"
     parsed = parse_model(model)
     if isinstance(parsed, ExpertModel):
         message = f"model {model!r}: batches go through the router; use 'router-svc' or "
         raise invalid(message + "'router-svc:<suite>'", "model")
-    return check_suite(services, parsed.suite, "model")
+    return parsed.suite, "model"
 
 
 def _meta(suite: str, options: BatchOptions) -> dict[str, str]:

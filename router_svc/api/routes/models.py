@@ -9,22 +9,13 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from router_svc.api.schemas import ROUTER_MODEL
+from router_svc.api.service import model_ids
 from router_svc.api.state import Services, ServicesDep
 from router_svc.errors import UnknownComponentError
 
 router = APIRouter(tags=["models"])
 
 _STARTED = int(time.time())
-
-
-def router_ids(services: Services) -> list[str]:
-    """'router-svc' and 'router-svc:<suite>' for every served suite."""
-    return [ROUTER_MODEL, *(f"{ROUTER_MODEL}:{suite}" for suite in services.suites)]
-
-
-def model_ids(services: Services) -> list[str]:
-    """Every value the ``model`` field accepts."""
-    return router_ids(services) + services.experts
 
 
 def _entry(model_id: str, details: dict[str, Any]) -> dict[str, Any]:

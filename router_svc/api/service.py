@@ -1,0 +1,162 @@
+"""What the routes share: a request's suite and routing options, the answer's headers and
+``router`` field, the checks and metrics of an answered question.
+
+A routed request reads top-down in its handler: parse (``routed_call``) -> route -> run ->
+render (``router_headers``, ``router_info``); these helpers hold no route of their own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from router_svc.aggregation.aggregator import Aggregate, ExpertAnswer
+from router_svc.api.errors import HTTPError, invalid, too_long
+from router_svc.api.metrics import Metrics
+from router_svc.api.schemas import ROUTER_MODEL, RoutingFields, unknown_fields
+from router_svc.api.state import Services
+from router_svc.errors import RoutingError, unknown_message
+from router_svc.pipeline import Pipeline, QuestionResult, RouteOptions
+from router_svc.routing.recruiter import Assignment
+from router_svc.types import Completion
+
+logger = logging.getLogger(__name__)
+
+
+def log_unknown_fields(body: RoutingFields) -> None:
+    fields = unknown_fields(body)
+    if fields:
+        logger.warning("ignoring unknown request fields: %s", ", ".join(fields))
+
+
+def router_ids(services: Services) -> list[str]:
+    """'router-svc' and 'router-svc:<suite>' for every served suite."""
+    return [ROUTER_MODEL, *(f"{ROUTER_MODEL}:{suite}" for suite in services.suites)]
+
+
+def model_ids(services: Services) -> list[str]:
+    """Every value the ``model`` field accepts."""
+    return router_ids(services) + services.experts
+
+
+def check_suite(services: Services, suite: str | None, param: str) -> str:
+    """The served suite ``suite`` names (None: the default); 404/400 naming the served ones."""
+    if suite is None:
+        return services.default_suite
+    if suite in services.suites:
+        return suite
+    if param == "model":
+        message = unknown_message("model", f"{ROUTER_MODEL}:{suite}", model_ids(services))
+        raise HTTPError(404, message, code="model_not_found", param="model")
+    raise invalid(unknown_message("suite", suite, services.suites), param, "unknown_suite")
+
+
+def route_options(services: Services, pipeline: Pipeline, fields: RoutingFields) -> RouteOptions:
+    """The request's knobs, checked against the server's limits and the suite's experts."""
+    max_k = services.settings.max_k
+    if fields.k is not None and fields.k > max_k:
+        message = f"k must be at most {max_k} (ROUTER_SVC_MAX_K); got {fields.k}"
+        raise invalid(message, "k", "invalid_k")
+    if fields.tagger is not None and fields.tagger not in pipeline.taggers:
+        message = unknown_message("tagger", fields.tagger, pipeline.taggers)
+        raise invalid(message, "tagger", "unknown_tagger")
+    knobs = fields.model_dump(include={"k", "tagger", "cost_weight", "mode", "seed"})
+    try:
+        return pipeline.options(**knobs, limit=max_k)
+    except RoutingError as exc:
+        raise invalid(str(exc), "k", "invalid_k") from exc
+
+
+def _ascii(value: str) -> str:
+    return value.encode("ascii", "replace").decode("ascii").replace("\n", " ")
+
+
+def router_headers(
+    suite: str, assignment: Assignment, timings: Mapping[str, float]
+) -> dict[str, str]:
+    """The x-router-* headers: suite, chosen experts, mapped skills, stage timings."""
+    skills = dict.fromkeys(match.skill for match in assignment.skills)
+    return {
+        "x-router-suite": _ascii(suite),
+        "x-router-experts": _ascii(",".join(assignment.chosen)),
+        "x-router-skills": _ascii(",".join(skills)),
+        "x-router-timings": timings_header(timings),
+    }
+
+
+def timings_header(timings: Mapping[str, float]) -> str:
+    """'tag=0.010;route=0.020;experts=1.300;aggregate=0.800'."""
+    return ";".join(f"{stage}={seconds:.3f}" for stage, seconds in timings.items())
+
+
+def router_info(suite: str, record: dict[str, Any]) -> dict[str, Any]:
+    """The ``router`` field from a result record (``QuestionResult.to_json``): the assignment,
+    each expert's answer, how the final answer was reached, the stage timings."""
+    final = record["final"]
+    return {
+        "suite": suite,
+        "assignment": record["routing"],
+        "experts": record["experts"],
+        "aggregation": {
+            "method": final["method"],
+            "aggregator": final["aggregator"],
+            "answer": final["answer"],
+        },
+        "timings": record["timings"],
+    }
+
+
+def check_answered(answers: list[ExpertAnswer], aggregate: Aggregate) -> None:
+    """502 (504 if they all timed out) when no recruited expert produced an answer."""
+    if aggregate.method != "none" or not answers:
+        return
+    errors = [f"{a.expert}: {a.error or 'empty answer'}" for a in answers]
+    timeouts = all((a.error or "").startswith("BackendTimeout") for a in answers)
+    message = "every recruited expert failed: " + "; ".join(errors)
+    if all(too_long(a.error or "") for a in answers):
+        raise HTTPError(400, message, code="context_length_exceeded", param="messages")
+    if timeouts:
+        raise HTTPError(504, message, type="server_error", code="backend_timeout")
+    raise HTTPError(502, message, type="server_error", code="backend_error")
+
+
+def observe(metrics: Metrics, result: QuestionResult, live: Completion | None = None) -> None:
+    """Stage timings, selections, tokens and cache hits of one answered question; ``live`` is
+    a streamed completion (it never went through the cache)."""
+    metrics.observe_stages(result.timings)
+    metrics.count_selections(result.assignment.chosen)
+    completions = [answer.completion for answer in result.answers]
+    completions.append(result.aggregate.completion)
+    for completion in completions:
+        if completion is live and live is not None:
+            metrics.count_tokens(live.expert, live.prompt_tokens, live.completion_tokens)
+        elif completion is not None:
+            metrics.count_completion(completion, "pipeline")
+
+
+@dataclass(frozen=True)
+class RoutedCall:
+    """A routed request, parsed: the served suite, its pipeline, the routing options."""
+
+    suite: str
+    pipeline: Pipeline
+    options: RouteOptions
+
+
+async def routed_call(
+    services: Services, suite: str | None, fields: RoutingFields, param: str = "model"
+) -> RoutedCall:
+    """Check the suite (``param`` names the field it came from) and the routing knobs."""
+    served = check_suite(services, suite, param)
+    pipeline = await services.pipeline(served)
+    return RoutedCall(served, pipeline, route_options(services, pipeline, fields))
+
+
+def check_messages(services: Services, messages: Sequence[object]) -> None:
+    """400 when a conversation has more turns than the server accepts."""
+    limit = services.settings.max_messages
+    if len(messages) > limit:
+        message = f"messages has {len(messages)} items; at most {limit} are allowed"
+        raise invalid(message, "messages")
