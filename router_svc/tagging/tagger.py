@@ -28,7 +28,6 @@ from router_svc.errors import DataError
 from router_svc.tagging.embedder import Embedder
 from router_svc.types import Completion, GenerationRequest, Message
 
-TAGGERS = ("llm", "embedding", "keyword")
 MAX_KEYWORD_CHARS = 40
 """A longer normalised keyword is a sentence, not a skill name, and is dropped (never cut)."""
 

@@ -15,7 +15,6 @@ from router_svc.errors import DataError
 from router_svc.tagging.embedder import SentenceTransformerEmbedder
 from router_svc.tagging.tagger import (
     TAGGER_GRAMMAR,
-    TAGGERS,
     EmbeddingTagger,
     KeywordTagger,
     LLMTagger,
@@ -57,8 +56,22 @@ def test_normalise_keywords_drops_empties_and_repeats() -> None:
     assert normalise_keywords(["Math", "math!", "", "Geometry", "..."]) == ["math", "geometry"]
 
 
-def test_tagger_names_for_the_cli() -> None:
-    assert TAGGERS == ("llm", "embedding", "keyword")
+async def test_every_tagger_speaks_the_normalised_vocabulary(
+    pool: PoolConfig, minilm: SentenceTransformerEmbedder
+) -> None:
+    """Raw keywords from a model, a reference set or a question all come out normalised."""
+    questions = ["What is Newton's Second Law?", "Balance: H2 + O2 -> H2O (Acid-Base?)"]
+    llm = LLMTagger(ScriptedEngine(pool, [("Newton's Laws, PHYSICS", "stop")] * 4), samples=2)
+    embedding = EmbeddingTagger(minilm, questions, [["Newton's Laws!"], ["Acid-Base", "  "]])
+    keyword = KeywordTagger(questions * 2, min_df=1, max_df=1.0)
+    tags = {tagger.name: await tagger.tag(questions) for tagger in (llm, embedding, keyword)}
+    for name, per_question in tags.items():
+        assert len(per_question) == 2, name
+        for raw in (k for keywords in per_question for k in keywords):
+            assert normalise_keyword(raw) == raw, (name, raw)
+    assert tags[llm.name][0] == ["newtons laws", "physics"]
+    assert tags[embedding.name] == [["newtons laws"], ["acid base"]]
+    assert "newton" in tags[keyword.name][0]
 
 
 # --- LLM tagger: voting rules on a scripted engine ---------------------------------------------
