@@ -19,8 +19,9 @@ from router_svc.execution.models import ModelManager
 from router_svc.execution.runner import Executor
 from router_svc.pipeline import Pipeline
 from router_svc.routing.artifacts import ProfileArtifacts
-from router_svc.routing.profiles import ExpertProfile, ProfileMatrix
-from router_svc.routing.recruiter import SkillRecruiter
+from router_svc.routing.catalog import RouterCatalog
+from router_svc.routing.profiles import ExpertProfile
+from router_svc.routing.suite import suite_from_artifacts
 from router_svc.store import Store, open_store
 from router_svc.tagging.embedder import SentenceTransformerEmbedder
 from router_svc.tagging.inventory import SkillInventory
@@ -119,15 +120,23 @@ def llm_tagger(runtime: Runtime) -> LLMTagger | None:
     )
 
 
-def build_recruiter(
-    pool: PoolConfig, profiles: dict[str, ExpertProfile], *, temperature: float = 0.5
-) -> SkillRecruiter:
-    """The skill recruiter over the pool's routable experts that have a profile."""
+def build_routers(runtime: Runtime, folder: Path, artifacts: ProfileArtifacts) -> RouterCatalog:
+    """Every routing method over the pool's routable experts that have a profile; the pool's
+    ``routing.method`` is fitted now, so a profile it cannot use fails at startup."""
+    pool, profiles = runtime.pool, artifacts.profiles
     experts = [e.name for e in pool.routable if e.name in profiles]
     if not experts:
         raise ConfigError("no routable expert of the pool has a profile; run router-svc profile")
-    matrix = ProfileMatrix.from_profiles(profiles, experts)
-    return SkillRecruiter(matrix, expected_cost(pool, profiles, experts), temperature=temperature)
+    suite = suite_from_artifacts(
+        folder,
+        experts,
+        runtime.embedder,
+        expected_cost(pool, profiles, experts),
+        price=lambda name, prompt, completion: pool.expert(name).cost(prompt, completion),
+    )
+    routers = RouterCatalog(suite, pool.routing.method, pool.routing.method_options)
+    routers.get(None)
+    return routers
 
 
 def expected_cost(
@@ -162,7 +171,7 @@ def build_pipeline(runtime: Runtime, suite: str, *, skip_unanimous: bool = True)
         default_tagger=default,
         embedder=runtime.embedder,
         inventory=SkillInventory.load(folder),
-        recruiter=build_recruiter(runtime.pool, artifacts.profiles),
+        routers=build_routers(runtime, folder, artifacts),
         executor=runtime.executor(),
         aggregator=Aggregator(aggregator, skip_unanimous=skip_unanimous),
         default_k=runtime.pool.k,

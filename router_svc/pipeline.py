@@ -16,6 +16,7 @@ from router_svc.errors import UnknownComponentError
 from router_svc.execution.plan import Task, TaskKey
 from router_svc.execution.runner import Executor, Mode, TaskResult
 from router_svc.questions.grading import AnswerKind, answer_kind, is_equivalent
+from router_svc.routing.catalog import RouterCatalog
 from router_svc.routing.recruiter import Assignment, Recruiter, RecruitMode, RecruitOptions
 from router_svc.routing.team_size import choose_k
 from router_svc.tagging.embedder import Embedder
@@ -29,6 +30,8 @@ class RouteOptions(RecruitOptions):
     """Recruiting knobs plus the tagger to use (None: the pipeline's default)."""
 
     tagger: str | None = None
+    router: str | None = None
+    """The routing method (``routing.registry``); None: the pool's ``routing.method``."""
 
 
 @dataclass
@@ -89,7 +92,7 @@ class Pipeline:
         default_tagger: str,
         embedder: Embedder,
         inventory: SkillInventory,
-        recruiter: Recruiter,
+        routers: RouterCatalog,
         executor: Executor,
         aggregator: Aggregator,
         default_k: int,
@@ -98,7 +101,7 @@ class Pipeline:
         self.default_tagger = default_tagger
         self.embedder = embedder
         self.inventory = inventory
-        self.recruiter = recruiter
+        self.routers = routers
         self.executor = executor
         self.aggregator = aggregator
         self.default_k = default_k
@@ -113,11 +116,13 @@ class Pipeline:
         mode: RecruitMode | None = None,
         seed: int | None = None,
         limit: int | None = None,
+        router: str | None = None,
     ) -> RouteOptions:
         """A request's routing knobs with the defaults filled in; k follows ``choose_k`` (the
         pool's k capped by the suite's experts and ``limit``). An unknown tagger is an
         UnknownComponentError, a k past the suite's experts a RoutingError."""
         self.tagger(tagger)
+        self.routers.check(router)
         available = len(self.recruiter.matrix.experts)
         return RouteOptions(
             k=choose_k(k, self.default_k, available, limit),
@@ -125,6 +130,7 @@ class Pipeline:
             cost_weight=cost_weight or 0.0,
             seed=seed or 0,
             tagger=tagger,
+            router=router,
         )
 
     async def route(
@@ -135,7 +141,11 @@ class Pipeline:
         tags = await self.tagger(options.tagger).tag([q.question for q in questions])
         timings["tag"] = time.perf_counter() - started
         skills = self.inventory.map_many(tags, self.embedder)
-        assignments = self.recruiter.assign([q.id for q in questions], tags, skills, options)
+        router = self.router(options.router)
+        texts = [q.question for q in questions]
+        vectors = self.embedder.embed(texts, kind="query") if router.needs_vectors else None
+        ids = [q.id for q in questions]
+        assignments = router.assign(ids, tags, skills, options, vectors=vectors)
         timings["route"] = time.perf_counter() - started
         return assignments
 
@@ -211,6 +221,15 @@ class Pipeline:
     ) -> Aggregate:
         """The final answer from the experts' answers and the aggregator's result (if it ran)."""
         return self.aggregator.finish(list(answers), _kind(question), done)
+
+    @property
+    def recruiter(self) -> Recruiter:
+        """The default routing method (every method recruits among the same experts)."""
+        return self.routers.default
+
+    def router(self, name: str | None) -> Recruiter:
+        """The routing method ``name`` (None: the default); UnknownComponentError if unknown."""
+        return self.routers.get(name)
 
     def tagger(self, name: str | None) -> SkillTagger:
         name = name or self.default_tagger

@@ -92,6 +92,9 @@ class RoutingFields(BaseModel):
     model_config = _OPEN
     k: int | None = Field(None, ge=1, description="Experts to recruit [the pool's k].")
     tagger: str | None = Field(None, description="llm, embedding or keyword [the pool's].")
+    router: str | None = Field(
+        None, description="Routing method: symbolic-moe, skill or skill-plus [the pool's]."
+    )
     cost_weight: float | None = Field(
         None, ge=0, allow_inf_nan=False, description="Lambda: trade quality for cost."
     )

@@ -62,7 +62,10 @@ def route_options(services: Services, pipeline: Pipeline, fields: RoutingFields)
     if fields.tagger is not None and fields.tagger not in pipeline.taggers:
         message = unknown_message("tagger", fields.tagger, pipeline.taggers)
         raise invalid(message, "tagger", "unknown_tagger")
-    knobs = fields.model_dump(include={"k", "tagger", "cost_weight", "mode", "seed"})
+    if fields.router is not None and fields.router not in pipeline.routers.names:
+        message = unknown_message("router", fields.router, pipeline.routers.names)
+        raise invalid(message, "router", "unknown_router")
+    knobs = fields.model_dump(include={"k", "tagger", "cost_weight", "mode", "seed", "router"})
     try:
         return pipeline.options(**knobs, limit=max_k)
     except RoutingError as exc:

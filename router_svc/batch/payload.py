@@ -43,6 +43,7 @@ class BatchOptions(BaseModel):
         default="top_k", description="How experts are picked."
     )
     seed: int = Field(default=0, description="Seed of 'sampling' mode.")
+    router: str | None = Field(default=None, description="Routing method [the pool's].")
 
     @classmethod
     def of(cls, options: RouteOptions) -> BatchOptions:
@@ -52,6 +53,7 @@ class BatchOptions(BaseModel):
             cost_weight=options.cost_weight,
             mode=options.mode,
             seed=options.seed,
+            router=options.router,
         )
 
 

@@ -21,6 +21,7 @@ from router_svc.cli._common import (
     settings,
 )
 from router_svc.profiling.build import profile_suite
+from router_svc.profiling.replay_profile import profile_replay
 from router_svc.questions.suites import load_suite
 from router_svc.routing.artifacts import ProfileArtifacts
 from router_svc.routing.recruiter import Assignment
@@ -42,15 +43,25 @@ def _runtime(config: Path | None, *, use_cache: bool = True) -> Runtime:
 
 @friendly_errors
 def profile(
-    suite: SuiteOption = "starter",
+    suite: Annotated[
+        str | None,
+        typer.Option("--suite", "-s", help="Suite name or folder [starter; --replay: its stem]."),
+    ] = None,
     config: ConfigOption = None,
     tagger: Annotated[
         str | None, typer.Option(help="llm (the pool's tagger expert) or keyword.")
     ] = None,
     limit: Annotated[int | None, typer.Option(help="Profile on the first N questions.")] = None,
+    replay: Annotated[
+        Path | None,
+        typer.Option(help="Profile from a replay file's validation lines (docs/replay.md)."),
+    ] = None,
 ) -> None:
     """Run every expert once on the suite's validation split and save its skill profile."""
-    loaded = load_suite(suite, settings().suites_dir)
+    if replay is not None:
+        profile_from_replay(replay, suite, config)
+        return
+    loaded = load_suite(suite or "starter", settings().suites_dir)
     runtime = _runtime(config)
 
     async def go() -> ProfileArtifacts:
@@ -62,6 +73,21 @@ def profile(
     artifacts = run_async(go())
     show_profile(artifacts)
     console.print(f"saved to {runtime.profile_dir(loaded.name)}")
+
+
+def profile_from_replay(path: Path, suite: str | None, config: Path | None) -> None:
+    """``profile --replay``: the profile from recorded outcomes, nothing generated."""
+    runtime = _runtime(config)
+
+    async def go() -> ProfileArtifacts:
+        try:
+            return await profile_replay(runtime, path, suite=suite, progress=True)
+        finally:
+            await runtime.close()
+
+    artifacts = run_async(go())
+    show_profile(artifacts)
+    console.print(f"saved to {runtime.profile_dir(artifacts.suite)}")
 
 
 @skills_app.command("show")

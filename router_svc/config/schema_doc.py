@@ -9,7 +9,8 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from router_svc.config.engines import ENGINE_OPTIONS
-from router_svc.config.pool import ExpertConfig, FewShot, PoolConfig, TaggerConfig
+from router_svc.config.pool import ExpertConfig, FewShot, PoolConfig, RoutingConfig, TaggerConfig
+from router_svc.config.routers import DEFAULT_ROUTER, ROUTER_OPTIONS
 from router_svc.config.settings import Settings
 
 HEADER = """# Configuration reference
@@ -29,9 +30,15 @@ def reference() -> str:
         ("Pool (`experts.yaml`, top level)", PoolConfig),
         ("Expert (`experts.yaml`, each item of `experts`)", ExpertConfig),
         ("Tagger (`experts.yaml`, `tagger`)", TaggerConfig),
+        ("Routing (`experts.yaml`, `routing`)", RoutingConfig),
         ("Few-shot example (`few_shot` items)", FewShot),
     ):
         sections.append(_table(title, model))
+    for method, options in ROUTER_OPTIONS.items():
+        default = " (the default)" if method == DEFAULT_ROUTER else ""
+        sections.append(
+            _table(f"Routing method: `{method}`{default} (`routing.options.{method}`)", options)
+        )
     for engine in ENGINE_OPTIONS:
         sections.append(_table(f"Engine options: `{engine}` (`options`)", ENGINE_OPTIONS[engine]))
     return "\n".join(sections)

@@ -120,3 +120,31 @@ def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
 def test_unknown_expert_lookup(pool: PoolConfig) -> None:
     with pytest.raises(UnknownComponentError, match="Did you mean 'smol-math'"):
         pool.expert("smol-mat")
+
+
+@pytest.mark.parametrize(
+    ("routing", "expected"),
+    [
+        ("routing:\n  method: skil-plus\n", "field 'routing.method'.*Did you mean 'skill-plus'"),
+        ("routing:\n  options:\n    symbolic-mo: {}\n", "Did you mean 'symbolic-moe'"),
+        (
+            "routing:\n  options:\n    skill-plus: {blnd: 0.3}\n",
+            "line 3, field 'routing.options'.*'blnd' of 'skill-plus'.*Did you mean 'blend'",
+        ),
+        ("routing:\n  options:\n    skill: {temperature: 0}\n", "'temperature' of 'skill'"),
+    ],
+)
+def test_the_routing_section_names_the_field(tmp_path: Path, routing: str, expected: str) -> None:
+    path = write_pool(tmp_path, GOOD_EXPERT.format(name="a"), header=routing)
+    with pytest.raises(ConfigError, match=expected):
+        load_pool(path)
+
+
+def test_the_routing_method_and_its_options(tmp_path: Path) -> None:
+    header = "routing:\n  method: symbolic-moe\n  options:\n    skill-plus: {blend: 0.5}\n"
+    pool = load_pool(write_pool(tmp_path, GOOD_EXPERT.format(name="a"), header=header))
+    assert pool.routing.method == "symbolic-moe"
+    assert pool.routing.method_options("skill-plus").blend == 0.5  # type: ignore[attr-defined]
+    assert pool.routing.method_options("skill").temperature == 0.5  # type: ignore[attr-defined]
+    with pytest.raises(UnknownComponentError, match="Did you mean 'skill'"):
+        pool.routing.method_options("skil")

@@ -43,7 +43,7 @@ router = APIRouter(tags=["batches"])
 
 JSONL_TYPES = ("application/jsonl", "application/x-ndjson", "text/plain")
 RESULTS_TYPE = "application/x-ndjson"
-ROUTING_FIELDS = ("k", "tagger", "cost_weight", "mode", "seed")
+ROUTING_FIELDS = ("k", "tagger", "cost_weight", "mode", "seed", "router")
 FIELDS = ("suite", "model", *ROUTING_FIELDS)
 STATUSES = {
     QUEUED: "queued",

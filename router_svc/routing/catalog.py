@@ -1,0 +1,53 @@
+"""A suite's routing methods: fitted by name on first use, then shared by every request."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from pydantic import BaseModel
+
+from router_svc.config.routers import DEFAULT_ROUTER, router_options
+from router_svc.errors import UnknownComponentError
+from router_svc.routing.inputs import SuiteData
+from router_svc.routing.recruiter import Recruiter
+from router_svc.routing.registry import ROUTERS, router_class
+
+
+class RouterCatalog:
+    """Every registered method over one suite; ``get(None)`` is the configured default."""
+
+    def __init__(
+        self,
+        suite: SuiteData,
+        default: str = DEFAULT_ROUTER,
+        options: Callable[[str], BaseModel] = router_options,
+    ) -> None:
+        self.suite = suite
+        self.default_name = self.check(default)
+        self.options = options
+        self._fitted: dict[str, Recruiter] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def names(self) -> list[str]:
+        return list(ROUTERS)
+
+    @property
+    def default(self) -> Recruiter:
+        return self.get(None)
+
+    def check(self, name: str | None) -> str:
+        """``name`` (or the default); UnknownComponentError for a method not registered."""
+        name = name or getattr(self, "default_name", DEFAULT_ROUTER)
+        if name not in ROUTERS:
+            raise UnknownComponentError("router", name, ROUTERS)
+        return name
+
+    def get(self, name: str | None) -> Recruiter:
+        """The method ``name`` (None: the default), fitted once on the suite."""
+        name = self.check(name)
+        with self._lock:
+            if name not in self._fitted:
+                self._fitted[name] = router_class(name).fit(self.suite, self.options(name))
+            return self._fitted[name]
