@@ -33,7 +33,7 @@ test: typecheck
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The fast tier: no test that loads a model, starts a server with real models or takes > 2 s
-# (those are marked slow); the replay engine stands in for generation. About a minute.
+# (those are marked slow; tests/conftest.py marks every user of a real-model fixture). ~40 s.
 test-fast: $(INSTALLED)
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
