@@ -29,9 +29,9 @@ HEADLINE = (
     "best-single",
     "per-category-best",
     "knn",
-    "skill-router:keyword",
-    "skill-router+",
-    "skill-router+ calibrated k",
+    "skill",
+    "skill-plus",
+    "skill-plus calibrated k",
     "all+vote",
     "oracle",
 )

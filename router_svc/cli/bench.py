@@ -16,6 +16,7 @@ from router_svc.cli._common import (
     run_async,
     settings,
 )
+from router_svc.config.routers import DEFAULT_ROUTER, ROUTER_OPTIONS
 from router_svc.errors import ConfigError
 from router_svc.questions.suites import load_suite
 
@@ -37,6 +38,13 @@ def bench(
         typer.Option("--tagger", help="keyword (no model) or embedding (MiniLM vectors for tags)."),
     ] = "keyword",
     k: Annotated[int, typer.Option("--k", min=1, help="Voters for random-k and k>1 routers.")] = 3,
+    router: Annotated[
+        str,
+        typer.Option(
+            "--router",
+            help=f"The routing method the report leads with: {', '.join(ROUTER_OPTIONS)}.",
+        ),
+    ] = DEFAULT_ROUTER,
     seed: Annotated[int, typer.Option("--seed", help="Seed for sampling and bootstrap.")] = 0,
     ablation: Annotated[
         bool, typer.Option("--ablation/--no-ablation", help="Run the router ablation.")
@@ -61,6 +69,7 @@ def bench(
         k=k,
         seed=seed,
         ablation=ablation,
+        router=router,
         model_cache_dir=settings().model_cache_dir,
     )
     run = ReplayBench(options).run(replay, out)

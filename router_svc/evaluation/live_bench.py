@@ -21,7 +21,6 @@ from router_svc.aggregation.aggregator import expert_answers
 from router_svc.assembly import Runtime, build_pipeline
 from router_svc.config.pool import ExpertConfig
 from router_svc.evaluation.metrics import SweepPoint
-from router_svc.routing.neighbours import knn_choice, nearest
 from router_svc.evaluation.records import StrategyResult, one_hot
 from router_svc.evaluation.replay_bench import LAMBDAS, report_folder
 from router_svc.evaluation.report import BenchReport, write_report
@@ -34,6 +33,7 @@ from router_svc.questions.grading import answer_kind, canonical, grade, is_equiv
 from router_svc.questions.suites import Suite
 from router_svc.replay.outcomes import NO_ANSWER, OutcomeTable
 from router_svc.routing.artifacts import OUTPUTS_FILE, ProfileArtifacts, read_jsonl
+from router_svc.routing.neighbours import knn_choice, nearest
 from router_svc.types import Question
 
 
@@ -66,7 +66,8 @@ async def live_bench(
     strategies = baselines(validation, test, k=options.k, seed=options.seed)
     strategies.append(_knn(runtime, validation, test))
     strategies += await _with_aggregator(pipeline, questions, experts, results, test, options)
-    sweeps = {"skill-router:embedding": await _sweep(pipeline, questions, experts, test)}
+    default = f"{pipeline.routers.default_name}:embedding"
+    sweeps = {default: await _sweep(pipeline, questions, experts, test)}
     report = BenchReport(
         suite=suite.name,
         source=str(suite.path),
@@ -83,6 +84,7 @@ async def live_bench(
         timings=timings,
         seed=options.seed,
         bootstrap=options.bootstrap,
+        default_strategy=default,
     )  # fmt: skip
     folder = report_folder(out, suite.name)
     return folder, write_report(folder, report)
@@ -193,7 +195,7 @@ async def _with_aggregator(
         assignments = await pipeline.route(questions, route, {})
         index = {name: i for i, name in enumerate(experts)}
         chosen = np.array([[index[e] for e in a.chosen] for a in assignments])
-        teams.append((f"skill-router:{tagger}", "router", chosen,
+        teams.append((f"{pipeline.routers.default_name}:{tagger}", "router", chosen,
                       f"skill router, {tagger} tagger, k={options.k} + aggregator"))  # fmt: skip
     out = []
     for name, family, chosen, description in teams:

@@ -21,20 +21,27 @@ from typing import Any, Literal
 
 import numpy as np
 
-from router_svc.errors import ConfigError
-from router_svc.routing.clusters import ClusterTagger
+from router_svc.config.routers import DEFAULT_ROUTER, router_options
+from router_svc.errors import ConfigError, UnknownComponentError
 from router_svc.evaluation.embedders import HashingEmbedder, MemoEmbedder
-from router_svc.evaluation.improved import CALIBRATED, FULL, LADDER, VariantRunner, View
-from router_svc.evaluation.improved import ablation_variants as _ablation_variants
+from router_svc.evaluation.improved import (
+    LADDER,
+    MethodBench,
+    MethodRun,
+    RoutedSplit,
+    ablation_runs,
+)
 from router_svc.evaluation.metrics import SweepPoint
-from router_svc.routing.neighbours import knn_choice, nearest
 from router_svc.evaluation.records import StrategyResult, one_hot
 from router_svc.evaluation.report import AblationRow, BenchReport, write_report
-from router_svc.evaluation.routers import SkillModel, learn, route
 from router_svc.evaluation.strategies import baselines, cost_aware_choice, routed_scores
 from router_svc.replay.data import load_replay
 from router_svc.replay.outcomes import OutcomeTable
-from router_svc.routing.recruiter import RecruitOptions, SkillRecruiter
+from router_svc.routing.inputs import SuiteData
+from router_svc.routing.neighbours import knn_choice, nearest
+from router_svc.routing.registry import ROUTERS
+from router_svc.routing.skill_plus import SkillPlusRouter
+from router_svc.routing.suite import suite_from_table
 from router_svc.tagging.embedder import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder
 from router_svc.tagging.tagger import EmbeddingTagger, KeywordTagger, SkillTagger
 
@@ -55,14 +62,27 @@ class BenchOptions:
     """Nearest validation questions the kNN router looks at."""
     lambdas: tuple[float, ...] = LAMBDAS
     ablation: bool = True
+    router: str = DEFAULT_ROUTER
+    """The method the report leads with (``default_strategy``) and sweeps over lambda."""
     embedding_model: str = DEFAULT_MODEL
     model_cache_dir: Path = Path(".router-svc/models")
 
     def __post_init__(self) -> None:
         if self.tagger not in ("keyword", "embedding"):
             raise ConfigError(f"tagger must be 'keyword' or 'embedding', not {self.tagger!r}")
+        if self.router not in ROUTERS:
+            raise UnknownComponentError("router", self.router, ROUTERS)
         if self.k < 1 or self.neighbours < 1 or self.bootstrap < 10:
             raise ConfigError("k and neighbours must be >= 1 and bootstrap >= 10")
+
+
+@dataclass(frozen=True, eq=False)
+class View:
+    """One split as the routers see it: outcomes, keyword tags and question vectors."""
+
+    table: OutcomeTable
+    keyword_tags: list[list[str]]
+    vectors: np.ndarray
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,6 +140,8 @@ class ReplayBench:
             timings=self.timings,
             seed=self.options.seed,
             bootstrap=self.options.bootstrap,
+            default_strategy=self.options.router,
+            paper_strategy="symbolic-moe",
         )
         folder = report_folder(out, path.stem)
         with self._timed("report"):
@@ -127,26 +149,14 @@ class ReplayBench:
         return BenchRun(folder, results_json)
 
     def prepare(self, validation: OutcomeTable, test: OutcomeTable) -> Prepared:
-        """Keyword tags, question vectors, cluster tags and embedding-tagger tags."""
+        """Keyword tags, question vectors and the embedding tagger's tags."""
         keyword = KeywordTagger(validation.questions)
         val_tags = keyword.tag_sync(validation.questions)
-        test_tags = keyword.tag_sync(test.questions)
         questions, skills, source = self._embedders(validation)
-        val_vectors = questions.embed(validation.questions)
-        test_vectors = questions.embed(test.questions)
-        clusters = ClusterTagger(
-            questions,
-            validation.questions,
-            val_tags,
-            seed=self.options.seed,
-            reference_vectors=val_vectors,
-        )
-        val_clusters = clusters.tag_sync(validation.questions, val_vectors)
-        test_clusters = clusters.tag_sync(test.questions, test_vectors)
         embedding = EmbeddingTagger(questions, validation.questions, val_tags)
         return Prepared(
-            validation=View(validation, val_tags, _join(val_tags, val_clusters), val_vectors),
-            test=View(test, test_tags, _join(test_tags, test_clusters), test_vectors),
+            validation=View(validation, val_tags, questions.embed(validation.questions)),
+            test=View(test, keyword.tag_sync(test.questions), questions.embed(test.questions)),
             skill_embedder=skills,
             embedding_tags=_chunked(embedding.tag_sync, test.questions),
             vectors_from=source,
@@ -172,18 +182,19 @@ class ReplayBench:
         val, test = prepared.validation.table, prepared.test.table
         results = self._timed_list(lambda: baselines(val, test, k=options.k, seed=options.seed))
         results.append(self._timed_one(lambda: self._knn(prepared)))
-        runner = VariantRunner(
-            prepared.validation, prepared.test, prepared.skill_embedder, seed=options.seed
+        bench = MethodBench(
+            self._suite(prepared, prepared.validation.keyword_tags), self._test(prepared)
         )
-        results += self._skill_routers(prepared, runner)
-        results += [self._timed_one(partial(runner.run, v)) for v in (FULL, CALIBRATED)]
+        results += [self._timed_one(partial(bench.run, run)) for run in self._runs()]
+        results += self._other_tags(prepared, bench)
         with self._timed("sweep"):
             sweeps = {
-                name: sweep(runner.estimate(v, "test"), val.costs.mean(axis=0), test, options)
-                for name, v in (("skill-router:keyword", LADDER[0]), ("skill-router+", FULL))
-            }
+                name: sweep(bench.estimate(MethodRun.default(name)), bench.suite.expected_cost,
+                            test, options)
+                for name in dict.fromkeys(("skill", "symbolic-moe", options.router))
+            }  # fmt: skip
         with self._timed("ablation"):
-            ablation = _ablation(runner) if options.ablation else []
+            ablation = _ablation(bench) if options.ablation else []
         return results, {"sweeps": sweeps, "ablation": ablation}
 
     def _knn(self, prepared: Prepared) -> StrategyResult:
@@ -198,43 +209,42 @@ class ReplayBench:
             f"best mean score on the {rows.shape[1]} nearest validation questions",
         )
 
-    def _skill_routers(self, prepared: Prepared, runner: VariantRunner) -> list[StrategyResult]:
-        """The shipped SkillRecruiter through ``assign``: keyword, embedding (and llm) tags."""
-        val, test = prepared.validation, prepared.test
-        runs = [
-            ("keyword", val.keyword_tags, test.keyword_tags, 1),
-            ("embedding", val.keyword_tags, prepared.embedding_tags, 1),
-            ("keyword", val.keyword_tags, test.keyword_tags, self.options.k),
-        ]
-        if self.llm_tagger is not None:
-            llm_val, llm_test = self._llm_tags(val.table, test.table)
-            runs.append(("llm", llm_val, llm_test, 1))
-        results = []
-        for tagger, val_tags, test_tags, k in runs:
-            started = time.perf_counter()
-            model = (
-                runner.model("test", "keyword")
-                if val_tags is val.keyword_tags
-                else learn(val.table, val_tags, prepared.skill_embedder)
+    def _runs(self) -> list[MethodRun]:
+        """Every registered method with its default options (``symbolic-moe`` with the paper's
+        k draws and a vote), the skill method's top k + vote, and calibrated k."""
+        k = self.options.k
+        runs = [MethodRun.default(name, k=k if name == "symbolic-moe" else 1) for name in ROUTERS]
+        runs.append(MethodRun.default("skill", f"skill k={k}+vote", k=k))
+        runs.append(
+            MethodRun(
+                f"{DEFAULT_ROUTER} calibrated k",
+                DEFAULT_ROUTER,
+                router_options(DEFAULT_ROUTER),
+                calibrated_k=True,
             )
-            result = self._skill_router(prepared.test.table, model, tagger, test_tags, k)
-            results.append(replace(result, wall_s=time.perf_counter() - started))
-        return results
-
-    def _skill_router(
-        self, test: OutcomeTable, model: SkillModel, tagger: str, tags: list[list[str]], k: int
-    ) -> StrategyResult:
-        """The shipped SkillRecruiter, through ``Recruiter.assign``."""
-        recruiter = SkillRecruiter(model.matrix, model.expected_cost)
-        chosen = route(recruiter, test, tags, model.matches(tags), RecruitOptions(k=k))
-        name = f"skill-router:{tagger}" + (f" k={k}+vote" if k > 1 else "")
-        return StrategyResult(
-            name,
-            "router",
-            routed_scores(test, chosen),
-            one_hot(chosen, len(test.experts)),
-            f"shipped SkillRecruiter, {tagger} tagger, k={k}" + (", vote" if k > 1 else ""),
         )
+        return runs  # fmt: skip
+
+    def _suite(self, prepared: Prepared, tags: list[list[str]]) -> SuiteData:
+        val = prepared.validation
+        return suite_from_table(val.table, tags, prepared.skill_embedder, val.vectors)
+
+    def _test(self, prepared: Prepared, tags: list[list[str]] | None = None) -> RoutedSplit:
+        test = prepared.test
+        return RoutedSplit(test.table, tags or test.keyword_tags, test.vectors)
+
+    def _other_tags(self, prepared: Prepared, bench: MethodBench) -> list[StrategyResult]:
+        """The ``skill`` method with tags copied from the nearest validation questions
+        (``EmbeddingTagger``), and with LLM tags when an LLM tagger is given."""
+        view = self._test(prepared, prepared.embedding_tags)
+        run = MethodRun.default("skill", "skill:embedding")
+        results = [self._timed_one(lambda: bench.run(run, test=view))]
+        if self.llm_tagger is not None:
+            llm_val, llm_test = self._llm_tags(prepared.validation.table, prepared.test.table)
+            llm = MethodBench(self._suite(prepared, llm_val), self._test(prepared, llm_test))
+            run = MethodRun.default("skill", "skill:llm")
+            results.append(self._timed_one(lambda: llm.run(run)))
+        return results
 
     def _llm_tags(
         self, val: OutcomeTable, test: OutcomeTable
@@ -298,17 +308,18 @@ def sweep(
     return points
 
 
-def _ablation(runner: VariantRunner) -> list[AblationRow]:
-    """The ladder (each row against the one above), then the full router minus one idea."""
+def _ablation(bench: MethodBench) -> list[AblationRow]:
+    """The ladder (each row against the one above), then skill-plus minus one idea."""
     rows = []
     previous: str | None = None
-    full = next(v.name for v in LADDER if replace(v, name=FULL.name) == FULL)
-    for variant in _ablation_variants():
-        result = runner.run(variant, family="ablation")
-        knobs = None if variant.plain else runner.knobs(variant)
-        if variant in LADDER:
+    full = next(run.name for run in LADDER if run.options == router_options(DEFAULT_ROUTER))
+    for run in ablation_runs():
+        result = bench.run(run, family="ablation")
+        router = bench.fit(run.method, run.options)
+        knobs = (router.pseudo_count, router.blend) if isinstance(router, SkillPlusRouter) else None
+        if run in LADDER:
             rows.append(AblationRow(result, "ladder", knobs, previous))
-            previous = variant.name
+            previous = run.name
         else:
             rows.append(AblationRow(result, "drop-one", knobs, full))
     return rows
@@ -321,10 +332,6 @@ def _chunked(tag: Callable[[list[str]], list[list[str]]], questions: list[str]) 
         for start in range(0, len(questions), 1024)
         for row in tag(questions[start : start + 1024])
     ]
-
-
-def _join(first: list[list[str]], second: list[list[str]]) -> list[list[str]]:
-    return [[*a, *b] for a, b in zip(first, second, strict=True)]
 
 
 def _notes(has_cost: bool, test: OutcomeTable) -> list[str]:

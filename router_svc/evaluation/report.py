@@ -54,6 +54,10 @@ class BenchReport:
     timings: dict[str, float] = field(default_factory=dict)
     seed: int = 0
     bootstrap: int = 1000
+    default_strategy: str | None = None
+    """The strategy the service runs by default (its routing method); None: not benched."""
+    paper_strategy: str | None = None
+    """The paper's method (symbolic-moe), which the summary compares the default against."""
 
 
 def write_report(folder: Path, report: BenchReport) -> dict[str, Any]:
@@ -114,6 +118,7 @@ def _results_json(
         "source": report.source,
         "created": report.created,
         "settings": report.settings,
+        "default_strategy": report.default_strategy,
         "questions": {"validation": len(report.validation), "test": len(report.test)},
         "experts": report.test.experts,
         "reference": {
@@ -175,8 +180,9 @@ def _markdown(
     plots: list[str],
 ) -> str:
     sections = [
+        f"# Bench report: {report.suite}",
+        _summary(metrics, report),
         _header(report),
-        _summary(metrics),
         _strategy_table(metrics),
         _ablation_tables(report.ablation, ablation),
         _sweep_tables(report.sweeps),
@@ -192,7 +198,7 @@ def _header(report: BenchReport) -> str:
     settings = ", ".join(f"{k}={v}" for k, v in report.settings.items())
     timings = ", ".join(f"{k} {v:.2f}s" for k, v in report.timings.items())
     return (
-        f"# Bench report: {report.suite}\n\n"
+        "## Run\n\n"
         f"- source: `{report.source}`\n- created: {report.created}\n"
         f"- questions: {len(report.validation)} validation, {len(report.test)} test\n"
         f"- experts: {', '.join(report.test.experts)}\n- settings: {settings}\n"
@@ -200,10 +206,21 @@ def _header(report: BenchReport) -> str:
     )
 
 
-def _summary(metrics: list[StrategyMetrics]) -> str:
+def _summary(metrics: list[StrategyMetrics], report: BenchReport) -> str:
     by_name = {m.name: m for m in metrics}
     routers = [m for m in metrics if m.family == "router"]
     lines = ["## Summary", ""]
+    for label, name in (
+        ("default router", report.default_strategy),
+        ("the paper's method", report.paper_strategy),
+    ):
+        if name in by_name:
+            m = by_name[name]
+            lines.append(
+                f"- {label} **{name}**: {_pct(m.accuracy)} "
+                f"({_pct(m.interval.low)}-{_pct(m.interval.high)}), "
+                f"gap closed {_share(m.gap_closed)}, ${m.cost_per_query:.6f}/query"
+            )
     for name in (BEST_SINGLE, PER_CATEGORY, ORACLE):
         if name in by_name:
             lines.append(f"- {name}: {_pct(by_name[name].accuracy)} ({by_name[name].description})")

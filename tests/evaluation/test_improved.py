@@ -1,4 +1,4 @@
-"""Router variants: the plain variant is the shipped recruiter, margins, tuning, chunking."""
+"""The bench's router rows are the registered methods: same classes, same assign, any chunking."""
 
 from __future__ import annotations
 
@@ -7,72 +7,71 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from router_svc.evaluation import routers
-from router_svc.evaluation.embedders import HashingEmbedder
+from router_svc.config.routers import ROUTER_OPTIONS, SkillPlusOptions
+from router_svc.evaluation import improved
 from router_svc.evaluation.improved import (
-    CALIBRATED,
-    FULL,
+    DROP_ONE,
     LADDER,
-    Tuning,
-    VariantRunner,
+    MethodBench,
+    MethodRun,
+    RoutedSplit,
     best_margin,
 )
 from router_svc.evaluation.replay_bench import BenchOptions, ReplayBench
 from router_svc.replay.data import load_replay
-from router_svc.routing.recruiter import RecruitOptions, SkillRecruiter
+from router_svc.routing.recruiter import RecruitOptions
+from router_svc.routing.registry import fit_router
+from router_svc.routing.suite import suite_from_table
 
 SMALL = Path(__file__).resolve().parents[1] / "fixtures" / "replay_small.jsonl"
 
 
 @pytest.fixture(scope="module")
-def runner() -> VariantRunner:
+def bench() -> MethodBench:
     data = load_replay(SMALL)
-    bench = ReplayBench(BenchOptions())
-    prepared = bench.prepare(data.table("validation"), data.table("test"))
-    return VariantRunner(prepared.validation, prepared.test, prepared.skill_embedder)
+    prepared = ReplayBench(BenchOptions()).prepare(data.table("validation"), data.table("test"))
+    val, test = prepared.validation, prepared.test
+    suite = suite_from_table(val.table, val.keyword_tags, prepared.skill_embedder, val.vectors)
+    return MethodBench(suite, RoutedSplit(test.table, test.keyword_tags, test.vectors))
 
 
-def test_plain_variant_is_the_shipped_recruiter_through_assign(runner: VariantRunner) -> None:
-    test = runner.pairs["test"][1]
-    model = runner.model("test", "keyword")
-    recruiter = SkillRecruiter(model.matrix, model.expected_cost)
-    tags = test.keyword_tags
-    chosen = routers.route(recruiter, test.table, tags, model.matches(tags), RecruitOptions(k=1))
-    plain = runner.run(LADDER[0])
-    np.testing.assert_array_equal(plain.calls.argmax(axis=1), chosen[:, 0])
-
-
-def test_chunks_change_nothing(runner: VariantRunner, monkeypatch: pytest.MonkeyPatch) -> None:
-    test = runner.pairs["test"][1]
-    model = runner.model("test", "combined")
-    recruiter = SkillRecruiter(model.matrix, model.expected_cost)
-    matches = model.matches(test.combined_tags)
-    whole = recruiter.weights(matches)
-    options = RecruitOptions(k=2, cost_weight=0.3)
-    expected = routers.route(recruiter, test.table, test.combined_tags, matches, options)
-    monkeypatch.setattr(routers, "CHUNK", 7)
-    weights = routers.SkillWeights.of(recruiter, matches)
-    np.testing.assert_array_equal(weights.dense(0, len(matches)), whole)
-    np.testing.assert_allclose(
-        routers.recruiter_scores(recruiter, weights), recruiter.score(whole).score
+@pytest.mark.parametrize("method", list(ROUTER_OPTIONS))
+def test_a_row_is_the_registered_method_through_assign(bench: MethodBench, method: str) -> None:
+    router = fit_router(bench.suite, method)
+    test = bench.test
+    assignments = router.assign(
+        test.table.ids, test.tags, test.skills or [], RecruitOptions(k=1), vectors=test.vectors
     )
-    chunked = routers.route(recruiter, test.table, test.combined_tags, matches, options)
-    np.testing.assert_array_equal(chunked, expected)
+    expected = [test.table.experts.index(a.chosen[0]) for a in assignments]
+    row = bench.run(MethodRun.default(method))
+    np.testing.assert_array_equal(row.calls.argmax(axis=1), expected)
 
 
-def test_tuned_knobs_come_from_the_grid(runner: VariantRunner) -> None:
-    pseudo, blend = runner.knobs(FULL)
-    assert pseudo in Tuning().pseudo_grid
-    assert blend in Tuning().blend_grid
-    assert runner.knobs(LADDER[2]) == (Tuning().pseudo_count, 0.0)
+def test_chunks_change_nothing(bench: MethodBench, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = MethodRun.default("skill-plus", k=2)
+    whole = improved.route(bench.fit(run.method, run.options), bench.test, RecruitOptions(k=2))
+    monkeypatch.setattr(improved, "CHUNK", 7)
+    chunked = improved.route(bench.fit(run.method, run.options), bench.test, RecruitOptions(k=2))
+    np.testing.assert_array_equal(chunked, whole)
 
 
-def test_calibrated_k_votes_only_among_the_top_three(runner: VariantRunner) -> None:
-    result = runner.run(CALIBRATED)
-    calls = result.calls.sum(axis=1)
-    assert set(calls.tolist()) <= {1, 3}
-    single = runner.run(FULL)
+def test_the_ablation_is_skill_plus_with_its_options(bench: MethodBench) -> None:
+    assert LADDER[0].method == "skill"
+    assert all(run.method == "skill-plus" for run in (*LADDER[1:], *DROP_ONE))
+    assert LADDER[-2].options == SkillPlusOptions()  # the default method, fully on
+    assert len({run.options.model_dump_json() for run in DROP_ONE}) == len(DROP_ONE)
+
+
+def test_calibrated_k_votes_only_among_the_top_three(bench: MethodBench) -> None:
+    calibrated = bench.run(LADDER[-1])
+    assert set(calibrated.calls.sum(axis=1).tolist()) <= {1, 3}
+    single = bench.run(MethodRun.default("skill-plus"))
     np.testing.assert_array_equal(single.calls.sum(axis=1), 1)
+
+
+def test_symbolic_moe_votes_among_its_distinct_draws(bench: MethodBench) -> None:
+    row = bench.run(MethodRun.default("symbolic-moe", k=3))
+    assert set(row.calls.sum(axis=1).tolist()) <= {1, 2, 3}
 
 
 @pytest.mark.parametrize(
@@ -88,10 +87,3 @@ def test_best_margin(
 ) -> None:
     margin = best_margin(np.array(gain), np.array(single, float), np.array(voted, float))
     assert margin == pytest.approx(expected)
-    assert ((np.array(gain) > margin) == (np.array(voted) > np.array(single))).all() or (
-        margin == float("inf")
-    )
-
-
-def test_hashing_embedder_is_the_default_skill_embedder(runner: VariantRunner) -> None:
-    assert isinstance(runner.embedder, HashingEmbedder)

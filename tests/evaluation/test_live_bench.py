@@ -9,6 +9,7 @@ import pytest
 
 from router_svc.assembly import Runtime
 from router_svc.config.loader import load_pool
+from router_svc.config.routers import DEFAULT_ROUTER
 from router_svc.config.settings import Settings
 from router_svc.evaluation.live_bench import LiveOptions, live_bench
 from router_svc.questions.suites import load_suite
@@ -39,7 +40,8 @@ async def test_live_bench_writes_the_report(
     assert saved == json.loads(json.dumps(results))
     strategies = results["strategies"]
     expected = {"best-single", "per-category-best", "oracle", "all+vote", "knn",
-                "all+aggregator", "skill-router:embedding"}  # fmt: skip
+                "all+aggregator", f"{DEFAULT_ROUTER}:embedding"}  # fmt: skip
+    assert results["default_strategy"] == f"{DEFAULT_ROUTER}:embedding"
     assert expected <= strategies.keys()
     singles = [s["accuracy"] for name, s in strategies.items() if name.startswith("single:")]
     assert strategies["oracle"]["accuracy"] >= max(singles)

@@ -12,6 +12,7 @@ import typer
 from typer.testing import CliRunner
 
 from router_svc.cli.bench import bench
+from router_svc.config.routers import DEFAULT_ROUTER
 from router_svc.evaluation.improved import LADDER
 from router_svc.evaluation.replay_bench import BenchOptions, ReplayBench
 from router_svc.evaluation.synthetic import SMALL_FIXTURE, SyntheticConfig, write_replay
@@ -50,8 +51,18 @@ def test_report_files(small_run: tuple[Path, dict[str, Any]]) -> None:
     assert len(lines) == results["questions"]["test"]
     first = json.loads(lines[0])
     assert set(first["scores"]) == set(results["strategies"])
-    assert len(first["experts"]["skill-router+"]) == 1
+    assert len(first["experts"]["skill-plus"]) == 1
     report = (folder / "report.md").read_text()
+    summary = report.split("## Summary", 1)[1].split("## ", 1)[0]
+    assert report.index("## Summary") < report.index("## Run")
+    for label in (
+        f"default router **{DEFAULT_ROUTER}**",
+        "paper's method **symbolic-moe**",
+        "best-single:",
+        "per-category-best:",
+        "oracle:",
+    ):
+        assert label in summary, label
     for heading in ("## Strategies", "## Ablation", "## Cost sweep", "## Accuracy per category"):
         assert heading in report
     assert "![accuracy_vs_cost](accuracy_vs_cost.png)" in report
@@ -60,12 +71,13 @@ def test_report_files(small_run: tuple[Path, dict[str, Any]]) -> None:
 def test_results_json_shape(small_run: tuple[Path, dict[str, Any]]) -> None:
     _, results = small_run
     assert results["format"] == "router-svc/bench-results"
+    assert results["default_strategy"] == DEFAULT_ROUTER
     assert results["questions"]["validation"] + results["questions"]["test"] == 200
     strategies = results["strategies"]
     expected = {
         "best-single", "per-category-best", "oracle", "all+vote", "random-3+vote", "knn",
-        "skill-router:keyword", "skill-router:embedding", "skill-router:keyword k=3+vote",
-        "skill-router+", "skill-router+ calibrated k",
+        "skill", "skill:embedding", "skill k=3+vote", "symbolic-moe",
+        "skill-plus", "skill-plus calibrated k",
         *(f"single:{name}" for name in results["experts"]),
     }  # fmt: skip
     assert set(strategies) == expected
@@ -75,12 +87,12 @@ def test_results_json_shape(small_run: tuple[Path, dict[str, Any]]) -> None:
         assert row["model_loads"] == 0
     assert strategies["oracle"]["accuracy"] == results["reference"]["oracle"]
     assert [r["name"] for r in results["ablation"] if r["group"] == "ladder"] == [
-        v.name for v in LADDER
+        run.name for run in LADDER
     ]
     drop_one = [r for r in results["ablation"] if r["group"] == "drop-one"]
     assert {r["compare_to"] for r in drop_one} == {"+tuning on validation"}
     full = next(r for r in results["ablation"] if r["name"] == "+tuning on validation")
-    assert full["accuracy"] == strategies["skill-router+"]["accuracy"]
+    assert full["accuracy"] == strategies["skill-plus"]["accuracy"]
 
 
 def test_gap_closed_math(small_run: tuple[Path, dict[str, Any]]) -> None:
@@ -115,9 +127,9 @@ def test_the_improved_router_beats_per_category_best(tmp_path: Path) -> None:
     strategies = run.results["strategies"]
     per_category = strategies["per-category-best"]["accuracy"]
     assert strategies["per-category-best"]["accuracy"] > strategies["best-single"]["accuracy"]
-    assert strategies["skill-router+"]["accuracy"] > per_category + 0.01
-    assert strategies["skill-router+"]["experts_per_query"] == 1.0
-    assert strategies["skill-router+"]["gap_closed"] > strategies["per-category-best"]["gap_closed"]
+    assert strategies["skill-plus"]["accuracy"] > per_category + 0.01
+    assert strategies["skill-plus"]["experts_per_query"] == 1.0
+    assert strategies["skill-plus"]["gap_closed"] > strategies["per-category-best"]["gap_closed"]
 
 
 def test_small_fixture_is_what_the_generator_writes(tmp_path: Path) -> None:
@@ -141,13 +153,16 @@ def _cli() -> typer.Typer:
 
 def test_cli_writes_the_report(tmp_path: Path) -> None:
     result = CliRunner().invoke(
-        _cli(), ["--replay", str(SMALL), "--out", str(tmp_path), "--no-ablation"]
+        _cli(),
+        ["--replay", str(SMALL), "--out", str(tmp_path), "--no-ablation", "--router", "skill"],
     )
     assert result.exit_code == 0, result.output
-    assert "skill-router+" in result.output
+    assert "skill-plus" in result.output
     (folder,) = tmp_path.iterdir()
     assert f"report: {folder / 'report.md'}" in result.output.replace("\n", "")
-    assert (folder / "results.json").is_file()
+    results = json.loads((folder / "results.json").read_text())
+    assert results["default_strategy"] == "skill"
+    assert "default router **skill**" in (folder / "report.md").read_text()
 
 
 @pytest.mark.parametrize(
@@ -158,6 +173,7 @@ def test_cli_writes_the_report(tmp_path: Path) -> None:
         ([], "give --replay FILE"),
         (["--replay", "missing.jsonl"], "missing.jsonl: no such file"),
         (["--replay", str(TINY), "--tagger", "llm"], "tagger must be 'keyword' or 'embedding'"),
+        (["--replay", str(TINY), "--router", "symbolic-mo"], "Did you mean 'symbolic-moe'?"),
     ],
 )
 def test_cli_errors(tmp_path: Path, arguments: list[str], message: str) -> None:
@@ -171,7 +187,7 @@ def test_embedding_tagger_uses_minilm(tmp_path: Path) -> None:
     options = BenchOptions(tagger="embedding", bootstrap=50, ablation=False)
     run = ReplayBench(options).run(SMALL, tmp_path)
     assert run.results["settings"]["vectors"] == "pkg:all-minilm-l6-v2"
-    assert run.results["strategies"]["skill-router:embedding"]["accuracy"] > 0.5
+    assert run.results["strategies"]["skill:embedding"]["accuracy"] > 0.5
 
 
 def test_a_configured_llm_tagger_adds_its_router(tmp_path: Path) -> None:
@@ -182,4 +198,4 @@ def test_a_configured_llm_tagger_adds_its_router(tmp_path: Path) -> None:
         SMALL, tmp_path
     )
     assert run.results["settings"]["llm_tagger"] == "keyword"
-    assert "skill-router:llm" in run.results["strategies"]
+    assert "skill:llm" in run.results["strategies"]
