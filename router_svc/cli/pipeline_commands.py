@@ -32,6 +32,10 @@ KOption = Annotated[int | None, typer.Option("--k", help="Experts per question [
 TaggerOption = Annotated[
     str | None, typer.Option("--tagger", help="llm, embedding or keyword [pool's tagger.kind].")
 ]
+RouterOption = Annotated[
+    str | None,
+    typer.Option("--router", help="Routing method: symbolic-moe, skill or skill-plus [pool's]."),
+]
 CostOption = Annotated[float, typer.Option("--cost-weight", help="Lambda: trade quality for cost.")]
 
 skills_app = typer.Typer(help="Inspect skill profiles.", no_args_is_help=True)
@@ -123,6 +127,7 @@ def route(
     config: ConfigOption = None,
     k: KOption = None,
     tagger: TaggerOption = None,
+    router: RouterOption = None,
     cost_weight: CostOption = 0.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the decision as JSON.")] = False,
 ) -> None:
@@ -132,7 +137,7 @@ def route(
     async def go() -> Assignment:
         try:
             pipeline = build_pipeline(runtime, Path(suite).name)
-            options = pipeline.options(k=k, tagger=tagger, cost_weight=cost_weight)
+            options = pipeline.options(k=k, tagger=tagger, cost_weight=cost_weight, router=router)
             return (await pipeline.route([Question("cli", question)], options, {}))[0]
         finally:
             await runtime.close()
@@ -175,12 +180,13 @@ def run(
     config: ConfigOption = None,
     k: KOption = None,
     tagger: TaggerOption = None,
+    router: RouterOption = None,
     cost_weight: CostOption = 0.0,
     limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
 ) -> None:
     """Answer every question of a file through the pipeline, one JSON line per question."""
     runtime = _runtime(config)
-    options = BatchOptions(k=k, tagger=tagger, cost_weight=cost_weight)
+    options = BatchOptions(k=k, tagger=tagger, cost_weight=cost_weight, router=router)
 
     async def go() -> RunSummary:
         try:

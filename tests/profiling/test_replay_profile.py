@@ -59,6 +59,14 @@ async def test_profile_from_replay_then_route_like_the_service(recorded_pool: Pa
             data.scores[validation, data.experts.index(name)].sum()
         )
 
+    question = data.questions[data.rows("test")[0]].question
+    for router, code in (("symbolic-moe", 0), ("skil", 1)):
+        arguments = ["route", question, "--suite", "replay_small", "--config", str(recorded_pool)]
+        cli = await asyncio.to_thread(
+            CliRunner().invoke, app, [*arguments, "--router", router, "--json"]
+        )
+        assert cli.exit_code == code, cli.output
+    assert "Did you mean 'skill'" in cli.output
     runtime = Runtime.create(Settings(), load_pool(recorded_pool), use_cache=False)
     try:
         pipeline = build_pipeline(runtime, "replay_small")
