@@ -39,10 +39,10 @@ class RouterCatalog:
 
     def check(self, name: str | None) -> str:
         """``name`` (or the default); UnknownComponentError for a method not registered."""
-        name = name or getattr(self, "default_name", DEFAULT_ROUTER)
-        if name not in ROUTERS:
-            raise UnknownComponentError("router", name, ROUTERS)
-        return name
+        chosen: str = name or getattr(self, "default_name", DEFAULT_ROUTER)
+        if chosen not in ROUTERS:
+            raise UnknownComponentError("router", chosen, ROUTERS)
+        return chosen
 
     def get(self, name: str | None) -> Recruiter:
         """The method ``name`` (None: the default), fitted once on the suite."""
