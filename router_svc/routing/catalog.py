@@ -24,6 +24,7 @@ class RouterCatalog:
         options: Callable[[str], BaseModel] = router_options,
     ) -> None:
         self.suite = suite
+        self.default_name = DEFAULT_ROUTER
         self.default_name = self.check(default)
         self.options = options
         self._fitted: dict[str, Recruiter] = {}
@@ -39,7 +40,7 @@ class RouterCatalog:
 
     def check(self, name: str | None) -> str:
         """``name`` (or the default); UnknownComponentError for a method not registered."""
-        chosen: str = name or getattr(self, "default_name", DEFAULT_ROUTER)
+        chosen = name if name is not None else self.default_name
         if chosen not in ROUTERS:
             raise UnknownComponentError("router", chosen, ROUTERS)
         return chosen
