@@ -58,6 +58,12 @@ class ReplayOptions(BaseModel):
     expert: str | None = Field(
         None, description="The recorded expert to answer as; the expert's own name if unset."
     )
+    load_delay_s: float = Field(
+        0.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="Seconds each load waits, standing in for a real model's load time (benches).",
+    )
 
 
 ENGINE_OPTIONS: dict[str, type[BaseModel]] = {

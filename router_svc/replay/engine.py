@@ -37,6 +37,8 @@ class ReplayEngine(Engine):
         return str(self.options.expert or self.name)
 
     async def _load(self) -> None:
+        if self.options.load_delay_s:
+            await asyncio.sleep(self.options.load_delay_s)
         path = Path(self.options.file)
         try:
             data = await asyncio.to_thread(_read, str(path.resolve()), *_stamp(path))
