@@ -93,6 +93,14 @@ TAGGER_EXAMPLES: tuple[tuple[str, str], ...] = (
 
 
 _OPTIONS = re.compile(r"\bthe options are\b\s*:?", re.IGNORECASE)
+MAX_KEYWORD_WORDS = 4
+_LABEL = re.compile(r"\b(?:key ?words?|skills|tags)\s*:", re.IGNORECASE)
+_PLACEHOLDER = re.compile(r"<[^<>\n]*>")
+_ITEM_SPLIT = re.compile(r"[,;\n]")
+_ITEM_LEAD = re.compile(
+    r"^\s*(?:[-*\u2022\u00b7>#]+|\(?\d+[.)])?\s*(?:key ?words\b)?", re.IGNORECASE
+)
+_LETTER = re.compile(r"[^\W\d_]")
 
 
 def tagger_messages(question: str) -> tuple[Message, ...]:
@@ -109,6 +117,8 @@ class LLMTagger:
     A keyword needs ``min_votes`` samples (capped at ``samples``); when none has that many the
     most frequent one is kept, so a question gets no tag only if every sample was empty.
     Multiple-choice options ("The options are: ...") are left out of the prompt by default.
+    The GBNF grammar binds llama.cpp only (``grammar=False`` leaves it out); other engines
+    ignore it, so the parser reads free text too: a "Keywords:" label, lines, bullets, numbers.
     """
 
     def __init__(
@@ -123,6 +133,7 @@ class LLMTagger:
         max_tokens: int = 32,
         max_question_chars: int = 1000,
         strip_options: bool = True,
+        grammar: bool = True,
     ) -> None:
         for label, value in (("samples", samples), ("min_votes", min_votes)):
             if value < 1:
@@ -139,6 +150,7 @@ class LLMTagger:
         self.max_tokens = max_tokens
         self.max_question_chars = max_question_chars
         self.strip_options = strip_options
+        self.grammar = grammar
 
     async def tag(self, questions: Sequence[str]) -> list[list[str]]:
         """All samples of all questions go to the engine in one generate call."""
@@ -158,7 +170,7 @@ class LLMTagger:
             max_tokens=self.max_tokens,
             temperature=self.temperature,
             seed=self.seed + sample,
-            grammar=TAGGER_GRAMMAR,
+            grammar=TAGGER_GRAMMAR if self.grammar else None,
             use_system_prompt=False,
         )
 
@@ -177,11 +189,31 @@ class LLMTagger:
 
 
 def _parse(completion: Completion) -> list[str]:
-    """The keywords of one sample; a list cut off by max_tokens loses its partial last item."""
-    items = completion.text.split(",")
-    if completion.finish_reason == "length" and len(items) > 1:
+    return parse_keywords(completion.text, truncated=completion.finish_reason == "length")
+
+
+def parse_keywords(text: str, *, truncated: bool = False) -> list[str]:
+    """The keywords of one sample, with or without the grammar.
+
+    Text after the last "Keywords:" label is read (all of it when there is none), split at
+    commas, semicolons and line ends; bullets, numbering, quotes and <placeholders> go, and an
+    item that is a sentence (over 4 words), a "label: value" pair or has no letter is dropped.
+    A list cut off by max_tokens (``truncated``) loses its partial last item.
+    """
+    labels = list(_LABEL.finditer(text))
+    if labels:
+        text = text[labels[-1].end() :]
+    items = _ITEM_SPLIT.split(_PLACEHOLDER.sub("", text))
+    if truncated and len(items) > 1:
         items = items[:-1]
-    return normalise_keywords(items)
+    return normalise_keywords(item for item in map(_keyword_item, items) if item)
+
+
+def _keyword_item(item: str) -> str | None:
+    item = _ITEM_LEAD.sub("", item).strip()
+    if ":" in item or len(item.split()) > MAX_KEYWORD_WORDS or not _LETTER.search(item):
+        return None
+    return item
 
 
 # --- embedding tagger ------------------------------------------------------------------------

@@ -21,8 +21,9 @@ from router_svc.tagging.tagger import (
     SkillTagger,
     normalise_keyword,
     normalise_keywords,
+    parse_keywords,
 )
-from router_svc.types import Completion, GenerationRequest
+from router_svc.types import Completion, GenerationRequest, Message
 
 ITEM = r"[a-z]{2,16}(?: [a-z]{2,16}){0,2}"
 GRAMMAR_OUTPUT = re.compile(rf"{ITEM}(?:, {ITEM}){{1,4}}")
@@ -141,6 +142,61 @@ async def test_llm_caps_keywords(pool: PoolConfig) -> None:
     assert tags == ["a1 b1", "c1 d1", "e1 f1"]
 
 
+# SmolLM2-135M generations made without the grammar (temperature 0.7), kept verbatim; the
+# last one is written by hand (bullets and quotes).
+UNGRAMMATICAL = [
+    ("Keywords: chemistry, elements, carbon dioxide", "stop"),
+    (
+        "1. Chemistry\n2. Chemistry\n3. Science\n4. Chemistry\n5. Science\n\nYou have listed 5 "
+        "keywords, and the first 2 keywords are not listed. The list is a mix of keywords that "
+        "are not",
+        "length",
+    ),
+    (
+        "The core knowledge needed to solve this problem is: Keywords: <keywords1>, <keywords2>",
+        "stop",
+    ),
+    (
+        "The question is about the longest coastline in the world, which is located in the "
+        "Mediterranean Sea.",
+        "stop",
+    ),
+    (
+        "The answer is: 2-5. Keywords: conservation of energy, energy balance, weight, speed, "
+        "weight of ball, weight of ball, velocity, velocity of ball, weight of ball, velocity of "
+        "ball, weight of ball",
+        "length",
+    ),
+    ("- \"Physics\"\n- 'Mechanics'\n* Energy", "stop"),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (UNGRAMMATICAL[0], ["chemistry", "elements", "carbon dioxide"]),
+        (UNGRAMMATICAL[1], ["chemistry", "science"]),
+        (UNGRAMMATICAL[2], []),
+        (UNGRAMMATICAL[3], []),
+        (
+            UNGRAMMATICAL[4],
+            [
+                *["conservation of energy", "energy balance", "weight", "speed"],
+                *["weight of ball", "velocity", "velocity of ball"],
+            ],
+        ),
+        (UNGRAMMATICAL[5], ["physics", "mechanics", "energy"]),
+        (("keywords math, algebra", "stop"), ["math", "algebra"]),  # what the grammar allows
+    ],
+)
+async def test_llm_parses_output_made_without_a_grammar(
+    pool: PoolConfig, text: tuple[str, str], expected: list[str]
+) -> None:
+    engine = ScriptedEngine(pool, [text])
+    (tags,) = await LLMTagger(engine, samples=1, max_keywords=10).tag(["q"])
+    assert tags == expected
+
+
 def test_llm_rejects_bad_arguments(pool: PoolConfig) -> None:
     engine = ScriptedEngine(pool, [])
     with pytest.raises(ValueError, match="samples"):
@@ -212,6 +268,79 @@ async def test_llm_tagger_on_real_questions(
     assert "math" in math or "algebra" in math
     assert "chem" in chemistry
     assert "geograph" in geography
+
+
+FREE_PROMPT = (
+    "Question: {question}\nWhich subjects and skills does this question need? Reply with 2 to 5 "
+    "keywords after 'Keywords:', separated by commas, and nothing else."
+)
+LABELLED_SHOTS = (
+    ("Solve for x: 3x + 7 = 22.", "Keywords: math, algebra, linear equations"),
+    ("Which river flows through Cairo?", "Keywords: geography, rivers, africa"),
+)
+NO_GRAMMAR_QUESTIONS = [
+    "What is the molar mass of carbon dioxide?",
+    "Which country has the longest coastline in the world?",
+    "A ball is dropped from 20 m. Using conservation of energy, find its speed at the ground.",
+]
+
+
+def labelled_request(question: str, seed: int) -> GenerationRequest:
+    """Few-shot answers that carry a "Keywords:" label, as a model without a grammar copies."""
+    messages = [
+        Message(role, text)
+        for user, assistant in LABELLED_SHOTS
+        for role, text in (("user", f"Skills for: {user}"), ("assistant", assistant))
+    ]
+    messages.append(Message("user", f"Skills for: {question}"))
+    return GenerationRequest(
+        tuple(messages), max_tokens=48, temperature=0.7, seed=seed, use_system_prompt=False
+    )
+
+
+def assert_keywords(keywords: Sequence[str]) -> None:
+    for keyword in keywords:
+        assert normalise_keyword(keyword) == keyword
+        assert len(keyword.split()) <= 4, keyword
+        assert "keyword" not in keyword and not keyword[0].isdigit(), keyword
+
+
+@pytest.mark.slow
+async def test_llm_tagger_without_a_grammar_on_smollm2(
+    pool: PoolConfig, engine_context: EngineContext
+) -> None:
+    """What a litellm or vLLM expert does (they ignore grammars), made real on llama.cpp."""
+    engine = LlamaCppEngine(pool.expert("smol-tagger"), engine_context)
+    questions = NO_GRAMMAR_QUESTIONS
+    tagger = LLMTagger(engine, samples=3, min_votes=1, max_keywords=10, grammar=False)
+    labelled = [labelled_request(q, seed) for q in questions for seed in range(3)]
+    free = [
+        GenerationRequest.user(FREE_PROMPT.format(question=q), max_tokens=48, seed=seed)
+        for q in questions
+        for seed in range(3)
+    ]
+    try:
+        tags = await tagger.tag(questions)
+        labelled_out = await engine.generate(labelled)
+        free_out = await engine.generate(free)
+    finally:
+        await engine.unload()
+    assert sum(c.text.startswith("Keywords:") for c in labelled_out) >= 6
+    labelled_tags = [
+        [k for c in labelled_out[i : i + 3] for k in parse_keywords(c.text)] for i in (0, 3, 6)
+    ]
+    for keywords in [*tags, *labelled_tags]:
+        assert keywords
+        assert_keywords(keywords)
+    for completion in free_out:  # rambling prose: whatever is kept is still a keyword
+        assert_keywords(
+            parse_keywords(completion.text, truncated=completion.finish_reason != "stop")
+        )
+    for per_question in (tags, labelled_tags):
+        chemistry, geography, physics = (" ".join(keywords) for keywords in per_question)
+        assert "chem" in chemistry
+        assert "geograph" in geography or "coast" in geography
+        assert "physic" in physics or "energy" in physics
 
 
 # --- embedding tagger -----------------------------------------------------------------------
