@@ -23,7 +23,8 @@ from router_svc.routing.catalog import RouterCatalog
 from router_svc.routing.profiles import ExpertProfile
 from router_svc.routing.suite import suite_from_artifacts
 from router_svc.store import Store, open_store
-from router_svc.tagging.embedder import SentenceTransformerEmbedder
+from router_svc.tagging.embedder import Embedder, SentenceTransformerEmbedder
+from router_svc.tagging.hashing import HASHING, HashingEmbedder
 from router_svc.tagging.inventory import SkillInventory
 from router_svc.tagging.tagger import EmbeddingTagger, KeywordTagger, LLMTagger, SkillTagger
 from router_svc.types import LoadStats
@@ -36,7 +37,6 @@ class Runtime:
     settings: Settings
     pool: PoolConfig
     models: ModelManager
-    embedder: SentenceTransformerEmbedder
     store: Store
     stats: LoadStats = field(default_factory=LoadStats)
     use_cache: bool = True
@@ -50,15 +50,17 @@ class Runtime:
             settings=settings,
             pool=pool,
             models=ModelManager.from_pool(pool, context, stats),
-            embedder=SentenceTransformerEmbedder(
-                pool.embedding_model, cache_dir=settings.model_cache_dir
-            ),
             store=open_store(
                 settings.redis_url, settings.sqlite_path, prefix=settings.redis_prefix
             ),
             stats=stats,
             use_cache=use_cache,
         )
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        """The pool's ``embedding_model``, built on first use (a model loads on first embed)."""
+        return build_embedder(self.pool.embedding_model, self.settings.model_cache_dir)
 
     def executor(self) -> Executor:
         return Executor(self.models, self.stats, cache_layer=self.cache)
@@ -81,6 +83,13 @@ class Runtime:
     async def close(self) -> None:
         await self.models.release_all()
         await self.store.close()
+
+
+def build_embedder(model: str, cache_dir: Path) -> Embedder:
+    """``hashing``: the model-free ``HashingEmbedder``; else a sentence-transformers model."""
+    if model == HASHING:
+        return HashingEmbedder()
+    return SentenceTransformerEmbedder(model, cache_dir=cache_dir)
 
 
 @cache

@@ -151,7 +151,12 @@ class PoolConfig(BaseModel):
         default_factory=list, description="Experts the aggregation benchmark chooses among."
     )
     embedding_model: str = Field(
-        "pkg:all-minilm-l6-v2", description="Sentence-transformers model for skill matching."
+        "pkg:all-minilm-l6-v2",
+        description=(
+            "Embedder for skill matching and the embedding tagger: a sentence-transformers "
+            "model (a packaged pkg: name or a local folder), or 'hashing' for the model-free "
+            "hashed-words embedder (deterministic, nothing loaded)."
+        ),
     )
     memory_budget_mb: int = Field(
         2048, ge=64, description="Resident models are unloaded (LRU) beyond this many MB."
@@ -161,6 +166,15 @@ class PoolConfig(BaseModel):
         default_factory=RoutingConfig, description="The routing method and its options."
     )
     experts: list[ExpertConfig] = Field(min_length=1, description="The experts.")
+
+    @field_validator("embedding_model")
+    @classmethod
+    def _valid_embedder(cls, model: str) -> str:
+        if not model.strip():
+            raise ValueError("must name a sentence-transformers model or 'hashing'")
+        if model != "hashing" and model.lower().startswith("hash"):
+            raise ValueError(f"unknown embedder {model!r}; the model-free one is 'hashing'")
+        return model
 
     @model_validator(mode="after")
     def _consistent(self) -> PoolConfig:

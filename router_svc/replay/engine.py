@@ -1,7 +1,8 @@
 """The replay engine: an expert that answers from recorded outcomes instead of a model.
 
 Each expert with ``engine: replay`` names a replay file (see docs/replay.md); a question is
-looked up by its text (the last user message) and answered with the expert's recorded
+looked up by its text (the last user message, or a ``Question: ...`` paragraph it quotes, as
+the aggregator's prompt does) and answered with the expert's recorded
 response, or, when none was recorded, with "The answer is <gold>." for a score of at least 0.5
 and a wrong-answer marker otherwise. Token counts are 0. A question the file does not hold is a
 ``BackendError``. Several experts reading one file share one parsed copy.
@@ -61,7 +62,7 @@ class ReplayEngine(Engine):
         if self._data is None:
             raise self.error("the replay file is not loaded")
         question = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
-        row = self._data.row_of(question)
+        row = quoted_row(self._data, question)
         if row is None:
             raise self.error(f"no recorded outcome for the question {question[:80]!r}")
         return Completion(
@@ -71,6 +72,17 @@ class ReplayEngine(Engine):
             seconds=0.0,
             expert=self.name,
         )
+
+
+def quoted_row(data: ReplayData, text: str) -> int | None:
+    """The row of the question ``text`` is, or that one of its paragraphs quotes (as
+    ``Question: ...``, the aggregator's prompt), so a replay expert can also aggregate."""
+    row = data.row_of(text)
+    for paragraph in text.split("\n\n") if row is None else ():
+        row = data.row_of(paragraph.partition(": ")[2])
+        if row is not None:
+            break
+    return row
 
 
 def recorded_text(data: ReplayData, row: int, column: int) -> str:

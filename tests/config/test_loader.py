@@ -148,3 +148,22 @@ def test_the_routing_method_and_its_options(tmp_path: Path) -> None:
     assert pool.routing.method_options("skill").temperature == 0.5  # type: ignore[attr-defined]
     with pytest.raises(UnknownComponentError, match="Did you mean 'skill'"):
         pool.routing.method_options("skil")
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [("''", "embedding_model"), ("hashing-512", "the model-free one is 'hashing'")],
+)
+def test_a_bad_embedding_model_names_the_field(tmp_path: Path, model: str, expected: str) -> None:
+    header = f"k: 2\nembedding_model: {model}\n"
+    assert expected in error_of(write_pool(tmp_path, GOOD_EXPERT.format(name="a"), header))
+
+
+def test_the_hashing_embedder_loads_no_model(tmp_path: Path) -> None:
+    from router_svc.assembly import build_embedder
+    from router_svc.tagging.hashing import HashingEmbedder
+
+    path = write_pool(tmp_path, GOOD_EXPERT.format(name="a"), "embedding_model: hashing\n")
+    embedder = build_embedder(load_pool(path).embedding_model, tmp_path)
+    assert isinstance(embedder, HashingEmbedder)
+    assert embedder.embed(["circle area"]).shape == (1, embedder.dimension)

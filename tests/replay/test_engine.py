@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from router_svc.aggregation.aggregator import Aggregator, ExpertAnswer
 from router_svc.backends.registry import create_engine
 from router_svc.config.pool import ExpertConfig
 from router_svc.errors import BackendError
 from router_svc.questions.grading import grade
 from router_svc.replay.data import load_replay
 from router_svc.replay.engine import WRONG, ReplayEngine
-from router_svc.types import GenerationRequest, Message
+from router_svc.types import GenerationRequest, Message, Question
 
 TINY = Path(__file__).resolve().parents[1] / "fixtures" / "replay_tiny.jsonl"
 T1 = "Which letter comes after A? The options are: (A) B (B) C (C) D (D) E"
@@ -63,6 +64,14 @@ async def test_the_question_is_the_last_user_message() -> None:
     )
     (completion,) = await _engine("a").generate([request])
     assert completion.text == "The answer is (A)."
+
+
+async def test_a_prompt_quoting_a_question_answers_it_so_replay_can_aggregate() -> None:
+    answers = [ExpertAnswer("a", "(A)", "A"), ExpertAnswer("b", "(B)", "B")]
+    request = Aggregator("c").request(Question("t1", T1), answers)
+    assert request.messages[-1].content != T1
+    (completion,) = await _engine("c").generate([request])
+    assert completion.text == "I think (B)."
 
 
 async def test_unknown_question_is_a_backend_error() -> None:

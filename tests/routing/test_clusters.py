@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from router_svc.evaluation.embedders import HashingEmbedder
 from router_svc.routing.clusters import ClusterTagger, default_clusters, kmeans, name_clusters
+from router_svc.tagging.hashing import HashingEmbedder
 
 GEOMETRY = [f"Find the radius and angle of circle number {i}." for i in range(6)]
 HISTORY = [f"Which dynasty built the temple in year {i}?" for i in range(6)]

@@ -9,11 +9,11 @@ import pytest
 
 from router_svc.config.routers import DEFAULT_ROUTER, ROUTER_OPTIONS, router_options
 from router_svc.errors import UnknownComponentError
-from router_svc.evaluation.embedders import HashingEmbedder
 from router_svc.replay.data import load_replay
 from router_svc.routing.recruiter import RecruitOptions
 from router_svc.routing.registry import ROUTERS, fit_router, router_class
 from router_svc.routing.suite import suite_from_table
+from router_svc.tagging.hashing import HashingEmbedder
 from router_svc.tagging.tagger import KeywordTagger
 
 SMALL = Path(__file__).resolve().parents[1] / "fixtures" / "replay_small.jsonl"

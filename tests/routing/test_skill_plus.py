@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from router_svc.config.routers import SkillPlusOptions
-from router_svc.evaluation.embedders import HashingEmbedder
 from router_svc.replay.data import load_replay
 from router_svc.routing.inputs import Queries, SuiteData
 from router_svc.routing.skill_plus import SkillPlusRouter
 from router_svc.routing.smoothed import SmoothedSkillRecruiter
 from router_svc.routing.suite import suite_from_table
+from router_svc.tagging.hashing import HashingEmbedder
 from router_svc.tagging.tagger import KeywordTagger
 
 SMALL = Path(__file__).resolve().parents[1] / "fixtures" / "replay_small.jsonl"
