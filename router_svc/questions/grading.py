@@ -135,7 +135,7 @@ def _anchored_segments(text: str) -> Iterator[str]:
 
 _CHOICE_ANCHOR = re.compile(
     r"\b(?:answer\s*(?:is|:|=|would be|will be|should be)?|(?:option|choice)\s*(?:is|:))"
-    r"\s*:?\s*(?:option|choice|letter)?\s*:?\s*",
+    r"\s*:?\s*(?:\*\*\s*)?(?:option|choice|letter)?\s*:?\s*",
     re.IGNORECASE,
 )
 _ANCHORED_LETTER = re.compile(
@@ -143,7 +143,7 @@ _ANCHORED_LETTER = re.compile(
     r"|\*\*\(?([A-J])(?:\)|\.|:)?\*\*"  # **C**, **(C)**, **C.**
     r"|\*\*\(?([A-J])[).:]"  # **C) Paris**
     r"|\[([A-J])\]"  # [C]
-    r"|([A-J])(?=[.,;:!?)]|\s*$|\s*\n|\s+(?:because|since|as|which)\b|\s*[-\u2013\u2014]\s)"  # C.
+    r"|([A-J])(?=[.,;:!?)*]|\s*$|\s*\n|\s+(?:because|since|as|which)\b|\s*[-\u2013\u2014]\s)"  # C.
     r"|([a-j])(?=[.!]?\s*(?:$|\n))"  # c (only at the end of a line)
 )
 _LOOSE_LETTER = re.compile(
@@ -236,8 +236,12 @@ def _names(response: str, text: str) -> bool:
 
 
 def _first_number(segment: str) -> str | None:
-    """The number a segment states: the one after its last '=', else its first one."""
+    """The number a segment states: the one after its last '=', else its first one; a leading
+    expression ('2^{10}', '\\sqrt{2}') is the answer as a whole, not its first number."""
     tail = segment.rsplit("=", 1)[-1] if "=" in segment else segment
+    expression = _leading_expression(tail)
+    if expression is not None:
+        return canonical(expression, "number")
     for token in _NUMBER_TOKEN.finditer(_clean_latex(tail)):
         value = _parse_number(token.group())
         if value is not None:
@@ -288,6 +292,8 @@ _MV_COMMANDS = frozenset(
     {"frac", "sqrt", "pi", "cdot", "times", "div", "infty", "le", "ge", "leq", "geq", "neq"}
 )
 _MV_LOGGERS = ("math_verify.parser", "math_verify.grader")
+_MATH_OPERATOR = re.compile(r"\^|\*|\\(?:frac|sqrt|cdot|times|div)\b")
+_EXPRESSION_HEAD = re.compile(r"(?:\\[A-Za-z]+|[\d\s+\-*/^(){}.])+")
 
 
 def _drop_timeout_notice(record: logging.LogRecord) -> bool:
@@ -330,6 +336,29 @@ def _math_equal(predicted: str, gold: str) -> bool:
     if not parsed_gold or not parsed_predicted:
         return False
     return bool(verify(parsed_gold, parsed_predicted, timeout_seconds=None))
+
+
+def _math_value(expression: str) -> Fraction | None:
+    """The exact value of a short closed form ('2^{10}', '3 \\cdot 5'), via math-verify; None
+    for anything else (plain numbers, irrational values, text)."""
+    expression = _clean_latex(expression).strip()
+    if _MATH_OPERATOR.search(expression) is None or not _safe_for_math_verify(expression):
+        return None
+    parse, _ = _math_verify()
+    parsed = parse(f"${expression}$", parsing_timeout=None)
+    value = parsed[0].doit() if parsed and hasattr(parsed[0], "doit") else None
+    if not (getattr(value, "is_Rational", False) or getattr(value, "is_Float", False)):
+        return None
+    return Fraction(str(value))
+
+
+def _leading_expression(segment: str) -> str | None:
+    """The math expression a segment starts with, when it has an operator (not '1-2 hours')."""
+    head = _EXPRESSION_HEAD.match(_clean_latex(segment).strip())
+    expression = head.group().strip().rstrip(".").strip() if head else ""
+    if _MATH_OPERATOR.search(expression) is None or not _safe_for_math_verify(expression):
+        return None
+    return expression
 
 
 def _looks_mathematical(text: str) -> bool:
@@ -375,6 +404,7 @@ def canonical(answer: str, kind: AnswerKind) -> str:
         return _box_letter(answer) or answer.strip()
     if kind == "number":
         value = _parse_number(answer)
+        value = _math_value(answer) if value is None else value
         return _format_number(value) if value is not None else "".join(_clean_latex(answer).split())
     return _normalise_text(answer)
 

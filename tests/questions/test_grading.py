@@ -37,6 +37,9 @@ CASES = [
     ("Option D is what I pick.", "D", "", "D", True),
     ("B", "B", CAPITAL, "B", True),
     ("The answer is (B) Paris.", "B", CAPITAL, "B", True),
+    ("**Answer: C**", "C", "", "C", True),
+    ("**Answer:** C", "C", "", "C", True),
+    ("**Final Answer: (D)**", "D", "", "D", True),
     ("The answer is C", "B", CAPITAL, "C", False),
     # --- multiple choice: the last stated answer wins
     ("The answer is (B). Wait, no: the answer is (C).", "C", "", "C", True),
@@ -87,9 +90,15 @@ CASES = [
     ("So 2/6 of them", "1/3", "", "1/3", True),
     ("About 0.333333", "1/3", "", "0.333333", True),
     ("About 0.33", "1/3", "", "0.33", False),
-    ("\\boxed{2^{3}}", "8", "", "2^{3}", True),
-    ("\\boxed{\\sqrt{16}}", "4", "", "\\sqrt{16}", True),
-    ("\\boxed{\\frac{1}{\\sqrt{4}}}", "0.5", "", "\\frac{1}{\\sqrt{4}}", True),
+    ("\\boxed{2^{3}}", "8", "", "8", True),
+    ("\\boxed{\\sqrt{16}}", "4", "", "4", True),
+    ("\\boxed{\\frac{1}{\\sqrt{4}}}", "0.5", "", "0.5", True),
+    ("The answer is 2^{10}", "1024", "", "1024", True),
+    ("The answer is $2^{10}$.", "1024", "", "1024", True),
+    ("The answer is 2^{10} ways.", "1024", "", "1024", True),
+    ("The answer is 3 \\cdot 5 = 15.", "15", "", "15", True),
+    ("The answer is 2^{10}", "1000", "", "1024", False),
+    ("The answer is \\sqrt{2}.", "1.41421356", "", "\\sqrt{2}", True),
     ("\\boxed{9^{9^{9^{9}}}}", "4", "", "9^{9^{9^{9}}}", False),
     # --- free text
     ("The answer is Paris.", "paris", "", "Paris", True),
@@ -148,6 +157,8 @@ def test_answer_kind(gold: str, question: str, kind: str) -> None:
         ("1.5e3", "number", "1500"),
         ("12 km", "number", "12"),
         ("\\sqrt{2}", "number", "\\sqrt{2}"),
+        ("2^{10}", "number", "1024"),
+        ("10^{-3}", "number", "0.001"),
         ("(c)", "choice", "C"),
         ("**B**", "choice", "B"),
         ("  New   York! ", "text", "new york"),
@@ -185,6 +196,7 @@ def test_parse_options() -> None:
 def test_majority_votes_on_canonical_forms() -> None:
     assert majority(["1,000", "5", "1000.0", None, "5", "1000"], "number") == "1000"
     assert majority(["0.5", "1/2", "2/4", "3"], "number") == "0.5"
+    assert majority(["2^{10}", "1024", "1000", "1000"], "number") == "1024"
     assert majority(["(b)", "C", "B"], "choice") == "B"
     assert majority(["Paris ", "paris.", "Rome"], "text") == "paris"
 
