@@ -15,7 +15,7 @@ from router_svc.aggregation.aggregator import Aggregate, Aggregator, ExpertAnswe
 from router_svc.errors import UnknownComponentError
 from router_svc.execution.plan import Task, TaskKey
 from router_svc.execution.runner import Executor, Mode, TaskResult
-from router_svc.questions.grading import AnswerKind, answer_kind, is_equivalent
+from router_svc.questions.grading import AnswerKind, is_equivalent, question_kind
 from router_svc.routing.catalog import RouterCatalog
 from router_svc.routing.recruiter import Assignment, Recruiter, RecruitMode, RecruitOptions
 from router_svc.routing.team_size import choose_k
@@ -262,4 +262,4 @@ def _answer_json(answer: ExpertAnswer) -> dict[str, Any]:
 
 
 def _kind(question: Question) -> AnswerKind:
-    return answer_kind(question.gold_answer or "", question.question)
+    return question_kind(question.question, question.gold_answer)

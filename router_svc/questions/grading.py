@@ -156,6 +156,7 @@ _LOOSE_LETTER = re.compile(
 )
 _OPTION_SPLIT = re.compile(r"\(([A-J])\)")
 _GOLD_LETTER = re.compile(r"\s*\(?([A-J])\)?\s*")
+_LINE_OPTION = re.compile(r"^[ \t]*\(?([A-J])[).:][ \t]+\S", re.MULTILINE)
 
 
 def _is_option_echo(line: str) -> bool:
@@ -387,6 +388,20 @@ def answer_kind(gold: str, question: str = "") -> AnswerKind:
     if _parse_number(gold) is not None:
         return "number"
     return "text"
+
+
+def question_kind(question: str, gold: str | None = None) -> AnswerKind:
+    """'choice' when the question lists options, which a served question (no gold) shows too;
+    otherwise the gold's kind, and 'text' without a gold."""
+    if parse_options(question) or _lists_options(question):
+        return "choice"
+    return answer_kind(gold, question) if gold else "text"
+
+
+def _lists_options(question: str) -> bool:
+    """Options one per line, 'A) x' or 'A. x', lettered from A."""
+    letters = "".join(match[1] for match in _LINE_OPTION.finditer(question))
+    return len(letters) >= 2 and letters == _LETTERS[: len(letters)]
 
 
 def extract_answer(text: str, kind: AnswerKind) -> str | None:

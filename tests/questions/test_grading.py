@@ -15,6 +15,7 @@ from router_svc.questions.grading import (
     is_equivalent,
     majority,
     parse_options,
+    question_kind,
 )
 
 CAPITAL = "What is the capital of France? The options are: (A) Berlin (B) Paris (C) Rome (D) Madrid"
@@ -142,6 +143,36 @@ def test_the_table_is_big_enough() -> None:
 )
 def test_answer_kind(gold: str, question: str, kind: str) -> None:
     assert answer_kind(gold, question) == kind
+
+
+GASES = "Which gas makes up most of the air? The options are: (A) Oxygen (B) Nitrogen (C) Argon"
+
+
+@pytest.mark.parametrize(
+    ("question", "gold", "kind"),
+    [
+        (GASES, None, "choice"),
+        (CAPITAL, "Paris", "choice"),
+        ("Which gas is inert?\nA) Oxygen\nB) Argon\nC) Hydrogen", None, "choice"),
+        ("Which gas is inert?\nA. Oxygen\nB. Argon", None, "choice"),
+        ("Pick one: (A) yes (B) no", None, "choice"),
+        ("What is 2 + 2?", None, "text"),
+        ("What is 2 + 2?", "4", "number"),
+        ("What is the capital of France?", "Paris", "text"),
+        ("Which letter comes after B?", "C", "choice"),
+        ("A cat sat.\nB is a letter.", None, "text"),
+    ],
+)
+def test_question_kind(question: str, gold: str | None, kind: str) -> None:
+    """A served question has no gold: options in the question make it multiple choice."""
+    assert question_kind(question, gold) == kind
+
+
+def test_a_served_choice_question_lets_every_letter_form_agree() -> None:
+    kind = question_kind(GASES)
+    answers = [extract_answer(text, kind) for text in ("(B)", "B", "(B) Nitrogen")]
+    assert answers == ["B", "B", "B"]
+    assert majority(answers, kind) == "B"
 
 
 @pytest.mark.parametrize(
