@@ -23,7 +23,7 @@ from router_svc.evaluation.records import StrategyResult, one_hot
 from router_svc.evaluation.strategies import expected_vote, routed_scores, vote
 from router_svc.replay.outcomes import OutcomeTable
 from router_svc.routing.inputs import Queries, SuiteData
-from router_svc.routing.recruiter import Recruiter, RecruitOptions
+from router_svc.routing.recruiter import Recruiter, RecruitOptions, ScoreParts
 from router_svc.routing.registry import router_class
 from router_svc.routing.skill_plus import SkillPlusRouter
 from router_svc.tagging.inventory import SkillMatch
@@ -121,11 +121,24 @@ class MethodBench:
 
     def estimate(self, run: MethodRun) -> np.ndarray:
         """(test questions, experts): the method's score of every expert, before the cost term."""
+        return self.parts(run).score
+
+    def parts(self, run: MethodRun) -> ScoreParts:
+        """The method's scores (and per-question costs, where it estimates them) on the test
+        split, computed once for every cost weight of a sweep."""
         router = self.fit(run.method, run.options)
-        return np.concatenate(
-            [router.score_queries(_queries(self.test, s, s + CHUNK)).score
-             for s in range(0, len(self.test.table), CHUNK)]
-        )  # fmt: skip
+        chunks = [
+            router.score_queries(_queries(self.test, s, s + CHUNK))
+            for s in range(0, len(self.test.table), CHUNK)
+        ]
+        costs = [c.cost for c in chunks]
+        return ScoreParts(
+            relevance=np.concatenate([c.relevance for c in chunks]),
+            prior=chunks[0].prior,
+            score=np.concatenate([c.score for c in chunks]),
+            fallback=np.concatenate([c.fallback for c in chunks]),
+            cost=None if any(c is None for c in costs) else np.concatenate(costs),
+        )
 
     def _calibrated(
         self, run: MethodRun, router: Recruiter, family: str, view: RoutedSplit

@@ -34,11 +34,12 @@ from router_svc.evaluation.improved import (
 from router_svc.evaluation.metrics import SweepPoint
 from router_svc.evaluation.records import StrategyResult, one_hot
 from router_svc.evaluation.report import AblationRow, BenchReport, write_report
-from router_svc.evaluation.strategies import baselines, cost_aware_choice, routed_scores
+from router_svc.evaluation.strategies import baselines, routed_scores
 from router_svc.replay.data import load_replay
 from router_svc.replay.outcomes import OutcomeTable
 from router_svc.routing.inputs import SuiteData
 from router_svc.routing.neighbours import knn_choice, nearest
+from router_svc.routing.recruiter import RecruitOptions
 from router_svc.routing.registry import ROUTERS
 from router_svc.routing.skill_plus import SkillPlusRouter
 from router_svc.routing.suite import suite_from_table
@@ -189,8 +190,7 @@ class ReplayBench:
         results += self._other_tags(prepared, bench)
         with self._timed("sweep"):
             sweeps = {
-                name: sweep(bench.estimate(MethodRun.default(name)), bench.suite.expected_cost,
-                            test, options)
+                name: sweep(bench, MethodRun.default(name), test, options)
                 for name in dict.fromkeys(("skill", "symbolic-moe", options.router))
             }  # fmt: skip
         with self._timed("ablation"):
@@ -290,12 +290,14 @@ class ReplayBench:
 
 
 def sweep(
-    estimate: np.ndarray, expected_cost: np.ndarray, test: OutcomeTable, options: BenchOptions
+    bench: MethodBench, run: MethodRun, test: OutcomeTable, options: BenchOptions
 ) -> list[SweepPoint]:
-    """Accuracy and cost of the router's k=1 choice for every cost weight lambda."""
+    """Accuracy and cost of the method's k=1 choice for every cost weight lambda, by the
+    method's own rule (``Recruiter.utility`` then ``recruit``, as ``assign`` does)."""
+    router, parts = bench.fit(run.method, run.options), bench.parts(run)
     points = []
     for weight in options.lambdas:
-        chosen = cost_aware_choice(estimate, expected_cost, weight)[:, 0]
+        chosen = router.recruit(router.utility(parts, weight)[1], RecruitOptions(k=1))[:, 0]
         calls = one_hot(chosen, len(test.experts))
         points.append(
             SweepPoint(

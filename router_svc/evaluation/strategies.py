@@ -124,20 +124,6 @@ def _count_distribution(probabilities: np.ndarray) -> np.ndarray:
     return distribution
 
 
-def cost_aware_choice(
-    estimates: np.ndarray, expected_cost: np.ndarray, cost_weight: float, k: int = 1
-) -> np.ndarray:
-    """(questions, k): the recruiter's rule (``Recruiter.assign``) on a score matrix: each row
-    scaled by its largest absolute value, minus ``cost_weight`` x cost / the largest cost,
-    top k with ties to the expert listed first."""
-    top = np.abs(estimates).max(axis=1, keepdims=True)
-    scaled = estimates / np.where(top > 0, top, 1.0)
-    largest = float(expected_cost.max(initial=0.0))
-    relative = expected_cost / largest if largest > 0 else np.zeros_like(expected_cost)
-    final = scaled - cost_weight * relative[None, :]
-    return np.argsort(-final, axis=1, kind="stable")[:, : min(k, estimates.shape[1])]
-
-
 def baselines(
     validation: OutcomeTable, test: OutcomeTable, *, k: int, seed: int
 ) -> list[StrategyResult]:

@@ -42,6 +42,9 @@ class ScoreParts:
     """(questions, experts): what the top k is taken over (before the cost term)."""
     fallback: np.ndarray
     """(questions,): True where relevance ties for every expert and the prior decided."""
+    cost: np.ndarray | None = None
+    """(questions, experts): each expert's expected dollars on each question, for methods that
+    estimate it per question; None: the recruiter's per-expert ``expected_cost``."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,9 @@ class Recruiter:
 
     needs_vectors: bool = False
     """Whether ``score_queries`` reads the queries' vectors (the pipeline then embeds them)."""
+    scores_are_probabilities: bool = False
+    """True: scores are success probabilities, traded against cost as they are; False: each
+    question's scores are first scaled to at most 1 (a fixed scale for the cost term)."""
 
     @classmethod
     def fit(cls, suite: SuiteData, options: BaseModel) -> Self:
@@ -154,13 +160,22 @@ class Recruiter:
         """Routing decisions for a batch of questions (``vectors``: their question vectors,
         needed when ``needs_vectors``)."""
         parts = self.score_queries(Queries(question_ids, tags, skills, vectors))
-        penalty = options.cost_weight * _relative(self.expected_cost)
-        final = _scaled(parts.score) - penalty
+        penalty, final = self.utility(parts, options.cost_weight)
         chosen = self.recruit(final, options)
         return [
             self._explain(i, qid, tags[i], skills[i], parts, penalty, final, chosen[i])
             for i, qid in enumerate(question_ids)
         ]
+
+    def utility(self, parts: ScoreParts, cost_weight: float) -> tuple[np.ndarray, np.ndarray]:
+        """(penalty, final), each (questions, experts): lambda x cost relative to the most
+        expensive expert's expected cost, and the score minus it (what top k is taken over)."""
+        cost = parts.cost if parts.cost is not None else self.expected_cost[None, :]
+        top = float(self.expected_cost.max(initial=0.0))
+        relative = cost / top if top > 0 else np.zeros_like(cost)
+        penalty = np.broadcast_to(cost_weight * relative, parts.score.shape)
+        score = parts.score if self.scores_are_probabilities else _scaled(parts.score)
+        return penalty, score - penalty
 
     def _explain(
         self,
@@ -178,7 +193,7 @@ class Recruiter:
                 expert=name,
                 relevance=round(float(parts.relevance[row, col]), 6),
                 prior=round(float(parts.prior[col]), 6),
-                cost_penalty=round(float(penalty[col]), 6),
+                cost_penalty=round(float(penalty[row, col]), 6),
                 score=round(float(final[row, col]), 6),
             )
             for col, name in enumerate(self.matrix.experts)
@@ -259,11 +274,6 @@ def _scaled(scores: np.ndarray) -> np.ndarray:
     """Each row divided by its largest absolute value, so the cost term has a fixed scale."""
     top = np.abs(scores).max(axis=1, keepdims=True) if scores.size else scores
     return np.asarray(scores / np.where(top > 0, top, 1.0))
-
-
-def _relative(cost: np.ndarray) -> np.ndarray:
-    top = float(cost.max(initial=0.0))
-    return np.asarray(cost / top) if top > 0 else np.zeros_like(cost)
 
 
 def _sample(row: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:

@@ -82,8 +82,7 @@ class SymbolicMoERouter(Recruiter):
     def recruit(self, scores: np.ndarray, options: RecruitOptions) -> np.ndarray:
         """(questions, k) draws with replacement, the distinct experts first by draw count."""
         rng = np.random.default_rng(options.seed)
-        weights = np.clip(scores, 0.0, None)
-        return np.array([_draw(row, options.k, rng) for row in weights], dtype=int).reshape(
+        return np.array([_draw(row, options.k, rng) for row in scores], dtype=int).reshape(
             len(scores), options.k
         )
 
@@ -108,9 +107,14 @@ def recruit_weights(relevance: np.ndarray, prior: np.ndarray, matched: np.ndarra
     return np.asarray(weights / weights.sum(axis=1, keepdims=True))
 
 
-def _draw(weights: np.ndarray, k: int, rng: np.random.Generator) -> list[int]:
+def _draw(scores: np.ndarray, k: int, rng: np.random.Generator) -> list[int]:
+    """k draws from the positive part of ``scores``; where the cost term left no expert
+    positive, the best of what is left (the cost-aware choice), k times."""
+    weights = np.clip(scores, 0.0, None)
     total = float(weights.sum())
-    p = weights / total if total > 0 else np.full(len(weights), 1 / len(weights))
+    if total <= 0:
+        return [int(np.argmax(scores))] * k
+    p = weights / total
     draws = rng.choice(len(weights), size=k, replace=True, p=p).tolist()
     counts = {e: draws.count(e) for e in dict.fromkeys(draws)}
     ranked = sorted(counts, key=lambda e: -counts[e])  # stable: first drawn first on ties

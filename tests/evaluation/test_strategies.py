@@ -34,7 +34,6 @@ from router_svc.evaluation.strategies import (
     answer_vote,
     baselines,
     best_single_index,
-    cost_aware_choice,
     expected_vote,
     oracle_choice,
     per_category_best,
@@ -159,8 +158,8 @@ def test_pareto_front() -> None:
     assert pareto_front(costs, accuracies) == [3, 0, 4]
 
 
-def test_cost_aware_choice_matches_the_recruiter() -> None:
-    """The sweep's rule on a score matrix is Recruiter.assign's rule."""
+def test_the_sweeps_rule_is_the_recruiters() -> None:
+    """The bench's sweep (utility, then recruit) picks what Recruiter.assign picks."""
     rng = np.random.default_rng(3)
     values = rng.normal(0, 3, (4, 3)).round()
     matrix = ProfileMatrix(
@@ -174,10 +173,13 @@ def test_cost_aware_choice_matches_the_recruiter() -> None:
     cost = np.array([0.01, 0.002, 0.005])
     recruiter = SkillRecruiter(matrix, cost)
     skills = [[SkillMatch(f"s{i}", f"s{i}", 1.0)] for i in range(4)] + [[]]
-    scores = recruiter.score(recruiter.weights(skills)).score
+    parts = recruiter.score(recruiter.weights(skills))
+    picks = set()
     for weight in (0.0, 0.3, 1.0, 5.0):
-        assignments = recruiter.assign(
-            [str(i) for i in range(5)], [[]] * 5, skills, RecruitOptions(k=2, cost_weight=weight)
-        )
+        options = RecruitOptions(k=2, cost_weight=weight)
+        assignments = recruiter.assign([str(i) for i in range(5)], [[]] * 5, skills, options)
         expected = [[int(name[1]) for name in a.chosen] for a in assignments]
-        assert cost_aware_choice(scores, cost, weight, k=2).tolist() == expected
+        chosen = recruiter.recruit(recruiter.utility(parts, weight)[1], options)
+        assert chosen.tolist() == expected
+        picks.add(str(expected))
+    assert len(picks) > 1  # the cost weight changed some choice
