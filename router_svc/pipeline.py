@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from router_svc.aggregation.aggregator import Aggregate, Aggregator, ExpertAnswer, expert_answers
@@ -32,6 +32,9 @@ class RouteOptions(RecruitOptions):
     tagger: str | None = None
     router: str | None = None
     """The routing method (``routing.registry``); None: the pool's ``routing.method``."""
+    max_tokens: int | None = None
+    """The limit of every generation of the request (each expert's and the aggregator's, in
+    place of their configured ones), so the final answer is at most this long; None: theirs."""
 
 
 @dataclass
@@ -117,6 +120,7 @@ class Pipeline:
         seed: int | None = None,
         limit: int | None = None,
         router: str | None = None,
+        max_tokens: int | None = None,
     ) -> RouteOptions:
         """A request's routing knobs with the defaults filled in; k follows ``choose_k`` (the
         pool's k capped by the suite's experts and ``limit``). An unknown tagger is an
@@ -131,6 +135,7 @@ class Pipeline:
             seed=seed or 0,
             tagger=tagger,
             router=router,
+            max_tokens=max_tokens,
         )
 
     async def route(
@@ -140,6 +145,7 @@ class Pipeline:
         started = time.perf_counter()
         tags = await self.tagger(options.tagger).tag([q.question for q in questions])
         timings["tag"] = time.perf_counter() - started
+        started = time.perf_counter()
         skills = self.inventory.map_many(tags, self.embedder)
         router = self.router(options.router)
         texts = [q.question for q in questions]
@@ -160,10 +166,13 @@ class Pipeline:
         """Route, run every recruited expert (one load per expert), aggregate."""
         timings: dict[str, float] = {}
         assignments = await self.route(questions, options, timings)
+        cap = options.max_tokens
         answers = await self.run_experts(
-            questions, assignments, timings, mode=mode, progress=progress
+            questions, assignments, timings, mode=mode, progress=progress, max_tokens=cap
         )
-        aggregates = await self.aggregate(questions, answers, timings, progress=progress)
+        aggregates = await self.aggregate(
+            questions, answers, timings, progress=progress, max_tokens=cap
+        )
         return [
             QuestionResult(q, a, answers[q.id], aggregates[q.id], dict(timings))
             for q, a in zip(questions, assignments, strict=True)
@@ -177,11 +186,12 @@ class Pipeline:
         *,
         mode: Mode = "grouped",
         progress: bool = False,
+        max_tokens: int | None = None,
     ) -> dict[str, list[ExpertAnswer]]:
         """Every chosen expert answers its questions; question id -> the experts' answers."""
         started = time.perf_counter()
         pairs = zip(questions, assignments, strict=True)
-        tasks = [expert_task(q, expert) for q, a in pairs for expert in a.chosen]
+        tasks = [expert_task(q, e, max_tokens) for q, a in pairs for e in a.chosen]
         results = await self.executor.run(tasks, mode=mode, progress=progress)
         timings["experts"] = time.perf_counter() - started
         return self.expert_answers(questions, results)
@@ -202,19 +212,26 @@ class Pipeline:
         timings: dict[str, float] | None = None,
         *,
         progress: bool = False,
+        max_tokens: int | None = None,
     ) -> dict[str, Aggregate]:
         """Run the aggregator where the experts disagree (one load), then settle every answer."""
         started = time.perf_counter()
-        tasks = {q.id: self.aggregation_task(q, answers[q.id]) for q in questions}
+        tasks = {q.id: self.aggregation_task(q, answers[q.id], max_tokens) for q in questions}
         pending = [task for task in tasks.values() if task is not None]
         done = {r.task.key: r for r in await self.executor.run(pending, progress=progress)}
         if timings is not None:
             timings["aggregate"] = time.perf_counter() - started
         return {q.id: self.settle(q, answers[q.id], _result(tasks[q.id], done)) for q in questions}
 
-    def aggregation_task(self, question: Question, answers: Sequence[ExpertAnswer]) -> Task | None:
-        """The aggregator's task for one question, or None when the answers settle it alone."""
-        return self.aggregator.task(question, list(answers), _kind(question))
+    def aggregation_task(
+        self, question: Question, answers: Sequence[ExpertAnswer], max_tokens: int | None = None
+    ) -> Task | None:
+        """The aggregator's task for one question, or None when the answers settle it alone;
+        ``max_tokens`` replaces the aggregator's own limit."""
+        task = self.aggregator.task(question, list(answers), _kind(question))
+        if task is None or max_tokens is None:
+            return task
+        return replace(task, request=replace(task.request, max_tokens=max_tokens))
 
     def settle(
         self, question: Question, answers: Sequence[ExpertAnswer], done: TaskResult | None
@@ -238,9 +255,10 @@ class Pipeline:
         return self.taggers[name]
 
 
-def expert_task(question: Question, expert: str) -> Task:
-    """The task of one expert answering one question."""
-    return Task(TaskKey(question.id, expert), expert, GenerationRequest.user(question.question))
+def expert_task(question: Question, expert: str, max_tokens: int | None = None) -> Task:
+    """The task of one expert answering one question (``max_tokens``: None, the expert's)."""
+    request = GenerationRequest.user(question.question, max_tokens=max_tokens)
+    return Task(TaskKey(question.id, expert), expert, request)
 
 
 def _result(task: Task | None, done: Mapping[TaskKey | str, TaskResult]) -> TaskResult | None:

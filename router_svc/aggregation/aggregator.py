@@ -49,6 +49,8 @@ class Aggregate:
     method: Method
     completion: Completion | None = None
     """The aggregator's own completion, when it ran."""
+    finish_reason: str = "stop"
+    """Why the generation whose text is ``text`` ended ("length": it was cut at max_tokens)."""
 
 
 def strip_reasoning(text: str) -> str:
@@ -123,21 +125,29 @@ class Aggregator:
         if not usable:
             return Aggregate(answer=None, text="", method="none")
         if len(usable) == 1:
-            return Aggregate(answer=usable[0].answer, text=usable[0].text or "", method="single")
+            only = usable[0]
+            return Aggregate(only.answer, only.text or "", "single", None, _finish(only.completion))
         if result is not None and result.completion is not None:
             text = strip_reasoning(result.completion.text)
             answer = extract_answer(text, kind)
             if answer is not None:
-                return Aggregate(answer, text, "aggregator", result.completion)
+                done = result.completion
+                return Aggregate(answer, text, "aggregator", done, done.finish_reason)
         voted = majority([a.answer for a in usable], kind)
         method: Method = "unanimous" if result is None and _unanimous(usable, kind) else "majority"
         completion = result.completion if result is not None else None
+        chosen = _voted(usable, voted, kind)
         return Aggregate(
             answer=voted,
-            text=_voted_text(usable, voted, kind),
+            text=chosen.text or "",
             method=method,
             completion=completion,
+            finish_reason=_finish(chosen.completion),
         )
+
+
+def _finish(completion: Completion | None) -> str:
+    return completion.finish_reason if completion is not None else "stop"
 
 
 def _unanimous(answers: Sequence[ExpertAnswer], kind: AnswerKind) -> bool:
@@ -145,8 +155,9 @@ def _unanimous(answers: Sequence[ExpertAnswer], kind: AnswerKind) -> bool:
     return len(values) == 1 and None not in values
 
 
-def _voted_text(answers: Sequence[ExpertAnswer], voted: str | None, kind: AnswerKind) -> str:
+def _voted(answers: Sequence[ExpertAnswer], voted: str | None, kind: AnswerKind) -> ExpertAnswer:
+    """The first answer that gave the voted answer (the first answer when none did)."""
     for answer in answers:
         if voted is not None and answer.answer and canonical(answer.answer, kind) == voted:
-            return answer.text or ""
-    return answers[0].text or ""
+            return answer
+    return answers[0]

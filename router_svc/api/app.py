@@ -1,13 +1,17 @@
 """The FastAPI app: ``create_app(settings)``; ``create_app_from_env`` is uvicorn's factory.
 
 Nothing connects here or at import: the lifespan builds the ``Services`` (pool, runtime, store,
-micro-batcher) and keeps them on ``app.state.services``; models load on first use. Two ASGI
-middlewares wrap every request: one gives it a request id (``x-request-id``, put on every log
-line) and counts it in the metrics, the other refuses bodies over ``max_body_bytes`` (413).
+micro-batcher) and keeps them on ``app.state.services``, then warms the default suite up in the
+background (``/readyz`` is 503 until it is warm). Three ASGI middlewares wrap every request, in
+this order: one gives it a request id (``x-request-id``, put on every log line) and counts it
+in the metrics, one checks the API key (``api.auth``), one refuses bodies over
+``max_body_bytes`` (413). Every log record has its string arguments' control characters
+escaped, so text from a request (a path, a field) cannot forge a log line.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -16,11 +20,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from router_svc.api.auth import require_api_key
+from router_svc.api.auth import AuthMiddleware
 from router_svc.api.errors import HTTPError, error_response, register_error_handler
 from router_svc.api.metrics import Metrics
 from router_svc.api.routes import batches, chat, health, models, route
@@ -36,11 +40,26 @@ from router_svc.version import __version__
 logger = logging.getLogger(__name__)
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _factory_installed = False
 
 
+def escape_controls(text: str) -> str:
+    """``text`` with every control character (newlines too) written as an escape: ``\\n``."""
+    return _CONTROL.sub(lambda match: ascii(match.group())[1:-1], text)
+
+
+def _escaped(args: Any) -> Any:
+    if isinstance(args, tuple):
+        return tuple(escape_controls(a) if isinstance(a, str) else a for a in args)
+    if isinstance(args, dict):
+        return {k: escape_controls(v) if isinstance(v, str) else v for k, v in args.items()}
+    return args
+
+
 def install_request_id_logging() -> None:
-    """Give every log record a ``request_id`` attribute ("-" outside requests); idempotent."""
+    """Give every log record a ``request_id`` attribute ("-" outside requests) and escape the
+    control characters of its string arguments (no forged lines); idempotent."""
     global _factory_installed
     if _factory_installed:
         return
@@ -49,6 +68,7 @@ def install_request_id_logging() -> None:
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = previous(*args, **kwargs)
         record.request_id = current_request_id()
+        record.args = _escaped(record.args)
         return record
 
     logging.setLogRecordFactory(factory)
@@ -172,9 +192,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     services = build_services(app.state.settings, app.state.metrics)
     app.state.services = services
     logger.info("serving suites %s (default %s)", services.suites, services.default_suite)
+    warming = asyncio.create_task(services.warm_up())
     try:
         yield
     finally:
+        warming.cancel()
+        await asyncio.gather(warming, return_exceptions=True)
         await services.close()
 
 
@@ -193,12 +216,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.api_keys = [key.get_secret_value().encode("utf-8") for key in settings.api_keys]
     register_error_handler(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AuthMiddleware, keys=app.state.api_keys)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
-    protected = [Depends(require_api_key)]
     app.include_router(health.router)
-    app.include_router(health.metrics_router, dependencies=protected)
+    app.include_router(health.metrics_router)
     for module in (chat, route, models, batches):
-        app.include_router(module.router, dependencies=protected)
+        app.include_router(module.router)
     return app
 
 

@@ -19,7 +19,7 @@ from starlette.background import BackgroundTask
 from router_svc.api.schemas import ChatCompletionRequest, completion_body, usage_body
 from router_svc.api.service import model_ids, timings_header
 from router_svc.api.state import Services
-from router_svc.api.streaming import Streamed, events, generate_live, sse_response
+from router_svc.api.streaming import Streamed, events, generate_live, primed, sse_response
 from router_svc.backends.base import Engine
 from router_svc.errors import UnknownComponentError
 from router_svc.types import Completion, GenerationRequest
@@ -85,9 +85,10 @@ async def expert_stream(
         live = streamed.completion()
         services.metrics.count_tokens(name, live.prompt_tokens, live.completion_tokens)
         usage = usage_body(live.prompt_tokens, live.completion_tokens)
-        return {"usage": usage, "router": {"expert": name, "usage_estimated": True}}
+        router = {"expert": name, "usage_estimated": True}
+        return {"usage": usage, "router": router, "finish_reason": live.finish_reason}
 
-    pieces = generate_live(models, name, request, streamed)
+    pieces = await primed(generate_live(models, name, request, streamed))
     router = {"expert": name, "cached": False}
     headers = _headers(name, time.perf_counter() - started)
     return sse_response(events(model, router, pieces, finish), headers)

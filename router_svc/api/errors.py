@@ -147,7 +147,14 @@ def _validation_body(exc: RequestValidationError) -> ErrorBody:
     return ErrorBody(400, message, INVALID, "invalid_value", param)
 
 
+_UNPARSED = "There was an error parsing the body"
+"""FastAPI's 400 for a body it could not decode before parsing JSON (not UTF-8)."""
+
+
 def _http_body(exc: StarletteHTTPException) -> ErrorBody:
+    if exc.status_code == 400 and exc.detail == _UNPARSED:
+        message = "the request body is not valid JSON: it must be UTF-8 encoded text"
+        return ErrorBody(400, message, INVALID, "invalid_json")
     codes = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
     code = codes.get(exc.status_code, "http_error")
     kind = INVALID if exc.status_code < 500 else "server_error"

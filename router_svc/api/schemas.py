@@ -1,7 +1,10 @@
 """The wire format: OpenAI-compatible request models, the ``model`` field, response bodies.
 
 Request models accept fields they do not know (``extra="allow"``); the routes log them
-(``unknown_fields``) instead of failing, as OpenAI clients send many optional ones.
+(``unknown_fields``) instead of failing, as OpenAI clients send many optional ones. Known fields
+are strict: ``"stream": "yes"`` or ``"k": "2"`` is a 400 naming the field, not a guess. Tool
+calling is not supported: ``tools``, ``functions`` and their choices, ``tool`` messages and
+assistant ``tool_calls`` are a 400 with code ``tools_not_supported`` (``refuse_tools``).
 The router's own knobs ride along as extra body fields: ``k``, ``tagger``, ``cost_weight``,
 ``mode`` and ``seed`` (``extra_body`` in the ``openai`` client).
 """
@@ -25,7 +28,11 @@ MAX_SEED = 2**32 - 1
 """llama.cpp seeds are 32-bit."""
 MAX_TOKENS = 1_000_000
 
-_OPEN = ConfigDict(extra="allow")
+_OPEN = ConfigDict(extra="allow", strict=True)
+
+TOOL_FIELDS = ("tools", "tool_choice", "functions", "function_call", "parallel_tool_calls")
+"""Request fields of OpenAI's tool calling, refused while no backend here calls tools."""
+TOOLS_NOT_SUPPORTED = "tool calling is not supported by this server (see docs/api.md, Tools)"
 
 
 @dataclass(frozen=True)
@@ -66,7 +73,9 @@ class ChatMessage(BaseModel):
     """One chat turn; ``developer`` is read as ``system``."""
 
     model_config = _OPEN
-    role: Literal["system", "developer", "user", "assistant"] = Field(description="Who speaks.")
+    role: Literal["system", "developer", "user", "assistant", "tool"] = Field(
+        description="Who speaks; 'tool' messages are refused (no tool calling)."
+    )
     content: str | list[ContentPart] | None = Field(None, description="Text or text parts.")
     name: str | None = Field(None, description="Optional speaker name (ignored).")
 
@@ -82,8 +91,34 @@ class ChatMessage(BaseModel):
         return checked_text("".join(part.text or "" for part in self.content), param)
 
     def to_message(self, index: int) -> Message:
+        if self.role == "tool":
+            raise invalid(_tool_message(index), f"messages.{index}.role", "tools_not_supported")
         role = "system" if self.role == "developer" else self.role
         return Message(role, self.text(index))
+
+    def refuse_tools(self, index: int) -> None:
+        """400 for a ``tool`` message or an assistant turn that calls tools."""
+        if self.role == "tool":
+            raise invalid(_tool_message(index), f"messages.{index}.role", "tools_not_supported")
+        extra = self.model_extra or {}
+        for name in ("tool_calls", "function_call"):
+            if extra.get(name) is not None:
+                param = f"messages.{index}.{name}"
+                raise invalid(f"{param}: {TOOLS_NOT_SUPPORTED}", param, "tools_not_supported")
+
+
+def _tool_message(index: int) -> str:
+    return f"messages.{index}.role: 'tool' messages carry tool results; {TOOLS_NOT_SUPPORTED}"
+
+
+def refuse_tools(body: BaseModel, messages: list[ChatMessage] | None) -> None:
+    """400 naming the first tool-calling field of a request (see ``TOOL_FIELDS``)."""
+    extra = body.model_extra or {}
+    for name in TOOL_FIELDS:
+        if extra.get(name) is not None:
+            raise invalid(f"{name}: {TOOLS_NOT_SUPPORTED}", name, "tools_not_supported")
+    for index, message in enumerate(messages or []):
+        message.refuse_tools(index)
 
 
 class RoutingFields(BaseModel):
@@ -113,7 +148,10 @@ class ChatCompletionRequest(RoutingFields):
     temperature: float | None = Field(None, ge=0, le=2, description="Direct expert calls only.")
     top_p: float | None = Field(None, gt=0, le=1, description="Direct expert calls only.")
     max_tokens: int | None = Field(
-        None, ge=1, le=MAX_TOKENS, description="Direct expert calls only."
+        None,
+        ge=1,
+        le=MAX_TOKENS,
+        description="Limit of the answer; routed calls: of every expert's and the aggregator's.",
     )
     max_completion_tokens: int | None = Field(
         None, ge=1, le=MAX_TOKENS, description="Alias of max_tokens."
@@ -122,6 +160,10 @@ class ChatCompletionRequest(RoutingFields):
     n: int | None = Field(None, ge=1, le=1, description="Only 1 choice is supported.")
     stream_options: dict[str, Any] | None = Field(None, description="Usage is always sent.")
     user: str | None = Field(None, description="End-user id (logged, not used).")
+
+    def token_limit(self) -> int | None:
+        """``max_tokens``, or its newer name ``max_completion_tokens``."""
+        return self.max_tokens or self.max_completion_tokens
 
     def stop_list(self) -> tuple[str, ...]:
         if self.stop is None:
@@ -139,11 +181,14 @@ class RouteRequest(RoutingFields):
 
 
 def checked_text(text: str, param: str) -> str:
-    """``text``, or a 400 if it cannot be encoded as UTF-8 (a lone surrogate escape)."""
+    """``text``, or a 400 if it holds a NUL character or cannot be encoded as UTF-8 (a lone
+    surrogate escape)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise invalid(f"{param}: not valid UTF-8 text ({exc.reason})", param) from exc
+    if "\x00" in text:
+        raise invalid(f"{param}: contains a NUL character (\\u0000)", param)
     return text
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from router_svc.aggregation.aggregator import Aggregate, ExpertAnswer
 from router_svc.api.errors import HTTPError, invalid, too_long
 from router_svc.api.metrics import Metrics
-from router_svc.api.schemas import ROUTER_MODEL, RoutingFields, unknown_fields
+from router_svc.api.schemas import ROUTER_MODEL, RoutingFields, completion_usage, unknown_fields
 from router_svc.api.state import Services
 from router_svc.errors import RoutingError, unknown_message
 from router_svc.pipeline import Pipeline, QuestionResult, RouteOptions
@@ -53,8 +53,11 @@ def check_suite(services: Services, suite: str | None, param: str) -> str:
     raise invalid(unknown_message("suite", suite, services.suites), param, "unknown_suite")
 
 
-def route_options(services: Services, pipeline: Pipeline, fields: RoutingFields) -> RouteOptions:
-    """The request's knobs, checked against the server's limits and the suite's experts."""
+def route_options(
+    services: Services, pipeline: Pipeline, fields: RoutingFields, max_tokens: int | None = None
+) -> RouteOptions:
+    """The request's knobs, checked against the server's limits and the suite's experts;
+    ``max_tokens`` limits every generation the request runs."""
     max_k = services.settings.max_k
     if fields.k is not None and fields.k > max_k:
         message = f"k must be at most {max_k} (ROUTER_SVC_MAX_K); got {fields.k}"
@@ -67,7 +70,7 @@ def route_options(services: Services, pipeline: Pipeline, fields: RoutingFields)
         raise invalid(message, "router", "unknown_router")
     knobs = fields.model_dump(include={"k", "tagger", "cost_weight", "mode", "seed", "router"})
     try:
-        return pipeline.options(**knobs, limit=max_k)
+        return pipeline.options(**knobs, limit=max_k, max_tokens=max_tokens)
     except RoutingError as exc:
         raise invalid(str(exc), "k", "invalid_k") from exc
 
@@ -94,9 +97,10 @@ def timings_header(timings: Mapping[str, float]) -> str:
     return ";".join(f"{stage}={seconds:.3f}" for stage, seconds in timings.items())
 
 
-def router_info(suite: str, record: dict[str, Any]) -> dict[str, Any]:
-    """The ``router`` field from a result record (``QuestionResult.to_json``): the assignment,
-    each expert's answer, how the final answer was reached, the stage timings."""
+def router_info(suite: str, result: QuestionResult) -> dict[str, Any]:
+    """The ``router`` field of an answered question: the assignment, each expert's answer, how
+    the final answer was reached, the tokens spent per stage, the stage timings."""
+    record = result.to_json()
     final = record["final"]
     return {
         "suite": suite,
@@ -107,8 +111,23 @@ def router_info(suite: str, record: dict[str, Any]) -> dict[str, Any]:
             "aggregator": final["aggregator"],
             "answer": final["answer"],
         },
+        "usage": usage_breakdown(result),
         "timings": record["timings"],
     }
+
+
+def usage_breakdown(result: QuestionResult) -> dict[str, dict[str, int]]:
+    """The tokens of the experts (all of them together) and of the aggregator."""
+    experts = [answer.completion for answer in result.answers]
+    return {
+        "experts": completion_usage(experts),
+        "aggregator": completion_usage([result.aggregate.completion]),
+    }
+
+
+def routed_usage(result: QuestionResult) -> dict[str, int]:
+    """The ``usage`` of a routed answer: every token spent, the experts' and the aggregator's."""
+    return completion_usage([a.completion for a in result.answers] + [result.aggregate.completion])
 
 
 def check_answered(answers: list[ExpertAnswer], aggregate: Aggregate) -> None:
@@ -149,12 +168,17 @@ class RoutedCall:
 
 
 async def routed_call(
-    services: Services, suite: str | None, fields: RoutingFields, param: str = "model"
+    services: Services,
+    suite: str | None,
+    fields: RoutingFields,
+    param: str = "model",
+    max_tokens: int | None = None,
 ) -> RoutedCall:
     """Check the suite (``param`` names the field it came from) and the routing knobs."""
     served = check_suite(services, suite, param)
     pipeline = await services.pipeline(served)
-    return RoutedCall(served, pipeline, route_options(services, pipeline, fields))
+    options = route_options(services, pipeline, fields, max_tokens)
+    return RoutedCall(served, pipeline, options)
 
 
 def check_messages(services: Services, messages: Sequence[object]) -> None:

@@ -25,7 +25,7 @@ from router_svc.execution.microbatch import MicroBatcher
 from router_svc.pipeline import Pipeline
 from router_svc.routing.artifacts import PROFILE_FILE
 from router_svc.store import Store
-from router_svc.types import Completion
+from router_svc.types import Completion, Question
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +71,9 @@ class Services:
     """Direct-call completions being written to the cache after their response went out."""
     models_ready: bool = False
     """Set once /readyz found every model file (they do not go away)."""
+    warm: bool = False
+    """Set once the default suite's pipeline is built and its tagger and embedder are loaded
+    (``warm_up``); /readyz is 503 until then."""
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -92,6 +95,20 @@ class Services:
                 built = await asyncio.to_thread(build_pipeline, self.runtime, suite)
                 self.pipelines[suite] = built
             return self.pipelines[suite]
+
+    async def warm_up(self) -> None:
+        """Build the default suite's pipeline and route one question through it, so the
+        tagger's model and the embedder are loaded before the first request needs them."""
+        try:
+            if self.default_suite in self.suites:
+                pipeline = await self.pipeline(self.default_suite)
+                question = Question("warm-up", "What is 2 + 2?")
+                await pipeline.route([question], pipeline.options(), {})
+                logger.info("warmed up suite %s", self.default_suite)
+        except Exception as exc:  # readiness reports what is broken; requests will too
+            logger.warning("warm-up of suite %s failed: %s", self.default_suite, exc)
+        finally:
+            self.warm = True
 
     async def close(self) -> None:
         await self.batcher.close()

@@ -26,8 +26,8 @@ from fastapi.responses import StreamingResponse
 
 from router_svc.aggregation.aggregator import Aggregate, ExpertAnswer
 from router_svc.api.errors import HTTPError, error_body
-from router_svc.api.schemas import chunk_body, new_id, usage_body
-from router_svc.api.service import check_answered, observe, router_info
+from router_svc.api.schemas import chunk_body, new_id
+from router_svc.api.service import check_answered, observe, routed_usage, router_info
 from router_svc.api.state import Services
 from router_svc.backends.base import Engine
 from router_svc.execution.models import ModelManager
@@ -59,6 +59,8 @@ class Streamed:
     expert: str
     pieces: list[str] = field(default_factory=list)
     prompt_tokens: int = 0
+    max_tokens: int | None = None
+    """The generation's limit: reaching it means the text was cut ("length")."""
     started: float = field(default_factory=time.perf_counter)
     seconds: float = 0.0
 
@@ -72,8 +74,15 @@ class Streamed:
             prompt_tokens=self.prompt_tokens,
             completion_tokens=len(self.pieces),
             seconds=self.seconds,
+            finish_reason=self.finish_reason,
             expert=self.expert,
         )
+
+    @property
+    def finish_reason(self) -> str:
+        """'length' when the generation produced as many pieces (tokens) as it was allowed."""
+        cut = self.max_tokens is not None and len(self.pieces) >= self.max_tokens
+        return "length" if cut else "stop"
 
 
 def prompt_tokens(engine: Engine, request: GenerationRequest) -> int:
@@ -93,11 +102,28 @@ async def generate_live(
     """Stream one generation; ``out`` collects its pieces and counts."""
     engine = await models.acquire(expert)
     out.prompt_tokens = prompt_tokens(engine, request)
+    out.max_tokens = engine.sampling(request).max_tokens
     with models.pinned(expert):
         async for piece in engine.stream(request):
             out.pieces.append(piece)
             yield piece
     out.seconds = time.perf_counter() - out.started
+
+
+async def primed(pieces: AsyncIterator[str]) -> AsyncIterator[str]:
+    """``pieces`` with its first piece already produced, so that whatever fails before it (a
+    prompt too long for the model, a backend down) fails before the response starts."""
+    try:
+        first = await anext(pieces)
+    except StopAsyncIteration:
+        return replay("")
+
+    async def rest() -> AsyncIterator[str]:
+        yield first
+        async for piece in pieces:
+            yield piece
+
+    return rest()
 
 
 async def replay(text: str) -> AsyncIterator[str]:
@@ -107,7 +133,8 @@ async def replay(text: str) -> AsyncIterator[str]:
 
 
 Finisher = Callable[[], Awaitable[dict[str, Any]]]
-"""Called after the last piece; returns the last chunk's extra fields (usage, router)."""
+"""Called after the last piece; returns the last chunk's extra fields (usage, router) and its
+``finish_reason``."""
 
 
 async def events(
@@ -125,7 +152,8 @@ async def events(
         yield sse(error_body(exc).envelope())
         yield DONE
         return
-    yield sse(chunk_body(chunk_id, model, {}, "stop", **extra))
+    reason = extra.pop("finish_reason", "stop")
+    yield sse(chunk_body(chunk_id, model, {}, reason, **extra))
     yield DONE
 
 
@@ -146,10 +174,16 @@ class RoutedStream:
     """
 
     def __init__(
-        self, services: Services, pipeline: Pipeline, question: Question, assignment: Assignment
+        self,
+        services: Services,
+        pipeline: Pipeline,
+        question: Question,
+        assignment: Assignment,
+        max_tokens: int | None = None,
     ) -> None:
         self.services = services
         self.pipeline = pipeline
+        self.max_tokens = max_tokens
         self.question = question
         self.assignment = assignment
         self.answers: list[ExpertAnswer] = []
@@ -160,12 +194,15 @@ class RoutedStream:
     async def prepare(self, timings: dict[str, float]) -> None:
         """Run the experts (unless the only one streams live) and decide what streams."""
         chosen, question, pipeline = self.assignment.chosen, self.question, self.pipeline
+        cap = self.max_tokens
         if len(chosen) == 1:
-            self.live = expert_task(question, chosen[0])
+            self.live = expert_task(question, chosen[0], cap)
         else:
-            answers = await pipeline.run_experts([question], [self.assignment], timings)
+            answers = await pipeline.run_experts(
+                [question], [self.assignment], timings, max_tokens=cap
+            )
             self.answers = answers[question.id]
-            self.live = pipeline.aggregation_task(question, self.answers)
+            self.live = pipeline.aggregation_task(question, self.answers, cap)
             if self.live is None:
                 self.settled = pipeline.settle(question, self.answers, None)
                 check_answered(self.answers, self.settled)
@@ -173,11 +210,14 @@ class RoutedStream:
             await self.services.runtime.models.acquire(self.live.expert)
             self.streamed = Streamed(self.live.expert)
 
-    def pieces(self) -> AsyncIterator[str]:
+    async def pieces(self) -> AsyncIterator[str]:
+        """The final text's pieces, the first one already generated (see ``primed``)."""
         if self.live is None or self.streamed is None:
             return replay(self.settled.text if self.settled else "")
         models = self.services.runtime.models
-        return generate_live(models, self.live.expert, self.live.request, self.streamed)
+        return await primed(
+            generate_live(models, self.live.expert, self.live.request, self.streamed)
+        )
 
     def first_router(self, suite: str) -> dict[str, Any]:
         """The first chunk's ``router``: the decision and the experts' answers so far."""
@@ -198,11 +238,10 @@ class RoutedStream:
         live = self.streamed.completion() if self.streamed is not None else None
         result = self._result(live, timings)
         observe(self.services.metrics, result, live)
-        record = result.to_json()
-        info = router_info(suite, record)
+        info = router_info(suite, result)
         info["usage_estimated"] = live is not None
-        tokens = record["tokens"]
-        return {"usage": usage_body(tokens["prompt"], tokens["completion"]), "router": info}
+        reason = result.aggregate.finish_reason
+        return {"usage": routed_usage(result), "router": info, "finish_reason": reason}
 
     def _result(self, live: Completion | None, timings: dict[str, float]) -> QuestionResult:
         answers, aggregate, pipeline = self.answers, self.settled, self.pipeline

@@ -141,9 +141,10 @@ class AsyncClient:
 
         ``suite`` picks a profiled suite (``model="router-svc:<suite>"``); ``model`` may also
         name one expert, which then gets the whole conversation. ``k``, ``tagger``,
-        ``cost_weight``, ``mode`` and ``seed`` steer the routing. ``max_tokens``,
-        ``temperature``, ``top_p`` and ``stop`` apply to direct expert calls (routed experts
-        keep their own settings). ``extra_body`` adds any other request field.
+        ``cost_weight``, ``mode`` and ``seed`` steer the routing. ``max_tokens`` limits every
+        generation (on a routed call each expert's and the aggregator's); ``temperature``,
+        ``top_p`` and ``stop`` apply to direct expert calls (routed experts keep their own
+        settings). ``extra_body`` adds any other request field.
         """
         fields = _fields(
             k=k,

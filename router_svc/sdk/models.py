@@ -91,7 +91,8 @@ class Aggregation(BaseModel):
 class RouterInfo(BaseModel):
     """The ``router`` field of a chat answer.
 
-    Routed answers fill ``suite``, ``assignment``, ``experts``, ``aggregation`` and ``timings``;
+    Routed answers fill ``suite``, ``assignment``, ``experts``, ``aggregation``, ``usage`` and
+    ``timings``;
     a direct call to one expert fills ``expert`` and ``cached``. A stream's first chunk carries
     the decision (and ``streaming``), its last chunk the whole explanation.
     """
@@ -106,6 +107,8 @@ class RouterInfo(BaseModel):
     cached: bool | None = None
     usage_estimated: bool | None = None
     streaming: dict[str, Any] | None = None
+    usage: dict[str, Usage] = Field(default_factory=dict)
+    """A routed answer's tokens per stage: ``experts`` (all together) and ``aggregator``."""
 
 
 class ChatMessage(BaseModel):

@@ -1,4 +1,5 @@
-"""API keys: 401 in OpenAI's envelope without a valid key; /healthz and /readyz stay open."""
+"""API keys: 401 in OpenAI's envelope without a valid key, checked before anything else reads
+the request; /healthz and /readyz stay open, /readyz shows its details only with a key."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from contextlib import AbstractContextManager
 import httpx
 import openai
 import pytest
+
+from tests.support import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -60,6 +63,45 @@ def test_every_configured_key_is_accepted(keyed_server: str, key: str) -> None:
 def test_probes_stay_open(keyed_server: str) -> None:
     assert httpx.get(f"{keyed_server}/healthz").status_code == 200
     assert httpx.get(f"{keyed_server}/readyz").status_code in (200, 503)
+
+
+async def test_readyz_shows_its_details_only_with_a_key(keyed_server: str) -> None:
+    async with httpx.AsyncClient(base_url=keyed_server, timeout=30) as http:
+
+        async def ready() -> httpx.Response | None:
+            response = await http.get("/readyz", headers={"Authorization": "Bearer first-key"})
+            return response if response.status_code == 200 else None
+
+        keyed = await eventually(ready, what="/readyz to be 200", timeout_s=180)
+        anonymous = await http.get("/readyz")
+    assert "smol-facts" in keyed.json()["experts"]
+    assert anonymous.status_code == 200
+    assert anonymous.json() == {"status": "ready"}
+
+
+@pytest.mark.parametrize("path", ["/openapi.json", "/docs", "/redoc", "/no/such/path"])
+def test_the_spec_and_the_docs_need_a_key(keyed_server: str, path: str) -> None:
+    response = httpx.get(f"{keyed_server}{path}")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "missing_api_key"
+
+
+def test_the_spec_is_served_with_a_key(keyed_server: str) -> None:
+    headers = {"Authorization": "Bearer first-key"}
+    response = httpx.get(f"{keyed_server}/openapi.json", headers=headers)
+    assert response.status_code == 200
+    assert "/v1/chat/completions" in response.json()["paths"]
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"\xff\xfe", b'{"model": 1}', b"x" * 2_000_000])
+def test_the_key_is_checked_before_the_body(keyed_server: str, content: bytes) -> None:
+    response = httpx.post(
+        f"{keyed_server}/v1/chat/completions",
+        content=content,
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "missing_api_key"
 
 
 def test_openai_client_with_and_without_the_key(keyed_server: str) -> None:

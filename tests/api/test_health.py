@@ -23,8 +23,19 @@ def test_healthz(api_server: str) -> None:
     assert response.json() == {"status": "ok"}
 
 
+def wait_ready(base_url: str, timeout_s: float = 180) -> httpx.Response:
+    """/readyz once it is 200 (the server warms its default suite up first)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = httpx.get(f"{base_url}/readyz", timeout=30)
+        if response.status_code == 200 or time.monotonic() > deadline:
+            return response
+        assert "warming up" in response.text, response.text
+        time.sleep(0.2)
+
+
 def test_readyz_when_everything_is_there(api_server: str) -> None:
-    response = httpx.get(f"{api_server}/readyz", timeout=30)
+    response = wait_ready(api_server)
     assert response.status_code == 200, response.text
     assert response.json()["suites"] == ["tiny"]
 
@@ -145,7 +156,7 @@ def test_redis_going_away_is_a_clean_503_and_recovers(
 ) -> None:
     env = {**tiny_profile_env, "ROUTER_SVC_REDIS_URL": private_redis.url}
     with server_factory(env) as base_url:
-        assert httpx.get(f"{base_url}/readyz", timeout=30).status_code == 200
+        assert wait_ready(base_url).status_code == 200
         assert httpx.get(f"{base_url}/v1/batches/batch_x", timeout=30).status_code == 404
 
         private_redis.stop()

@@ -43,6 +43,18 @@ def test_chat_answers_through_the_router_with_its_explanation(client: router_svc
     assert "experts" in result.router.timings
 
 
+def test_chat_max_tokens_limits_a_routed_answer_and_usage_has_its_parts(
+    client: router_svc.Client,
+) -> None:
+    result = client.chat("Explain why the sky is blue.", k=2, tagger="keyword", max_tokens=4)
+
+    assert result.finish_reason == "length"
+    assert all(0 < e.completion_tokens <= 4 for e in result.router.experts)
+    parts = result.router.usage
+    assert set(parts) == {"experts", "aggregator"}
+    assert result.usage.total_tokens == sum(part.total_tokens for part in parts.values())
+
+
 def test_chat_with_one_expert_takes_the_conversation_and_sampling(
     client: router_svc.Client,
 ) -> None:

@@ -6,11 +6,15 @@ every expert brings its own system prompt (an expert is model x prompt x samplin
 experts keep their own sampling settings. The routing knobs are extra body fields: ``k``,
 ``tagger``, ``cost_weight``, ``mode``, ``seed``.
 
+``max_tokens`` (or ``max_completion_tokens``) is the limit of every generation a routed call
+runs, each expert's and the aggregator's, so the answer is at most that long; ``finish_reason``
+is that of the generation whose text the answer is ("length": it was cut).
+
 ``model: "<expert>"`` sends the whole conversation to that expert (``api.direct``), honouring
 ``temperature``, ``top_p``, ``max_tokens``, ``seed`` and ``stop``.
 
 Answers carry the explanation in ``router`` and the ``x-router-*`` headers; ``usage`` sums
-every token spent (the experts' and the aggregator's).
+every token spent (the experts' and the aggregator's; ``router.usage`` has each part).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from router_svc.api.schemas import (
     completion_body,
     parse_model,
     question_of,
-    usage_body,
+    refuse_tools,
 )
 from router_svc.api.service import (
     RoutedCall,
@@ -36,6 +40,7 @@ from router_svc.api.service import (
     log_unknown_fields,
     observe,
     routed_call,
+    routed_usage,
     router_headers,
     router_info,
 )
@@ -52,10 +57,13 @@ async def chat_completions(body: ChatCompletionRequest, services: ServicesDep) -
     """An answer from the router (a suite's pipeline) or from one expert directly."""
     log_unknown_fields(body)
     check_messages(services, body.messages)
+    refuse_tools(body, body.messages)
+    for index, message in enumerate(body.messages):
+        message.text(index)
     target = parse_model(body.model)
     if isinstance(target, ExpertModel):
         return await _expert(services, body, target.name)
-    call = await routed_call(services, target.suite, body)
+    call = await routed_call(services, target.suite, body, max_tokens=body.token_limit())
     question = Question(current_request_id(), question_of(body.messages))
     if body.stream:
         return await _routed_stream(services, call, question, body.model)
@@ -67,14 +75,10 @@ async def chat_completions(body: ChatCompletionRequest, services: ServicesDep) -
 
 def _render(suite: str, result: QuestionResult, model: str) -> JSONResponse:
     """The ``chat.completion`` of a routed answer, with its ``router`` field and headers."""
-    record = result.to_json()
     aggregate = result.aggregate
-    finish = "stop"
-    if aggregate.method == "aggregator" and aggregate.completion is not None:
-        finish = aggregate.completion.finish_reason
-    tokens = record["tokens"]
-    usage = usage_body(tokens["prompt"], tokens["completion"])
-    body = completion_body(model, aggregate.text, finish, usage, router_info(suite, record))
+    info = router_info(suite, result)
+    usage = routed_usage(result)
+    body = completion_body(model, aggregate.text, aggregate.finish_reason, usage, info)
     return JSONResponse(body, headers=router_headers(suite, result.assignment, result.timings))
 
 
@@ -83,15 +87,17 @@ async def _routed_stream(
 ) -> Response:
     timings: dict[str, float] = {}
     (assignment,) = await call.pipeline.route([question], call.options, timings)
-    stream = RoutedStream(services, call.pipeline, question, assignment)
+    max_tokens = call.options.max_tokens
+    stream = RoutedStream(services, call.pipeline, question, assignment, max_tokens)
     await stream.prepare(timings)
+    pieces = await stream.pieces()
     headers = router_headers(call.suite, assignment, timings)
 
     async def finish() -> dict[str, Any]:
         return await stream.finish(call.suite, timings)
 
     first = stream.first_router(call.suite)
-    return sse_response(events(model, first, stream.pieces(), finish), headers)
+    return sse_response(events(model, first, pieces, finish), headers)
 
 
 async def _expert(services: Services, body: ChatCompletionRequest, name: str) -> Response:

@@ -2,7 +2,8 @@
 
 /readyz checks that every llama.cpp expert's model file is there (packaged models are
 assembled on the first check), that every served suite has its profile, and that the store
-answers a ping; the 503 names each failed check. /healthz and /readyz never need an API key.
+answers a ping, and that the default suite has warmed up; the 503 names each failed check.
+/healthz and /readyz never need an API key, but without one /readyz shows only the status.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from router_svc.api.auth import authorized
 from router_svc.api.errors import HTTPError
 from router_svc.api.metrics import CONTENT_TYPE
 from router_svc.api.state import Services, ServicesDep
@@ -74,20 +76,30 @@ async def _store_problems(services: Services) -> list[str]:
 
 
 @router.get("/readyz")
-async def readyz(services: ServicesDep) -> dict[str, object]:
-    """Ready when the models can load, the profiles are there and the store answers."""
-    problems = []
+async def readyz(request: Request, services: ServicesDep) -> dict[str, object]:
+    """Ready when the default suite is warm, the models can load, the profiles are there and
+    the store answers; the details (suites, experts, problems) only with an API key."""
+    problems = await _problems(services)
+    if not authorized(request):
+        if problems:
+            raise HTTPError(503, "not ready", type="server_error", code="not_ready")
+        return {"status": "ready"}
+    if problems:
+        raise HTTPError(
+            503, "not ready: " + "; ".join(problems), type="server_error", code="not_ready"
+        )
+    return {"status": "ready", "suites": services.suites, "experts": services.experts}
+
+
+async def _problems(services: Services) -> list[str]:
+    problems = [] if services.warm else ["warming up (loading the tagger and the embedder)"]
     if not services.models_ready:
         models = await asyncio.to_thread(_model_problems, services)
         services.models_ready = not models
         problems += models
     problems += _profile_problems(services)
     problems += await _store_problems(services)
-    if problems:
-        raise HTTPError(
-            503, "not ready: " + "; ".join(problems), type="server_error", code="not_ready"
-        )
-    return {"status": "ready", "suites": services.suites, "experts": services.experts}
+    return problems
 
 
 @metrics_router.get("/metrics")
