@@ -1,5 +1,7 @@
 """Fixtures shared by every test: a clean environment, the default pool, the tiny-suite profile
-(built once per session), Redis, and real servers (router-svc and llama.cpp's own).
+(built once per session), the recorded pool of the fast tier (``replay_suite``,
+``replay_server``: replay engine, no model), Redis, and real servers (router-svc and
+llama.cpp's own).
 
 Plain helpers (``start_server``, ``eventually``, ``Server``...) live in tests/support.py.
 """
@@ -22,17 +24,23 @@ import pytest_asyncio
 from router_svc.backends.base import EngineContext
 from router_svc.config.loader import load_pool
 from router_svc.config.pool import PoolConfig
+from router_svc.config.settings import Settings
+from router_svc.replay.data import load_replay
 from tests.support import (
     REDIS_URL,
+    REPLAY_SMALL,
     ROOT,
     SUITES,
+    ReplaySuite,
     Server,
     drop_redis_prefix,
     free_port,
     redis_env,
+    serve_in_thread,
     start_server,
     stop,
     wait_until_up,
+    write_replay_pool,
 )
 
 if TYPE_CHECKING:
@@ -153,6 +161,46 @@ def tiny_profile_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]
 def tiny_profile(tiny_profile_env: dict[str, str]) -> dict[str, str]:
     """The same profile under its older name."""
     return tiny_profile_env
+
+
+# --- the recorded pool (replay engine, no model): the fast tier's suite --------------------
+
+
+@pytest.fixture(scope="session")
+def replay_suite(tmp_path_factory: pytest.TempPathFactory) -> ReplaySuite:
+    """tests/fixtures/replay_small.jsonl profiled by ``router-svc profile --replay`` as the
+    suite ``replay_small``: its five experts answer from the file, ``judge`` aggregates, the
+    hashing embedder maps skills, the store is SQLite. Nothing loads a model (~1 s)."""
+    from typer.testing import CliRunner
+
+    from router_svc.cli.main import app
+
+    base = tmp_path_factory.mktemp("replay-suite")
+    data = load_replay(REPLAY_SMALL)
+    config = write_replay_pool(base / "experts.yaml", REPLAY_SMALL, data.experts)
+    settings = Settings(
+        config_path=config,
+        skills_dir=base / "skills",
+        suites_dir=SUITES,
+        data_dir=base / "data",
+        redis_url=None,
+        n_threads=1,
+    )
+    suite = ReplaySuite(settings, REPLAY_SMALL.stem, data)
+    command = ["profile", "--replay", str(REPLAY_SMALL), "--config", str(config)]
+    result = CliRunner().invoke(app, command, env=suite.env())
+    assert result.exit_code == 0, result.output
+    return suite
+
+
+@pytest.fixture(scope="session")
+def replay_server(replay_suite: ReplaySuite) -> Iterator[str]:
+    """A real uvicorn server (in a thread of the test process) of the recorded pool; its base
+    URL. Every test using it shares its SQLite store and generation cache."""
+    from router_svc.api.app import create_app
+
+    with serve_in_thread(create_app(replay_suite.settings)) as base_url:
+        yield base_url
 
 
 # --- Redis ----------------------------------------------------------------------------------

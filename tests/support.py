@@ -1,8 +1,10 @@
 """Helpers shared by the tests (fixtures live in tests/conftest.py and use these).
 
 ``eventually`` polls a condition with a deadline instead of sleeping a guessed time;
-``start_server`` runs ``router-svc serve`` in a subprocess; ``wait_until_up`` waits for any
-HTTP server a test started; ``redis_env``/``drop_redis_prefix`` give a server a fresh Redis prefix.
+``start_server`` runs ``router-svc serve`` in a subprocess, ``serve_in_thread`` an app in a
+thread of the test process; ``wait_until_up`` waits for any HTTP server a test started;
+``redis_env``/``drop_redis_prefix`` give a server a fresh Redis prefix; ``ReplaySuite`` is the
+fast tier's recorded pool (``write_replay_pool`` writes its experts.yaml).
 """
 
 from __future__ import annotations
@@ -15,14 +17,22 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
+
+from router_svc.assembly import Runtime
+from router_svc.batch.worker import WorkerOptions, WorkerStats
+from router_svc.config.loader import load_pool
+from router_svc.config.settings import Settings
+from router_svc.replay.data import ReplayData, Split
+from router_svc.types import Question
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITES = ROOT / "tests" / "fixtures" / "suites"
@@ -152,6 +162,29 @@ def start_server(env: Mapping[str, str], *, args: tuple[str, ...] = ()) -> Itera
         log_path.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def serve_in_thread(app: Any) -> Iterator[str]:
+    """Serve the ASGI ``app`` with a real uvicorn server on a free port, in a thread of this
+    process (no interpreter start-up); yields ``http://127.0.0.1:PORT``."""
+    import uvicorn
+
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the in-process server on port {port} did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
 WORKER = [sys.executable, "-c", "from router_svc.cli.main import app; app()", "worker"]
 
 
@@ -179,3 +212,63 @@ class Server:
         worker = self.worker("--once")
         _, log = worker.communicate(timeout=600)
         assert worker.returncode == 0, log
+
+
+REPLAY_SMALL = ROOT / "tests" / "fixtures" / "replay_small.jsonl"
+REPLAY_AGGREGATOR = "judge"
+_REPLAY_EXPERT = """\
+  - name: {name}
+    engine: replay
+    model: replay
+    routable: {routable}
+    options: {{file: {file}, expert: {recorded}}}
+"""
+
+
+def write_replay_pool(path: Path, replay: Path, experts: list[str], *, k: int = 2) -> Path:
+    """An experts.yaml of replay experts, one per recorded expert, plus ``judge`` (not
+    routable; answers as the first expert) as the aggregator; the hashing embedder."""
+    entries = [
+        _REPLAY_EXPERT.format(name=e, routable="true", file=replay, recorded=e) for e in experts
+    ]
+    judge = {"name": REPLAY_AGGREGATOR, "routable": "false", "recorded": experts[0]}
+    entries.append(_REPLAY_EXPERT.format(file=replay, **judge))
+    header = f"k: {k}\nembedding_model: hashing\naggregator_candidates: [{REPLAY_AGGREGATOR}]\n"
+    path.write_text(header + "experts:\n" + "".join(entries), encoding="utf-8")
+    return path
+
+
+@dataclass(frozen=True)
+class ReplaySuite:
+    """A recorded pool profiled as a suite: its settings (SQLite store, no Redis), the suite's
+    name and the replay data it answers from."""
+
+    settings: Settings
+    suite: str
+    data: ReplayData
+
+    def env(self) -> dict[str, str]:
+        """The ROUTER_SVC_* variables of ``settings`` (for the CLI and subprocesses)."""
+        s = self.settings
+        paths = {"CONFIG_PATH": s.config_path, "SKILLS_DIR": s.skills_dir}
+        paths |= {"SUITES_DIR": s.suites_dir, "DATA_DIR": s.data_dir}
+        return {f"ROUTER_SVC_{name}": str(path) for name, path in paths.items()}
+
+    def runtime(self, *, use_cache: bool = False) -> Runtime:
+        """A fresh runtime over the pool (caller closes it)."""
+        return Runtime.create(
+            self.settings, load_pool(self.settings.config_path), use_cache=use_cache
+        )
+
+    def questions(self, split: Split = "test") -> list[Question]:
+        return [self.data.questions[row] for row in self.data.rows(split)]
+
+    async def run_worker(self) -> WorkerStats:
+        """A real batch worker (``--once``) on the suite's SQLite queue: it answers everything
+        queued now, grouped by expert, then returns."""
+        from router_svc.cli.worker import serve_worker
+
+        options = WorkerOptions(
+            consumer="fast-worker", default_suite=self.suite, block_ms=0, once=True
+        )
+        return await serve_worker(self.runtime(use_cache=True), options)

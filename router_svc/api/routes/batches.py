@@ -195,7 +195,7 @@ async def _routing(services: Services, raw: Mapping[str, str]) -> tuple[str, Bat
     """The suite and routing options from query/form fields, checked as chat checks them."""
     values = {name: raw[name] for name in ROUTING_FIELDS if raw.get(name)}
     try:
-        fields = RoutingFields.model_validate(values)
+        fields = RoutingFields.model_validate(values, strict=False)  # form fields are text
     except ValidationError as exc:
         error = exc.errors()[0]
         field = str(error["loc"][0]) if error["loc"] else None
