@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from router_svc.assembly import Runtime, build_pipeline
+from router_svc.batch.expert_worker import ClusterOptions, ClusterStats, ExpertWorker
 from router_svc.batch.worker import BatchWorker, WorkerOptions, WorkerStats, default_consumer
 from router_svc.cli._common import (
     ConfigOption,
@@ -21,6 +22,7 @@ from router_svc.cli._common import (
 )
 from router_svc.errors import ConfigError
 from router_svc.store.redis import redact_url
+from router_svc.store.redis_stages import stages_of
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +61,51 @@ def worker(
     max_deliveries: Annotated[
         int, typer.Option("--max-deliveries", min=1, help="Fail an item claimed more often.")
     ] = 5,
+    experts: Annotated[
+        str | None,
+        typer.Option(
+            "--experts",
+            help="Cluster mode (Redis): host only these experts (comma-separated), or 'auto' "
+            "to pick --slots of them from the backlog; see docs/deployment.md.",
+        ),
+    ] = None,
+    slots: Annotated[
+        int, typer.Option("--slots", min=1, help="Cluster mode, --experts auto: experts hosted.")
+    ] = 2,
+    route: Annotated[
+        bool, typer.Option("--route/--no-route", help="Cluster mode: route new questions.")
+    ] = True,
+    aggregate: Annotated[
+        bool,
+        typer.Option("--aggregate/--no-aggregate", help="Cluster mode: settle answered questions."),
+    ] = True,
+    heartbeat_s: Annotated[
+        float,
+        typer.Option("--heartbeat-s", min=0.1, help="Cluster mode: claim heartbeat interval."),
+    ] = 5.0,
 ) -> None:
-    """Answer queued batch questions, grouped by expert, until SIGTERM/SIGINT."""
+    """Answer queued batch questions, grouped by expert, until SIGTERM/SIGINT.
+
+    Without --experts every worker runs the whole pipeline on the questions it claims; with
+    --experts it is an expert-affine worker of the cluster mode (docs/deployment.md)."""
+    if experts is not None:
+        names = () if experts.strip() == "auto" else _names(experts)
+        cluster = _cluster_options(
+            consumer or default_consumer(),
+            ClusterOptions,
+            experts=names,
+            slots=slots,
+            route=route,
+            aggregate=aggregate,
+            default_suite=suite,
+            batch_size=batch_size,
+            min_idle_ms=min_idle_ms,
+            heartbeat_s=heartbeat_s,
+            max_deliveries=max_deliveries,
+            max_idle_s=max_idle_s,
+        )
+        _run_cluster(config, cluster)
+        return
     try:
         options = WorkerOptions(
             consumer=consumer or default_consumer(),
@@ -84,6 +129,64 @@ def worker(
         err_console.print(f"worker {options.consumer}: aborted; its claimed items go to others")
         raise typer.Exit(130) from None
     err_console.print(f"worker {options.consumer}: {stats.describe()}", soft_wrap=True)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    if not names:
+        raise ConfigError("--experts: name at least one expert, or 'auto'")
+    return names
+
+
+def _cluster_options(consumer: str, cls: type[ClusterOptions], **values: object) -> ClusterOptions:
+    try:
+        return cls(consumer=consumer, **values)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _run_cluster(config: ConfigOption, options: ClusterOptions) -> None:
+    current = settings()
+    if not current.redis_url:
+        raise ConfigError("--experts (cluster mode) needs Redis: set ROUTER_SVC_REDIS_URL")
+    runtime = Runtime.create(current, pool_from(config))
+    known = [e.name for e in runtime.pool.routable]
+    unknown = [e for e in options.experts if e not in known]
+    if unknown:
+        raise ConfigError(f"--experts: {', '.join(unknown)} not in the pool ({', '.join(known)})")
+    hosted = ", ".join(options.experts) or f"auto ({options.slots} slots)"
+    err_console.print(f"worker {options.consumer}: hosting {hosted}", soft_wrap=True)
+    try:
+        stats = run_async(serve_cluster(runtime, options))
+    except asyncio.CancelledError:
+        raise typer.Exit(130) from None
+    err_console.print(f"worker {options.consumer}: {stats.describe()}", soft_wrap=True)
+
+
+async def serve_cluster(runtime: Runtime, options: ClusterOptions) -> ClusterStats:
+    """Run an expert-affine worker until SIGTERM/SIGINT; closes ``runtime``."""
+    stages = stages_of(runtime.store.jobs)
+    if stages is None:
+        raise ConfigError("--experts (cluster mode) needs the Redis store")
+    worker = ExpertWorker(
+        runtime.store.jobs,
+        stages,
+        lambda suite: build_pipeline(runtime, suite),
+        runtime.executor(),
+        runtime.stats,
+        [e.name for e in runtime.pool.routable],
+        options,
+    )
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for signum in signals:
+        loop.add_signal_handler(signum, worker.stop)
+    try:
+        return await worker.run()
+    finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)
+        await runtime.close()
 
 
 async def serve_worker(runtime: Runtime, options: WorkerOptions) -> WorkerStats:

@@ -242,6 +242,18 @@ class RedisJobQueue:
         self._complete = client.register_script(_COMPLETE)
         self._cancel = client.register_script(_CANCEL)
 
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
+    @property
+    def job_ttl_s(self) -> int:
+        return self._job_ttl_s
+
+    @property
+    def connection(self) -> RedisConnection:
+        return self._conn
+
     def _job_key(self, job_id: str) -> str:
         return f"{self._prefix}:job:{job_id}"
 

@@ -1,0 +1,210 @@
+"""The three stages of the cluster mode, each one round over claimed entries.
+
+``route_items``: questions from the job queue are routed (tag -> skills -> recruit) and fanned
+out, one task per (question, expert). ``answer_entries``: one expert's claimed tasks run as one
+executor batch (the model loads once and stays resident), each answer is kept once.
+``aggregate_entries``: questions with every answer in are settled and recorded exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from router_svc.batch.payload import BatchOptions, BatchPayload
+from router_svc.batch.stages import AnswerRecord, assignment_of, routing_json, task_results
+from router_svc.batch.worker import error_record
+from router_svc.errors import RouterSvcError, StoreError
+from router_svc.execution.plan import Task
+from router_svc.execution.runner import Executor, TaskResult
+from router_svc.pipeline import Pipeline, QuestionResult
+from router_svc.store import JobQueue, WorkItem
+from router_svc.store.redis_stages import QuestionState, RedisStages, StageEntry
+from router_svc.types import GenerationRequest
+
+logger = logging.getLogger(__name__)
+
+PipelineFor = Callable[[str], Pipeline]
+_Routed = list[tuple[WorkItem, BatchPayload]]
+
+
+async def route_items(
+    items: Sequence[WorkItem],
+    jobs: JobQueue,
+    stages: RedisStages,
+    pipelines: PipelineFor,
+    default_suite: str,
+) -> int:
+    """Route claimed questions and fan them out; returns how many were fanned out."""
+    groups: dict[tuple[str, BatchOptions], _Routed] = {}
+    for item in items:
+        try:
+            payload = BatchPayload.model_validate_json(item.payload)
+        except ValidationError as exc:
+            record = error_record(None, f"invalid batch payload: {exc.errors()[0]['msg']}", "x")
+            await jobs.complete(item, json.dumps(record), failed=True)
+            continue
+        key = (payload.suite or default_suite, payload.options)
+        groups.setdefault(key, []).append((item, payload))
+    fanned = 0
+    for (suite, options), group in groups.items():
+        fanned += await _route_group(jobs, stages, pipelines, suite, options, group)
+    return fanned
+
+
+async def _route_group(
+    jobs: JobQueue,
+    stages: RedisStages,
+    pipelines: PipelineFor,
+    suite: str,
+    options: BatchOptions,
+    group: _Routed,
+) -> int:
+    try:
+        pipeline = pipelines(suite)
+        questions = [p.question.to_question() for _, p in group]
+        route = pipeline.options(**options.model_dump())
+        assignments = await pipeline.route(questions, route, {})
+    except StoreError:
+        raise
+    except RouterSvcError as exc:
+        for item, payload in group:
+            record = error_record(payload.question.id, str(exc), type(exc).__name__)
+            await jobs.complete(item, json.dumps(record), failed=True)
+        return 0
+    fanned = 0
+    for (item, payload), assignment in zip(group, assignments, strict=True):
+        routed = routing_json(assignment)
+        fanned += await stages.fan_out(item, payload.to_json(), routed, assignment.chosen)
+    return fanned
+
+
+async def answer_entries(
+    expert: str,
+    entries: Sequence[StageEntry],
+    stages: RedisStages,
+    executor: Executor,
+    worker: str,
+    max_deliveries: int,
+) -> tuple[int, int]:
+    """Run one expert's tasks as one batch; returns (answers kept, duplicates dropped)."""
+    tasks: list[tuple[StageEntry, Task]] = []
+    for entry in entries:
+        state = await stages.question(entry.job_id, entry.index)
+        if state is None or entry.deliveries > max_deliveries:
+            why = "the question expired" if state is None else _gave_up(entry.deliveries)
+            await stages.answer(entry, expert, _failed(expert, why, worker), failed=True)
+            continue
+        payload = BatchPayload.model_validate_json(state.payload)
+        request = GenerationRequest.user(payload.question.question)
+        tasks.append((entry, Task(f"{entry.job_id}/{entry.index}", expert, request)))
+    if not tasks:
+        return 0, 0
+    results = await executor.run([task for _, task in tasks])
+    kept = dropped = 0
+    for (entry, _), result in zip(tasks, results, strict=True):
+        record = AnswerRecord.of(result, worker).model_dump_json()
+        if await stages.answer(entry, expert, record, failed=not result.ok):
+            kept += 1
+        else:
+            dropped += 1
+    return kept, dropped
+
+
+async def aggregate_entries(
+    entries: Sequence[StageEntry], stages: RedisStages, pipelines: PipelineFor, worker: str
+) -> tuple[int, int]:
+    """Settle each question whose answers are in; returns (recorded, duplicates)."""
+    ready: dict[str, list[tuple[StageEntry, QuestionState, BatchPayload]]] = {}
+    for entry in entries:
+        state = await stages.question(entry.job_id, entry.index)
+        if state is None:
+            record = error_record(None, "the question's state expired", "expired")
+            await _finish(stages, entry, record, worker, failed=True)
+            continue
+        payload = BatchPayload.model_validate_json(state.payload)
+        ready.setdefault(payload.suite or "", []).append((entry, state, payload))
+    recorded = duplicates = 0
+    for suite, group in ready.items():
+        for batch in _unique_ids(group):
+            done = await _aggregate_batch(suite, batch, stages, pipelines, worker)
+            recorded += done
+            duplicates += len(batch) - done
+    return recorded, duplicates
+
+
+async def _aggregate_batch(
+    suite: str,
+    batch: list[tuple[StageEntry, QuestionState, BatchPayload]],
+    stages: RedisStages,
+    pipelines: PipelineFor,
+    worker: str,
+) -> int:
+    questions = [p.question.to_question() for _, _, p in batch]
+    assignments = [assignment_of(s.routing) for _, s, _ in batch]
+    try:
+        pipeline = pipelines(suite)
+        flat: list[TaskResult] = []
+        for q, a, (_, state, _) in zip(questions, assignments, batch, strict=True):
+            flat += task_results(q, a.chosen, state.answers)
+        answers = pipeline.expert_answers(questions, flat)
+        timings: dict[str, float] = {}
+        aggregates = await pipeline.aggregate(questions, answers, timings)
+    except StoreError:
+        raise
+    except RouterSvcError as exc:
+        records = [error_record(q.id, str(exc), type(exc).__name__) for q in questions]
+        return await _finish_all(stages, batch, records, worker, failed=True)
+    records = [
+        QuestionResult(q, a, answers[q.id], aggregates[q.id], timings).to_json()
+        for q, a in zip(questions, assignments, strict=True)
+    ]
+    return await _finish_all(stages, batch, records, worker, failed=False)
+
+
+async def _finish_all(
+    stages: RedisStages,
+    batch: list[tuple[StageEntry, QuestionState, BatchPayload]],
+    records: list[dict[str, Any]],
+    worker: str,
+    *,
+    failed: bool,
+) -> int:
+    done = 0
+    for (entry, _, _), record in zip(batch, records, strict=True):
+        done += await _finish(stages, entry, record, worker, failed=failed)
+    return done
+
+
+async def _finish(
+    stages: RedisStages, entry: StageEntry, record: dict[str, Any], worker: str, *, failed: bool
+) -> int:
+    record["batch"] = {"index": entry.index, "worker": worker, "deliveries": entry.deliveries}
+    return int(await stages.finish(entry, json.dumps(record), failed=failed))
+
+
+def _unique_ids(
+    group: list[tuple[StageEntry, QuestionState, BatchPayload]],
+) -> list[list[tuple[StageEntry, QuestionState, BatchPayload]]]:
+    """Split so no batch holds one question id twice (ids are unique per job only)."""
+    batches: list[list[tuple[StageEntry, QuestionState, BatchPayload]]] = []
+    for row in group:
+        qid = row[2].question.id
+        batch = next((b for b in batches if all(r[2].question.id != qid for r in b)), None)
+        if batch is None:
+            batches.append([row])
+        else:
+            batch.append(row)
+    return batches
+
+
+def _failed(expert: str, message: str, worker: str) -> str:
+    return AnswerRecord(expert=expert, error=message, worker=worker).model_dump_json()
+
+
+def _gave_up(deliveries: int) -> str:
+    return f"gave up after {deliveries} deliveries: every worker that claimed it stopped"

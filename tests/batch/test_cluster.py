@@ -1,0 +1,244 @@
+"""The cluster mode on the real Redis: expert-affine workers over a replay-backed suite.
+
+The suite is profiled from tests/fixtures/replay_small.jsonl (``profile --replay``) with the
+model-free ``hashing`` embedder, so nothing is generated and no model loads: replay experts
+answer from the recorded outcomes. In-process tests check placement (each expert loads only
+where it is hosted), exactly-once results equal to the single-process path, and the status of
+an expert no live worker hosts; the slow test kills a ``router-svc worker --experts`` process
+mid-batch and a second one reclaims its tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+from typer.testing import CliRunner
+
+from router_svc.assembly import Runtime, build_pipeline
+from router_svc.batch.expert_worker import ClusterOptions, ExpertWorker
+from router_svc.batch.payload import BatchPayload, BatchQuestion
+from router_svc.batch.placement import choose_experts, unhosted
+from router_svc.cli.main import app
+from router_svc.config.loader import load_pool
+from router_svc.config.settings import Settings
+from router_svc.replay.data import load_replay
+from router_svc.store.redis_stages import RedisStages, stages_of
+from tests.support import REDIS_URL, ROOT, eventually
+
+SMALL = ROOT / "tests" / "fixtures" / "replay_small.jsonl"
+SUITE = "replay_small"
+WORKER = [sys.executable, "-c", "from router_svc.cli.main import app; app()", "worker"]
+EXPERT = """\
+  - name: {name}
+    engine: replay
+    model: replay
+    options: {{file: {file}, load_delay_s: {delay}}}
+"""
+
+
+@dataclass
+class Cluster:
+    """A profiled replay pool under a fresh Redis prefix."""
+
+    config: Path
+    env: dict[str, str]
+    experts: list[str]
+
+    def runtime(self) -> Runtime:
+        return Runtime.create(Settings(), load_pool(self.config), use_cache=False)
+
+
+def _pool_yaml(path: Path, experts: list[str], delay: float) -> Path:
+    body = "".join(EXPERT.format(name=n, file=SMALL, delay=delay) for n in experts)
+    head = f"k: 2\nembedding_model: hashing\naggregator_candidates: [{experts[0]}]\n"
+    path.write_text(f"{head}experts:\n{body}", encoding="utf-8")
+    return path
+
+
+@pytest_asyncio.fixture
+async def cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, raw_redis: Redis
+) -> AsyncIterator[Cluster]:
+    prefix = f"router-svc-test:cluster:{uuid.uuid4().hex[:12]}:v1"
+    env = {
+        "ROUTER_SVC_REDIS_URL": REDIS_URL,
+        "ROUTER_SVC_REDIS_PREFIX": prefix,
+        "ROUTER_SVC_SKILLS_DIR": str(tmp_path / "skills"),
+        "ROUTER_SVC_DATA_DIR": str(tmp_path / "data"),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    experts = load_replay(SMALL).experts
+    config = _pool_yaml(tmp_path / "experts.yaml", experts, 0.0)
+    profiled = await asyncio.to_thread(
+        CliRunner().invoke, app, ["profile", "--replay", str(SMALL), "--config", str(config)]
+    )
+    assert profiled.exit_code == 0, profiled.output
+    yield Cluster(config, env, experts)
+    keys = [key async for key in raw_redis.scan_iter(match=f"{prefix}:*")]
+    if keys:
+        await raw_redis.delete(*keys)
+
+
+def _payloads(count: int) -> list[str]:
+    data = load_replay(SMALL)
+    rows = data.rows("test").tolist()[:count]
+    questions = [BatchQuestion.model_validate(vars(data.questions[r])) for r in rows]
+    return [BatchPayload(suite=SUITE, question=q).to_json() for q in questions]
+
+
+def _worker(runtime: Runtime, name: str, experts: tuple[str, ...], **opts: object) -> ExpertWorker:
+    stages = stages_of(runtime.store.jobs)
+    assert stages is not None
+    options = ClusterOptions(
+        consumer=name,
+        experts=experts,
+        default_suite=SUITE,
+        batch_size=8,
+        poll_s=0.05,
+        max_idle_s=1.0,
+        **opts,  # type: ignore[arg-type]
+    )
+    return ExpertWorker(
+        runtime.store.jobs,
+        stages,
+        lambda suite: build_pipeline(runtime, suite),
+        runtime.executor(),
+        runtime.stats,
+        [e.name for e in runtime.pool.routable],
+        options,
+    )
+
+
+def test_auto_placement_keeps_resident_experts_and_fills_by_backlog_per_host() -> None:
+    backlog = {"a": 10, "b": 0, "c": 30, "d": 12}
+    assert choose_experts(backlog, {"c": 2}, ["b", "a"], 2) == ["a", "d"]
+    assert choose_experts(backlog, {"c": 1}, [], 2) == ["c", "d"]
+    assert choose_experts({"a": 0}, {}, ["a"], 2) == []
+
+
+async def test_two_expert_affine_workers_load_each_expert_once(cluster: Cluster) -> None:
+    half = len(cluster.experts) // 2
+    groups = (tuple(cluster.experts[:half]), tuple(cluster.experts[half:]))
+    runtimes = [cluster.runtime(), cluster.runtime()]
+    try:
+        jobs = runtimes[0].store.jobs
+        await jobs.submit("cluster-1", _payloads(30), {"suite": SUITE})
+        workers = [
+            _worker(runtimes[0], "w-a", groups[0]),
+            _worker(runtimes[1], "w-b", groups[1], route=False, aggregate=False),
+        ]
+        await asyncio.gather(*(w.run() for w in workers))
+        info = await jobs.info("cluster-1")
+        results = [json.loads(v) for _, v in await jobs.results("cluster-1")]
+        loads = [dict(r.stats.loads_by_expert) for r in runtimes]
+        single = build_pipeline(runtimes[0], SUITE)
+        questions = [BatchPayload.model_validate_json(p).question for p in _payloads(30)]
+        expected = await single.answer([q.to_question() for q in questions], single.options())
+        stages = stages_of(jobs)
+        assert stages is not None
+        counts = await stages.stage_counts("cluster-1")
+    finally:
+        for runtime in runtimes:
+            await runtime.close()
+    assert (info.status, info.done, info.failed) == ("done", 30, 0)
+    assert [r["batch"]["index"] for r in results] == list(range(30))
+    assert [r["final"]["answer"] for r in results] == [e.aggregate.answer for e in expected]
+    assert [r["routing"]["chosen"] for r in results] == [e.assignment.chosen for e in expected]
+    for loaded, group in zip(loads, groups, strict=True):
+        assert set(loaded) <= set(group) | {cluster.experts[0]}  # the aggregator is the first
+        assert all(n == 1 for n in loaded.values())
+    assert set(loads[0]) | set(loads[1]) == set(cluster.experts)
+    assert counts["routed"] == 30 and counts["aggregated"] == 30
+    answered = sum(v for k, v in counts.items() if k.startswith("answered:"))
+    assert answered == sum(v for k, v in counts.items() if k.startswith("queued:")) == 60
+    assert not [k for k in counts if k.startswith("duplicate:")]
+
+
+async def test_an_expert_no_live_worker_hosts_is_reported(cluster: Cluster) -> None:
+    runtime = cluster.runtime()
+    try:
+        jobs = runtime.store.jobs
+        await jobs.submit("cluster-2", _payloads(6), {"suite": SUITE})
+        router = _worker(runtime, "w-route", (cluster.experts[0],), heartbeat_s=5.0)
+        await router.run_round()
+        stages = stages_of(jobs)
+        assert isinstance(stages, RedisStages)
+        counts = await stages.stage_counts("cluster-2")
+        waiting = [k.split(":", 1)[1] for k in counts if k.startswith("queued:")]
+        missing = unhosted(waiting, await stages.workers())
+        await stages.unregister("w-route")
+        gone = unhosted(waiting, await stages.workers())
+    finally:
+        await runtime.close()
+    assert counts["routed"] == 6
+    assert cluster.experts[0] not in missing
+    assert missing == sorted(set(waiting) - {cluster.experts[0]})
+    assert gone == sorted(waiting)
+
+
+@pytest.fixture
+def slow_pool(cluster: Cluster, tmp_path: Path) -> Iterator[Path]:
+    """The cluster's pool with a 2 s load per expert, so a worker can die mid-batch."""
+    yield _pool_yaml(tmp_path / "slow.yaml", cluster.experts, 2.0)
+
+
+def _spawn(cluster: Cluster, config: Path, name: str) -> subprocess.Popen[bytes]:
+    experts = ",".join(cluster.experts)
+    args = [*WORKER, "--config", str(config), "--experts", experts, "--consumer", name]
+    args += ["--suite", SUITE, "--batch-size", "8", "--min-idle-ms", "3000"]
+    args += ["--heartbeat-s", "0.5", "--max-idle-s", "3"]
+    env = {**os.environ, **cluster.env}
+    return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+@pytest.mark.slow
+async def test_a_killed_worker_s_tasks_are_reclaimed_and_answered_once(
+    cluster: Cluster, slow_pool: Path, raw_redis: Redis
+) -> None:
+    runtime = cluster.runtime()
+    prefix = cluster.env["ROUTER_SVC_REDIS_PREFIX"]
+    streams = [f"{prefix}:expert:{e}" for e in cluster.experts]
+
+    async def first_holds_tasks() -> bool:
+        for key in streams:
+            try:
+                if await raw_redis.xpending_range(key, "experts", "-", "+", 10, "w-first"):
+                    return True
+            except ResponseError:  # the stream or its group is not there yet
+                continue
+        return False
+
+    try:
+        await runtime.store.jobs.submit("cluster-3", _payloads(24), {"suite": SUITE})
+        first = _spawn(cluster, slow_pool, "w-first")
+        try:
+            held: bool = await eventually(first_holds_tasks, what="w-first to claim", timeout_s=60)
+            assert held
+        finally:
+            first.send_signal(signal.SIGKILL)
+            first.communicate(timeout=10)
+        second = _spawn(cluster, slow_pool, "w-second")
+        _, stderr = await asyncio.to_thread(second.communicate, timeout=120)
+        assert second.returncode == 0, stderr.decode()[-2000:]
+        info = await runtime.store.jobs.info("cluster-3")
+        results = [json.loads(v) for _, v in await runtime.store.jobs.results("cluster-3")]
+    finally:
+        await runtime.close()
+    assert (info.status, info.done + info.failed) == ("done", 24)
+    assert [r["batch"]["index"] for r in results] == list(range(24))
+    assert all("error" not in r for r in results)
+    assert {r["batch"]["worker"] for r in results} == {"w-second"}
