@@ -33,7 +33,9 @@ test: typecheck
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The fast tier: no test that loads a model, starts a server with real models or takes > 2 s
-# (those are marked slow; tests/conftest.py marks every user of a real-model fixture). ~40 s.
+# (those are marked slow; tests/conftest.py marks every user of a real-model fixture). The
+# pipeline, API, SDK and worker run here over a recorded pool (replay engine, hashing
+# embedder: the replay_suite and replay_server fixtures). ~60 s wall on 2 cores.
 test-fast: $(INSTALLED)
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
