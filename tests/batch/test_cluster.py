@@ -31,6 +31,7 @@ from router_svc.assembly import Runtime, build_pipeline
 from router_svc.batch.expert_worker import ClusterOptions, ExpertWorker
 from router_svc.batch.payload import BatchPayload, BatchQuestion
 from router_svc.batch.placement import choose_experts, unhosted
+from router_svc.batch.status import stage_status
 from router_svc.cli.main import app
 from router_svc.config.loader import load_pool
 from router_svc.config.settings import Settings
@@ -173,21 +174,23 @@ async def test_an_expert_no_live_worker_hosts_is_reported(cluster: Cluster) -> N
     try:
         jobs = runtime.store.jobs
         await jobs.submit("cluster-2", _payloads(6), {"suite": SUITE})
+        assert await stage_status(jobs, "cluster-2") is None  # not routed yet
         router = _worker(runtime, "w-route", (cluster.experts[0],), heartbeat_s=5.0)
         await router.run_round()
+        hosted = await stage_status(jobs, "cluster-2")
         stages = stages_of(jobs)
         assert isinstance(stages, RedisStages)
-        counts = await stages.stage_counts("cluster-2")
-        waiting = [k.split(":", 1)[1] for k in counts if k.startswith("queued:")]
-        missing = unhosted(waiting, await stages.workers())
         await stages.unregister("w-route")
-        gone = unhosted(waiting, await stages.workers())
+        gone = await stage_status(jobs, "cluster-2")
     finally:
         await runtime.close()
-    assert counts["routed"] == 6
-    assert cluster.experts[0] not in missing
-    assert missing == sorted(set(waiting) - {cluster.experts[0]})
-    assert gone == sorted(waiting)
+    assert hosted is not None and gone is not None
+    assert hosted["routed"] == 6 and sum(hosted["queued"].values()) == 12
+    waiting = hosted["waiting_experts"]
+    assert cluster.experts[0] not in waiting  # its host answered its tasks in that round
+    assert hosted["unhosted_experts"] == waiting and waiting
+    assert gone["unhosted_experts"] == waiting
+    assert unhosted(waiting, []) == waiting
 
 
 @pytest.fixture

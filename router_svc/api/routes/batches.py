@@ -33,6 +33,7 @@ from router_svc.api.schemas import ExpertModel, RoutingFields, parse_model
 from router_svc.api.service import routed_call
 from router_svc.api.state import Services, ServicesDep, current_request_id
 from router_svc.batch.payload import BatchOptions, BatchPayload, BatchQuestion
+from router_svc.batch.status import stage_status
 from router_svc.errors import DataError
 from router_svc.questions.suites import read_jsonl_records
 from router_svc.store import CANCELLED, DONE, QUEUED, RUNNING, JobInfo
@@ -75,7 +76,13 @@ async def create_batch(request: Request, services: ServicesDep) -> JSONResponse:
 
 @router.get("/v1/batches/{batch_id}")
 async def get_batch(batch_id: str, services: ServicesDep) -> JSONResponse:
-    return JSONResponse(batch_object(await services.store.jobs.info(batch_id)))
+    """The batch object; in the cluster mode with ``stages``: per-stage counts and the
+    experts no live worker hosts."""
+    body = batch_object(await services.store.jobs.info(batch_id))
+    stages = await stage_status(services.store.jobs, batch_id)
+    if stages is not None:
+        body["stages"] = stages
+    return JSONResponse(body)
 
 
 @router.get("/v1/batches/{batch_id}/results")
