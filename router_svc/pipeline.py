@@ -70,6 +70,7 @@ class QuestionResult:
                 "answer": aggregate.answer,
                 "text": aggregate.text,
                 "method": aggregate.method,
+                "reason": aggregate.reason,
                 "aggregator": agg.expert if agg else None,
             },
             "correct": self.correct,

@@ -2,7 +2,9 @@
 
 It is skipped when every expert gave the same answer (configurable). When its output has no
 parseable answer, or it fails, the majority vote of the experts decides; a single surviving
-expert answers alone.
+expert answers alone. Every ``Aggregate`` names the path that settled it (``method``) and why
+(``reason``). The aggregator generates within its own expert's ``max_tokens`` unless a caller
+caps it: a reasoning model cut inside its <think> block states no answer.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ class Aggregate:
     """The aggregator's own completion, when it ran."""
     finish_reason: str = "stop"
     """Why the generation whose text is ``text`` ended ("length": it was cut at max_tokens)."""
+    reason: str = ""
+    """Why ``method`` settled it: a majority vote says why the aggregator did not decide."""
 
 
 def strip_reasoning(text: str) -> str:
@@ -79,7 +83,7 @@ class Aggregator:
     """Builds the aggregator's task for a question and turns its output into the final answer."""
 
     def __init__(
-        self, expert: str | None, *, skip_unanimous: bool = True, max_tokens: int = 128
+        self, expert: str | None, *, skip_unanimous: bool = True, max_tokens: int | None = None
     ) -> None:
         self.expert = expert
         self.skip_unanimous = skip_unanimous
@@ -123,31 +127,52 @@ class Aggregator:
         """The final answer, from the aggregator's result when there is one."""
         usable = [a for a in answers if a.text]
         if not usable:
-            return Aggregate(answer=None, text="", method="none")
+            return Aggregate(None, "", "none", reason=f"no expert answered ({len(answers)} asked)")
         if len(usable) == 1:
-            only = usable[0]
-            return Aggregate(only.answer, only.text or "", "single", None, _finish(only.completion))
+            only, why = usable[0], f"only 1 of {len(answers)} experts answered"
+            return Aggregate(only.answer, only.text or "", "single", None, _finish(only), why)
         if result is not None and result.completion is not None:
             text = strip_reasoning(result.completion.text)
             answer = extract_answer(text, kind)
             if answer is not None:
                 done = result.completion
-                return Aggregate(answer, text, "aggregator", done, done.finish_reason)
+                why = "the aggregator settled what the experts disagreed on"
+                return Aggregate(answer, text, "aggregator", done, done.finish_reason, why)
+        return self._vote(usable, kind, result)
+
+    def _vote(
+        self, usable: Sequence[ExpertAnswer], kind: AnswerKind, result: TaskResult | None
+    ) -> Aggregate:
         voted = majority([a.answer for a in usable], kind)
-        method: Method = "unanimous" if result is None and _unanimous(usable, kind) else "majority"
-        completion = result.completion if result is not None else None
         chosen = _voted(usable, voted, kind)
+        unanimous = result is None and _unanimous(usable, kind)
         return Aggregate(
             answer=voted,
             text=chosen.text or "",
-            method=method,
-            completion=completion,
-            finish_reason=_finish(chosen.completion),
+            method="unanimous" if unanimous else "majority",
+            completion=result.completion if result is not None else None,
+            finish_reason=_finish(chosen),
+            reason=_UNANIMOUS if unanimous else self._no_verdict(result),
         )
 
+    def _no_verdict(self, result: TaskResult | None) -> str:
+        """Why the aggregator gave no answer, so that the experts' majority decided."""
+        if self.expert is None:
+            return "majority vote: no aggregator is configured"
+        if result is None:
+            return "majority vote: the aggregator did not run"
+        if result.completion is None:
+            return f"majority vote: the aggregator failed: {result.error or 'no output'}"
+        if result.completion.finish_reason == "length":
+            return "majority vote: the aggregator was cut at its token limit before an answer"
+        return "majority vote: the aggregator's output states no answer"
 
-def _finish(completion: Completion | None) -> str:
-    return completion.finish_reason if completion is not None else "stop"
+
+_UNANIMOUS = "every expert gave the same answer; the aggregator was not needed"
+
+
+def _finish(answer: ExpertAnswer) -> str:
+    return answer.completion.finish_reason if answer.completion is not None else "stop"
 
 
 def _unanimous(answers: Sequence[ExpertAnswer], kind: AnswerKind) -> bool:

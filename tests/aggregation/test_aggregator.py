@@ -8,8 +8,13 @@ from __future__ import annotations
 import pytest
 
 from router_svc.aggregation.aggregator import Aggregator, expert_answers, strip_reasoning
+from router_svc.backends.base import EngineContext
+from router_svc.backends.llamacpp import LlamaCppEngine
+from router_svc.config.pool import PoolConfig
 from router_svc.execution.plan import Task
 from router_svc.execution.runner import TaskResult
+from router_svc.pipeline import QuestionResult
+from router_svc.routing.recruiter import Assignment
 from router_svc.types import Completion, GenerationRequest, Question
 
 QUESTION = Question("q1", "What is 2 + 2?", "4")
@@ -96,3 +101,81 @@ def test_without_an_aggregator_expert_the_majority_decides() -> None:
     aggregator = Aggregator(None)
     assert aggregator.task(QUESTION, given, "number") is None
     assert aggregator.finish(given, "number", None).answer == "4"
+
+
+# --- the aggregator's token limit, and which path settled each answer --------------------------
+
+
+def test_the_aggregator_generates_within_its_own_experts_limit(
+    pool: PoolConfig, engine_context: EngineContext
+) -> None:
+    """No fixed cap: a reasoning model is not cut inside <think> by a limit it never chose."""
+    given = answers("The answer is 4.", "The answer is 5.")
+    for name in ("smol-code", "smol-facts"):
+        task = Aggregator(name).task(QUESTION, given, "number")
+        assert task is not None
+        engine = LlamaCppEngine(pool.expert(name), engine_context)  # not loaded: settings only
+        assert engine.sampling(task.request).max_tokens == pool.expert(name).max_tokens
+    capped = Aggregator("smol-code", max_tokens=7).task(QUESTION, given, "number")
+    assert capped is not None and capped.request.max_tokens == 7
+
+
+def verdict(text: str | None, finish_reason: str = "stop", error: str | None = None) -> TaskResult:
+    task = Task("q1:aggregate:agg", "agg", GenerationRequest.user(QUESTION.question))
+    completion = Completion(text, 50, 9, 0.2, finish_reason) if text is not None else None
+    return TaskResult(task, completion, error)
+
+
+DISAGREE = ("The answer is 4.", "The answer is 5.", "The answer is 5.")
+
+
+@pytest.mark.parametrize(
+    ("expert", "given", "result", "method", "reason"),
+    [
+        (
+            "agg",
+            DISAGREE,
+            verdict("Response 1 is right. The answer is 4."),
+            "aggregator",
+            "disagreed",
+        ),
+        ("agg", ("The answer is 4.", "It is 4.0"), None, "unanimous", "same answer"),
+        (None, DISAGREE, None, "majority", "no aggregator is configured"),
+        (
+            "agg",
+            DISAGREE,
+            verdict(None, error="BackendTimeout: slow"),
+            "majority",
+            "BackendTimeout",
+        ),
+        ("agg", DISAGREE, verdict("I cannot tell."), "majority", "states no answer"),
+        (
+            "agg",
+            DISAGREE,
+            verdict("<think>Response 1 says 4, response 2", finish_reason="length"),
+            "majority",
+            "cut at its token limit",
+        ),
+        ("agg", ("The answer is 4.", None), None, "single", "1 of 2 experts"),
+        ("agg", (None, None), None, "none", "no expert answered"),
+    ],
+)
+def test_every_aggregate_says_which_path_settled_it_and_why(
+    expert: str | None,
+    given: tuple[str | None, ...],
+    result: TaskResult | None,
+    method: str,
+    reason: str,
+) -> None:
+    final = Aggregator(expert).finish(answers(*given), "number", result)
+    assert final.method == method
+    assert reason in final.reason
+
+
+def test_the_reason_reaches_the_result_record() -> None:
+    given = answers(*DISAGREE)
+    final = Aggregator(None).finish(given, "number", None)
+    assignment = Assignment("q1", [], [], [], ["e0", "e1", "e2"], fallback=False)
+    record = QuestionResult(QUESTION, assignment, given, final).to_json()
+    assert record["final"]["method"] == "majority"
+    assert record["final"]["reason"] == "majority vote: no aggregator is configured"
