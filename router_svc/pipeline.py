@@ -22,7 +22,7 @@ from router_svc.routing.team_size import choose_k
 from router_svc.tagging.embedder import Embedder
 from router_svc.tagging.inventory import SkillInventory
 from router_svc.tagging.tagger import SkillTagger
-from router_svc.types import GenerationRequest, Question
+from router_svc.types import Completion, GenerationRequest, Question
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,9 @@ class QuestionResult:
     answers: list[ExpertAnswer]
     aggregate: Aggregate
     timings: dict[str, float] = field(default_factory=dict)
+    """Wall seconds of the stages of the batch the question was answered in (``tag``, ``route``,
+    ``experts``, ``aggregate``), shared by every question of it; ``question_timings`` are the
+    question's own."""
 
     @property
     def correct(self) -> bool | None:
@@ -56,7 +59,8 @@ class QuestionResult:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON record of the question: routing, each expert's answer, the final answer,
-        whether it is correct, the tokens spent and the stage timings."""
+        whether it is correct, the tokens spent, and the timings: the question's own
+        (``experts``, ``aggregate``) and its batch's stages under ``batch``."""
         question, aggregate = self.question, self.aggregate
         agg = aggregate.completion
         return {
@@ -75,7 +79,18 @@ class QuestionResult:
             },
             "correct": self.correct,
             "tokens": self.tokens(),
-            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "timings": {
+                **{k: round(v, 4) for k, v in self.question_timings().items()},
+                "batch": {k: round(v, 4) for k, v in self.timings.items()},
+            },
+        }
+
+    def question_timings(self) -> dict[str, float]:
+        """Generation seconds spent on this question alone: its experts' (summed; they may
+        have run side by side) and its aggregator's; a cached or failed generation counts 0."""
+        return {
+            "experts": sum(_generated_s(a.completion) for a in self.answers),
+            "aggregate": _generated_s(self.aggregate.completion),
         }
 
     def tokens(self) -> dict[str, int]:
@@ -264,6 +279,10 @@ def expert_task(question: Question, expert: str, max_tokens: int | None = None) 
 
 def _result(task: Task | None, done: Mapping[TaskKey | str, TaskResult]) -> TaskResult | None:
     return done.get(task.key) if task is not None else None
+
+
+def _generated_s(completion: Completion | None) -> float:
+    return completion.seconds if completion is not None and not completion.cached else 0.0
 
 
 def _answer_json(answer: ExpertAnswer) -> dict[str, Any]:

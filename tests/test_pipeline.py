@@ -62,6 +62,9 @@ async def test_answers_with_one_load_per_expert(tiny_profile: dict[str, str], ro
         assert result.aggregate.method in {"aggregator", "unanimous", "majority"}
         assert result.correct in {True, False}
         assert {"tag", "route", "experts", "aggregate"} <= result.timings.keys()
+        own = result.to_json()["timings"]
+        assert own["experts"] > 0  # real generations, uncached
+        assert own["batch"] == {k: round(v, 4) for k, v in result.timings.items()}
 
 
 async def test_an_expert_failing_mid_run_leaves_the_rest(

@@ -3,8 +3,12 @@ by expert -> aggregate, with every answer checked against the file it was record
 
 from __future__ import annotations
 
+from router_svc.aggregation.aggregator import Aggregate, ExpertAnswer
 from router_svc.assembly import build_pipeline
+from router_svc.pipeline import QuestionResult
 from router_svc.replay.engine import recorded_text
+from router_svc.routing.recruiter import Assignment
+from router_svc.types import Completion, Question
 from tests.support import REPLAY_AGGREGATOR, ReplaySuite
 
 
@@ -36,3 +40,47 @@ async def test_route_run_grouped_aggregate_one_load_per_expert(replay_suite: Rep
             assert result.aggregate.completion.expert == REPLAY_AGGREGATOR
             assert result.aggregate.text == recorded_text(data, row, judge)
             assert result.correct == (data.scores[row, judge] >= 0.5)
+
+
+def _done(expert: str, seconds: float, *, cached: bool = False) -> Completion:
+    return Completion("The answer is 4.", 5, 3, seconds, expert=expert, cached=cached)
+
+
+def test_the_record_times_the_question_and_keeps_the_batch_stages_apart() -> None:
+    question = Question("q", "What is 2 + 2?", "4")
+    answers = [
+        ExpertAnswer("a", "The answer is 4.", "4", completion=_done("a", 0.5)),
+        ExpertAnswer("b", "The answer is 4.", "4", completion=_done("b", 0.25)),
+        ExpertAnswer("c", "The answer is 4.", "4", completion=_done("c", 3.0, cached=True)),
+        ExpertAnswer("d", None, None, error="BackendTimeout: too slow"),
+    ]
+    aggregate = Aggregate("4", "The answer is 4.", "aggregator", _done("judge", 0.125))
+    batch = {"tag": 0.01, "route": 0.02, "experts": 9.0, "aggregate": 2.0}
+    result = QuestionResult(
+        question,
+        Assignment("q", [], [], [], ["a", "b", "c", "d"], False),
+        answers,
+        aggregate,
+        batch,
+    )
+
+    timings = result.to_json()["timings"]
+    assert timings == {"experts": 0.75, "aggregate": 0.125, "batch": batch}
+    unaggregated = QuestionResult(
+        question, result.assignment, answers[:1], Aggregate("4", "", "single")
+    )
+    assert unaggregated.to_json()["timings"] == {"experts": 0.5, "aggregate": 0.0, "batch": {}}
+
+
+async def test_answered_records_carry_both_timings(replay_suite: ReplaySuite) -> None:
+    runtime = replay_suite.runtime()
+    try:
+        pipeline = build_pipeline(runtime, replay_suite.suite)
+        results = await pipeline.answer(replay_suite.questions()[:4], pipeline.options(k=2))
+    finally:
+        await runtime.close()
+    records = [result.to_json()["timings"] for result in results]
+    assert {key for record in records for key in record} == {"experts", "aggregate", "batch"}
+    assert all(r["batch"] == records[0]["batch"] for r in records)  # one batch, shared
+    assert set(records[0]["batch"]) == {"tag", "route", "experts", "aggregate"}
+    assert all(r["experts"] == 0.0 for r in records)  # the replay engine generates in 0 s

@@ -88,6 +88,18 @@ class Aggregation(BaseModel):
     answer: str | None = None
 
 
+class Timings(BaseModel):
+    """Seconds: the question's own generations, and the stages of the batch it was answered in
+    (``tag``, ``route``, ``experts``, ``aggregate``; shared by every question of the batch)."""
+
+    model_config = _OPEN
+    experts: float = 0.0
+    """This question's expert generations, summed (cached ones count 0)."""
+    aggregate: float = 0.0
+    """This question's aggregator generation (0 when it did not run)."""
+    batch: dict[str, float] = Field(default_factory=dict)
+
+
 class RouterInfo(BaseModel):
     """The ``router`` field of a chat answer.
 
@@ -102,7 +114,7 @@ class RouterInfo(BaseModel):
     assignment: Assignment | None = None
     experts: list[ExpertResult] = Field(default_factory=list)
     aggregation: Aggregation | None = None
-    timings: dict[str, float] = Field(default_factory=dict)
+    timings: Timings = Field(default_factory=Timings)
     expert: str | None = None
     cached: bool | None = None
     usage_estimated: bool | None = None
@@ -287,7 +299,7 @@ class Answer(BaseModel):
     correct: bool | None = None
     """Whether the final answer matches ``gold_answer`` (None without one)."""
     tokens: Tokens = Field(default_factory=Tokens)
-    timings: dict[str, float] = Field(default_factory=dict)
+    timings: Timings = Field(default_factory=Timings)
 
     @property
     def answer(self) -> str | None:

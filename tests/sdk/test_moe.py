@@ -85,7 +85,7 @@ def test_answer_routes_generates_and_aggregates(moe: MoE) -> None:
     assert answer.text
     assert isinstance(answer.correct, bool)
     assert answer.tokens.total > 0
-    assert "experts" in answer.timings
+    assert {"tag", "route", "experts"} <= answer.timings.batch.keys()
 
 
 def test_run_batch_answers_in_order_loading_each_expert_once(moe: MoE) -> None:

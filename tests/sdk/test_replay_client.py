@@ -36,6 +36,7 @@ async def test_chat_stream_and_route(replay_server: str, replay_suite: ReplaySui
     assert chat.experts == list(expected[0].assignment.chosen)
     assert chat.router.aggregation is not None
     assert chat.router.aggregation.method == expected[0].aggregate.method
+    assert {"tag", "route", "experts"} <= chat.router.timings.batch.keys()
     assert "".join(pieces) == stream.result.text == expected[1].aggregate.text
     assert stream.router.assignment is not None
     assert stream.router.assignment.chosen == list(expected[1].assignment.chosen)
@@ -61,6 +62,7 @@ async def test_a_batch_round_trip(replay_server: str, replay_suite: ReplaySuite)
         assert result.routing is not None
         assert result.routing.chosen == list(want.assignment.chosen)
         assert result.correct == want.correct
+        assert {"tag", "route", "experts", "aggregate"} <= result.timings.batch.keys()
 
 
 def test_the_sync_client_answers_too(replay_server: str, replay_suite: ReplaySuite) -> None:
