@@ -14,7 +14,7 @@ import openai
 import pytest
 import redis
 
-from tests.api.conftest import (
+from tests.support import (
     REDIS_URL,
     ROOT,
     SUITES,

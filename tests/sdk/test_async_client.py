@@ -10,8 +10,7 @@ import pytest
 
 import router_svc
 from router_svc import APIError, JobNotFoundError
-from tests.api.conftest import free_port
-from tests.sdk.conftest import Server
+from tests.support import Server, free_port
 
 pytestmark = pytest.mark.slow
 

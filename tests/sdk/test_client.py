@@ -10,8 +10,7 @@ import pytest
 
 import router_svc
 from router_svc import APIError, Batch, BatchResult, ChatResult, JobNotFoundError, Question
-from tests.api.conftest import free_port, start_server
-from tests.sdk.conftest import Server
+from tests.support import Server, free_port, start_server
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.conftest import server_environ
-from tests.sdk.conftest import Server
+from tests.support import Server, server_environ
 
 pytestmark = pytest.mark.slow
 
