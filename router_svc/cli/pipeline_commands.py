@@ -118,6 +118,10 @@ def show_profile(artifacts: ProfileArtifacts) -> None:
         f"{r.expert} {r.accuracy:.0%} of {r.items}" for r in artifacts.aggregator_ranking
     )
     console.print(f"aggregator: [bold]{artifacts.aggregator}[/] (benchmark: {ranking or 'none'})")
+    for stage, counts in (artifacts.metadata.get("failures") or {}).items():
+        failed = ", ".join(f"{expert} {n}" for expert, n in counts.items() if n)
+        if failed:
+            console.print(f"failed {stage} (left out, retried on the next run): {failed}")
 
 
 @friendly_errors

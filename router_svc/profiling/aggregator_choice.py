@@ -16,6 +16,7 @@ from typing import Any
 
 from router_svc.aggregation.aggregator import Aggregator, ExpertAnswer
 from router_svc.assembly import Runtime
+from router_svc.profiling.failures import missing_per_expert, record_failure
 from router_svc.questions.grading import grade
 from router_svc.routing.artifacts import AGGREGATION_FILE, AggregatorRank, append_jsonl, read_jsonl
 from router_svc.types import Question
@@ -59,6 +60,14 @@ def _answer(record: dict[str, Any]) -> ExpertAnswer:
     return ExpertAnswer(expert=record["expert"], text=record["text"], answer=record["answer"])
 
 
+@dataclass(frozen=True)
+class AggregationBenchmark:
+    ranking: list[AggregatorRank]
+    """Best first; a candidate that answered no item comes last."""
+    failures: dict[str, int]
+    """Per candidate: the items it failed on (retried on the next run)."""
+
+
 async def benchmark_aggregators(
     runtime: Runtime,
     questions: Sequence[Question],
@@ -66,14 +75,15 @@ async def benchmark_aggregators(
     folder: Path,
     *,
     progress: bool = False,
-) -> list[AggregatorRank]:
+) -> AggregationBenchmark:
     """Rank the pool's aggregator candidates, best first (ties: the order in experts.yaml)."""
     candidates = runtime.pool.aggregator_candidates
     items = build_items(questions, outputs)
     if not candidates or not items:
-        return [AggregatorRank(name, 0.0, 0) for name in candidates]
+        ranking = [AggregatorRank(name, 0.0, 0) for name in candidates]
+        return AggregationBenchmark(ranking, dict.fromkeys(candidates, 0))
     path = folder / AGGREGATION_FILE
-    done = {(r["question_id"], r["expert"]): r for r in read_jsonl(path)}
+    done = {(r["question_id"], r["expert"]): r for r in read_jsonl(path) if _answered(r)}
     tasks = []
     for name in candidates:
         aggregator = Aggregator(name, skip_unanimous=False)
@@ -81,10 +91,24 @@ async def benchmark_aggregators(
             if (item.question.id, name) not in done:
                 tasks.append(aggregator.task_for(item.question, item.responses))
     results = await runtime.executor().run(tasks, progress=progress)
-    records = [_record(item_of(items, r.task.question_id), r.task.expert, r) for r in results]
+    for failed in (r for r in results if r.completion is None):
+        record_failure(folder, "aggregation", failed.task.question_id, failed)
+    records = [
+        _record(item_of(items, r.task.question_id), r.task.expert, r)
+        for r in results
+        if r.completion is not None
+    ]
     append_jsonl(path, records)
     done.update({(r["question_id"], r["expert"]): r for r in records})
-    return _rank(candidates, items, done)
+    wanted = [(item.question.id, name) for item in items for name in candidates]
+    return AggregationBenchmark(
+        _rank(candidates, items, done), missing_per_expert(candidates, wanted, done)
+    )
+
+
+def _answered(record: dict[str, Any]) -> bool:
+    """A verdict the candidate gave (older versions stored failures as wrong verdicts)."""
+    return record.get("error") is None
 
 
 def item_of(items: Sequence[AggregationItem], question_id: str) -> AggregationItem:
@@ -114,4 +138,4 @@ def _rank(
         accuracy = sum(r["correct"] for r in scored) / len(scored) if scored else 0.0
         ranks.append(AggregatorRank(name, round(accuracy, 4), len(scored)))
     order = {name: i for i, name in enumerate(candidates)}
-    return sorted(ranks, key=lambda r: (-r.accuracy, order[r.expert]))
+    return sorted(ranks, key=lambda r: (r.items == 0, -r.accuracy, order[r.expert]))

@@ -23,6 +23,7 @@ from router_svc.errors import RouterSvcError
 from router_svc.execution.runner import TaskResult
 from router_svc.pipeline import expert_task
 from router_svc.profiling.aggregator_choice import benchmark_aggregators
+from router_svc.profiling.failures import missing_per_expert, record_failure
 from router_svc.questions.grading import grade
 from router_svc.questions.suites import Suite, dataset_hash
 from router_svc.routing.artifacts import (
@@ -61,15 +62,22 @@ async def profile_suite(
     outputs = await run_experts(runtime, questions, folder / OUTPUTS_FILE, progress=progress)
     experts = [expert.name for expert in runtime.pool.routable]
     profiles = build_profiles((_outcome(o) for o in outputs), skills, experts)
-    ranking = await benchmark_aggregators(runtime, questions, outputs, folder, progress=progress)
+    benchmark = await benchmark_aggregators(runtime, questions, outputs, folder, progress=progress)
+    failures = {
+        "answers": missing_per_expert(
+            experts, ((q.id, e) for q in questions for e in experts), _pairs(outputs)
+        ),
+        "aggregation": benchmark.failures,
+    }
+    _warn(failures)
     artifacts = ProfileArtifacts(
         suite=suite.name,
-        metadata=_metadata(runtime, suite, questions, tag_with),
+        metadata={**_metadata(runtime, suite, questions, tag_with), "failures": failures},
         profiles=profiles,
         question_tags=tags,
         question_skills=skills,
         question_text={q.id: q.question for q in questions},
-        aggregator_ranking=ranking,
+        aggregator_ranking=benchmark.ranking,
     )
     artifacts.save(folder)
     return artifacts
@@ -132,19 +140,25 @@ def _question_skills(
 async def run_experts(
     runtime: Runtime, questions: Sequence[Question], path: Path, *, progress: bool = False
 ) -> list[dict[str, Any]]:
-    """Every routable expert on every question; finished outputs in ``path`` are kept."""
+    """Every routable expert on every question; finished outputs in ``path`` are kept.
+
+    A failed task is written to ``failures.jsonl`` instead, and tried again on the next run
+    (as is a failure recorded by an older version: an output with an ``error``)."""
     keys = {
         (q.id, e.name): input_key(runtime, e.name, q)
         for q in questions
         for e in runtime.pool.routable
     }
-    done = {(r["question_id"], r["expert"]): r for r in read_jsonl(path)}
+    done = {(r["question_id"], r["expert"]): r for r in read_jsonl(path) if _observed(r)}
     done = {pair: r for pair, r in done.items() if keys.get(pair) == r.get("input_key")}
     by_id = {q.id: q for q in questions}
     tasks = [expert_task(by_id[qid], expert) for (qid, expert) in keys if (qid, expert) not in done]
 
     def keep(result: TaskResult) -> None:
         qid = result.task.question_id
+        if result.completion is None:
+            record_failure(path.parent, "answer", qid, result)
+            return
         record = output_record(by_id[qid], result, keys[(qid, result.task.expert)])
         done[(qid, result.task.expert)] = record
         append_jsonl(path, [record])
@@ -161,24 +175,44 @@ def input_key(runtime: Runtime, expert: str, question: Question) -> str:
 
 
 def output_record(question: Question, result: TaskResult, key: str) -> dict[str, Any]:
+    """The record of one finished generation (``result.completion`` is set)."""
     completion = result.completion
-    graded = (
-        grade(completion.text, question.gold_answer or "", question.question)
-        if completion
-        else None
-    )
+    if completion is None:
+        raise ValueError(f"{result.task.key}: a failed task is no output ({result.error})")
+    graded = grade(completion.text, question.gold_answer or "", question.question)
     return {
         "question_id": question.id,
         "expert": result.task.expert,
         "input_key": key,
-        "text": completion.text if completion else None,
-        "answer": graded.answer if graded else None,
-        "correct": bool(graded.correct) if graded else False,
-        "error": result.error,
-        "prompt_tokens": completion.prompt_tokens if completion else 0,
-        "completion_tokens": completion.completion_tokens if completion else 0,
-        "seconds": round(completion.seconds, 4) if completion else 0.0,
+        "text": completion.text,
+        "answer": graded.answer,
+        "correct": bool(graded.correct),
+        "error": None,
+        "prompt_tokens": completion.prompt_tokens,
+        "completion_tokens": completion.completion_tokens,
+        "seconds": round(completion.seconds, 4),
     }
+
+
+def _observed(record: dict[str, Any]) -> bool:
+    """An output that observed an answer (older versions stored failures as wrong answers)."""
+    return record.get("error") is None and record.get("text") is not None
+
+
+def _pairs(records: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(r["question_id"], r["expert"]) for r in records]
+
+
+def _warn(failures: dict[str, dict[str, int]]) -> None:
+    for stage, counts in failures.items():
+        for expert, count in counts.items():
+            if count:
+                logger.warning(
+                    "%s: %d %s task(s) failed; left out of the profile, retried on the next run",
+                    expert,
+                    count,
+                    stage,
+                )
 
 
 def _outcome(record: dict[str, Any]) -> Outcome:
