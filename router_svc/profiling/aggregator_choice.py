@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from router_svc.aggregation.aggregator import Aggregator, ExpertAnswer
+from router_svc.aggregation.aggregator import Aggregator, ExpertAnswer, strip_reasoning
 from router_svc.assembly import Runtime
+from router_svc.execution.runner import TaskResult
 from router_svc.profiling.failures import missing_per_expert, record_failure
 from router_svc.questions.grading import grade
 from router_svc.routing.artifacts import AGGREGATION_FILE, AggregatorRank, append_jsonl, read_jsonl
@@ -94,7 +95,7 @@ async def benchmark_aggregators(
     for failed in (r for r in results if r.completion is None):
         record_failure(folder, "aggregation", failed.task.question_id, failed)
     records = [
-        _record(item_of(items, r.task.question_id), r.task.expert, r)
+        verdict_record(item_of(items, r.task.question_id), r.task.expert, r)
         for r in results
         if r.completion is not None
     ]
@@ -115,9 +116,11 @@ def item_of(items: Sequence[AggregationItem], question_id: str) -> AggregationIt
     return next(item for item in items if item.question.id == question_id)
 
 
-def _record(item: AggregationItem, expert: str, result: Any) -> dict[str, Any]:
+def verdict_record(item: AggregationItem, expert: str, result: TaskResult) -> dict[str, Any]:
+    """A candidate's verdict on one item, graded without its reasoning block as serving is."""
     text = result.completion.text if result.completion else ""
-    graded = grade(text, item.question.gold_answer or "", item.question.question)
+    served = strip_reasoning(text)  # what serving reads (Aggregator.finish)
+    graded = grade(served, item.question.gold_answer or "", item.question.question)
     return {
         "question_id": item.question.id,
         "expert": expert,

@@ -18,6 +18,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from router_svc.aggregation.aggregator import strip_reasoning
 from router_svc.assembly import Runtime, llm_tagger
 from router_svc.errors import RouterSvcError
 from router_svc.execution.runner import TaskResult
@@ -175,11 +176,13 @@ def input_key(runtime: Runtime, expert: str, question: Question) -> str:
 
 
 def output_record(question: Question, result: TaskResult, key: str) -> dict[str, Any]:
-    """The record of one finished generation (``result.completion`` is set)."""
+    """The record of one finished generation (``result.completion`` is set), graded without
+    its reasoning block as serving reads it; ``text`` keeps the raw output."""
     completion = result.completion
     if completion is None:
         raise ValueError(f"{result.task.key}: a failed task is no output ({result.error})")
-    graded = grade(completion.text, question.gold_answer or "", question.question)
+    served = strip_reasoning(completion.text)  # what serving reads (expert_answers)
+    graded = grade(served, question.gold_answer or "", question.question)
     return {
         "question_id": question.id,
         "expert": result.task.expert,
