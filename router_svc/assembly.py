@@ -174,7 +174,8 @@ def build_pipeline(runtime: Runtime, suite: str, *, skip_unanimous: bool = True)
     default = runtime.pool.tagger.kind
     if default not in taggers:
         raise ConfigError(f"tagger.kind {default!r} is not available; known: {sorted(taggers)}")
-    aggregator = artifacts.aggregator or (runtime.pool.aggregator_candidates or [None])[0]
+    candidates = runtime.pool.aggregator_candidates
+    aggregator = artifacts.aggregator or (candidates[0] if candidates else None)
     return Pipeline(
         taggers=taggers,
         default_tagger=default,

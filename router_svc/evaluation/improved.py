@@ -131,13 +131,13 @@ class MethodBench:
             router.score_queries(_queries(self.test, s, s + CHUNK))
             for s in range(0, len(self.test.table), CHUNK)
         ]
-        costs = [c.cost for c in chunks]
+        costs = [c.cost for c in chunks if c.cost is not None]
         return ScoreParts(
             relevance=np.concatenate([c.relevance for c in chunks]),
             prior=chunks[0].prior,
             score=np.concatenate([c.score for c in chunks]),
             fallback=np.concatenate([c.fallback for c in chunks]),
-            cost=None if any(c is None for c in costs) else np.concatenate(costs),
+            cost=np.concatenate(costs) if len(costs) == len(chunks) else None,
         )
 
     def _calibrated(
