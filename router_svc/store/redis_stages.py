@@ -12,7 +12,7 @@ job TTL):
     {prefix}:job:{id}:stages         hash     routed, queued:{expert}, answered:{expert},
                                               failed:{expert}, duplicate:{expert} (answers
                                               generated again and dropped), aggregated
-    {prefix}:workers                 set      consumer names that registered
+    {prefix}:workers                 set      consumer names that registered (job TTL)
     {prefix}:worker:{consumer}       hash     experts (JSON list), auto, aggregate, route, seen,
                                               loads (JSON); TTL = a few heartbeats
 
@@ -260,6 +260,7 @@ class RedisStages:
         with self._conn.translate():
             async with self._conn.client.pipeline(transaction=True) as pipe:
                 pipe.sadd(f"{self._prefix}:workers", info.consumer)
+                pipe.expire(f"{self._prefix}:workers", self._ttl)
                 pipe.hset(key, mapping=mapping)
                 pipe.expire(key, ttl_s)
                 await pipe.execute()
