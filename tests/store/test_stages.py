@@ -1,0 +1,80 @@
+"""The cluster mode's stage streams on the real Redis: fan-out, answers kept once, the claim
+heartbeat, reclaiming by another host."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest_asyncio
+from redis.asyncio import Redis
+
+from router_svc.store import Store, open_store
+from router_svc.store.redis_stages import RedisStages, stages_of
+from tests.support import REDIS_URL
+
+IDLE_MS = 200
+
+
+@pytest_asyncio.fixture
+async def redis_store(prefix: str, raw_redis: Redis, tmp_path: Path) -> AsyncIterator[Store]:
+    store = open_store(REDIS_URL, tmp_path / "unused.sqlite3", prefix=prefix)
+    yield store
+    await store.close()
+    keys = [key async for key in raw_redis.scan_iter(match=f"{prefix}:*")]
+    if keys:
+        await raw_redis.delete(*keys)
+
+
+async def _routed(store: Store, experts: list[str]) -> RedisStages:
+    """One question, routed to ``experts``."""
+    stages = stages_of(store.jobs)
+    assert stages is not None
+    await store.jobs.submit("job-1", ['{"question": {"id": "q1", "question": "2+2?"}}'], {})
+    (item,) = await store.jobs.claim("router", 1, block_ms=0, min_idle_ms=IDLE_MS)
+    assert await stages.fan_out(item, "{}", "{}", experts)
+    assert not await stages.fan_out(item, "{}", "{}", experts)  # a redelivery fans out nothing
+    return stages
+
+
+async def test_the_last_answer_queues_aggregation_once(redis_store: Store) -> None:
+    stages = await _routed(redis_store, ["a", "b"])
+    (task_a,) = await stages.claim("w1", ["a"], 10, min_idle_ms=IDLE_MS)
+    (task_b,) = await stages.claim("w2", ["b"], 10, min_idle_ms=IDLE_MS)
+    assert await stages.claim("w1", ["aggregate"], 10, min_idle_ms=IDLE_MS) == []
+    assert await stages.answer(task_a, "a", '{"expert": "a"}', failed=False)
+    assert not await stages.answer(task_a, "a", '{"expert": "a"}', failed=False)
+    assert await stages.answer(task_b, "b", '{"expert": "b"}', failed=True)
+    (ready,) = await stages.claim("w3", ["aggregate"], 10, min_idle_ms=IDLE_MS)
+    state = await stages.question(ready.job_id, ready.index)
+    assert state is not None and set(state.answers) == {"a", "b"}
+    assert await stages.finish(ready, json.dumps({"id": "q1"}), failed=False)
+    assert not await stages.finish(ready, json.dumps({"id": "q1"}), failed=False)
+    counts = await stages.stage_counts("job-1")
+    assert counts == {
+        "routed": 1,
+        "queued:a": 1,
+        "queued:b": 1,
+        "answered:a": 1,
+        "failed:b": 1,
+        "duplicate:a": 1,
+        "aggregated": 1,
+    }
+    info = await redis_store.jobs.info("job-1")
+    assert (info.status, info.done, info.failed) == ("done", 1, 0)
+
+
+async def test_the_heartbeat_keeps_a_claim_and_a_silent_one_is_reclaimed(
+    redis_store: Store,
+) -> None:
+    stages = await _routed(redis_store, ["a"])
+    (task,) = await stages.claim("w1", ["a"], 10, min_idle_ms=IDLE_MS)
+    await asyncio.sleep(IDLE_MS * 1.5 / 1000)
+    await stages.extend("w1", [task])
+    assert await stages.claim("w2", ["a"], 10, min_idle_ms=IDLE_MS) == []
+    await asyncio.sleep(IDLE_MS * 1.5 / 1000)
+    (taken,) = await stages.claim("w2", ["a"], 10, min_idle_ms=IDLE_MS)
+    assert (taken.entry_id, taken.deliveries) == (task.entry_id, 2)  # the heartbeat is no delivery
+    assert await stages.backlog(["a", "b"]) == {"a": 1, "b": 0}
