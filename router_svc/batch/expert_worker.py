@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from router_svc.batch.placement import choose_experts, host_counts
@@ -211,7 +211,7 @@ class ExpertWorker:
         return len(entries)
 
     @contextlib.asynccontextmanager
-    async def _claim_heartbeat(self, entries: Sequence[StageEntry]):  # type: ignore[no-untyped-def]
+    async def _claim_heartbeat(self, entries: Sequence[StageEntry]) -> AsyncIterator[None]:
         """Extend the claim on ``entries`` every ``heartbeat_s`` while the block runs."""
 
         async def beat() -> None:

@@ -1,10 +1,9 @@
 """The cluster mode on the real Redis: expert-affine workers over a replay-backed suite.
 
-The suite is profiled from tests/fixtures/replay_small.jsonl (``profile --replay``) with the
-model-free ``hashing`` embedder, so nothing is generated and no model loads: replay experts
-answer from the recorded outcomes. In-process tests check placement (each expert loads only
-where it is hosted), exactly-once results equal to the single-process path, and the status of
-an expert no live worker hosts; the slow test kills a ``router-svc worker --experts`` process
+The suite (tests/batch/cluster_support.py) is profiled from recorded outcomes, so nothing is
+generated and no model loads. In-process tests check placement (each expert loads only where
+it is hosted), exactly-once results equal to the single-process path, and the status of an
+expert no live worker hosts; the slow test kills a ``router-svc worker --experts`` process
 mid-batch and a second one reclaims its tasks.
 """
 
@@ -15,113 +14,20 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
-from typer.testing import CliRunner
 
-from router_svc.assembly import Runtime, build_pipeline
-from router_svc.batch.expert_worker import ClusterOptions, ExpertWorker
-from router_svc.batch.payload import BatchPayload, BatchQuestion
+from router_svc.assembly import build_pipeline
+from router_svc.batch.payload import BatchPayload
 from router_svc.batch.placement import choose_experts, unhosted
 from router_svc.batch.status import stage_status
-from router_svc.cli.main import app
-from router_svc.config.loader import load_pool
-from router_svc.config.settings import Settings
-from router_svc.replay.data import load_replay
 from router_svc.store.redis_stages import RedisStages, stages_of
-from tests.support import REDIS_URL, ROOT, eventually
-
-SMALL = ROOT / "tests" / "fixtures" / "replay_small.jsonl"
-SUITE = "replay_small"
-WORKER = [sys.executable, "-c", "from router_svc.cli.main import app; app()", "worker"]
-EXPERT = """\
-  - name: {name}
-    engine: replay
-    model: replay
-    options: {{file: {file}, load_delay_s: {delay}}}
-"""
-
-
-@dataclass
-class Cluster:
-    """A profiled replay pool under a fresh Redis prefix."""
-
-    config: Path
-    env: dict[str, str]
-    experts: list[str]
-
-    def runtime(self) -> Runtime:
-        return Runtime.create(Settings(), load_pool(self.config), use_cache=False)
-
-
-def _pool_yaml(path: Path, experts: list[str], delay: float) -> Path:
-    body = "".join(EXPERT.format(name=n, file=SMALL, delay=delay) for n in experts)
-    head = f"k: 2\nembedding_model: hashing\naggregator_candidates: [{experts[0]}]\n"
-    path.write_text(f"{head}experts:\n{body}", encoding="utf-8")
-    return path
-
-
-@pytest_asyncio.fixture
-async def cluster(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, raw_redis: Redis
-) -> AsyncIterator[Cluster]:
-    prefix = f"router-svc-test:cluster:{uuid.uuid4().hex[:12]}:v1"
-    env = {
-        "ROUTER_SVC_REDIS_URL": REDIS_URL,
-        "ROUTER_SVC_REDIS_PREFIX": prefix,
-        "ROUTER_SVC_SKILLS_DIR": str(tmp_path / "skills"),
-        "ROUTER_SVC_DATA_DIR": str(tmp_path / "data"),
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    experts = load_replay(SMALL).experts
-    config = _pool_yaml(tmp_path / "experts.yaml", experts, 0.0)
-    profiled = await asyncio.to_thread(
-        CliRunner().invoke, app, ["profile", "--replay", str(SMALL), "--config", str(config)]
-    )
-    assert profiled.exit_code == 0, profiled.output
-    yield Cluster(config, env, experts)
-    keys = [key async for key in raw_redis.scan_iter(match=f"{prefix}:*")]
-    if keys:
-        await raw_redis.delete(*keys)
-
-
-def _payloads(count: int) -> list[str]:
-    data = load_replay(SMALL)
-    rows = data.rows("test").tolist()[:count]
-    questions = [BatchQuestion.model_validate(vars(data.questions[r])) for r in rows]
-    return [BatchPayload(suite=SUITE, question=q).to_json() for q in questions]
-
-
-def _worker(runtime: Runtime, name: str, experts: tuple[str, ...], **opts: object) -> ExpertWorker:
-    stages = stages_of(runtime.store.jobs)
-    assert stages is not None
-    options = ClusterOptions(
-        consumer=name,
-        experts=experts,
-        default_suite=SUITE,
-        batch_size=8,
-        poll_s=0.05,
-        max_idle_s=1.0,
-        **opts,  # type: ignore[arg-type]
-    )
-    return ExpertWorker(
-        runtime.store.jobs,
-        stages,
-        lambda suite: build_pipeline(runtime, suite),
-        runtime.executor(),
-        runtime.stats,
-        [e.name for e in runtime.pool.routable],
-        options,
-    )
+from tests.batch.cluster_support import SUITE, WORKER, Cluster, make_worker, payloads, pool_yaml
+from tests.support import eventually
 
 
 def test_auto_placement_keeps_resident_experts_and_fills_by_backlog_per_host() -> None:
@@ -137,17 +43,17 @@ async def test_two_expert_affine_workers_load_each_expert_once(cluster: Cluster)
     runtimes = [cluster.runtime(), cluster.runtime()]
     try:
         jobs = runtimes[0].store.jobs
-        await jobs.submit("cluster-1", _payloads(30), {"suite": SUITE})
+        await jobs.submit("cluster-1", payloads(30), {"suite": SUITE})
         workers = [
-            _worker(runtimes[0], "w-a", groups[0]),
-            _worker(runtimes[1], "w-b", groups[1], route=False, aggregate=False),
+            make_worker(runtimes[0], "w-a", groups[0]),
+            make_worker(runtimes[1], "w-b", groups[1], route=False, aggregate=False),
         ]
         await asyncio.gather(*(w.run() for w in workers))
         info = await jobs.info("cluster-1")
         results = [json.loads(v) for _, v in await jobs.results("cluster-1")]
         loads = [dict(r.stats.loads_by_expert) for r in runtimes]
         single = build_pipeline(runtimes[0], SUITE)
-        questions = [BatchPayload.model_validate_json(p).question for p in _payloads(30)]
+        questions = [BatchPayload.model_validate_json(p).question for p in payloads(30)]
         expected = await single.answer([q.to_question() for q in questions], single.options())
         stages = stages_of(jobs)
         assert stages is not None
@@ -173,9 +79,9 @@ async def test_an_expert_no_live_worker_hosts_is_reported(cluster: Cluster) -> N
     runtime = cluster.runtime()
     try:
         jobs = runtime.store.jobs
-        await jobs.submit("cluster-2", _payloads(6), {"suite": SUITE})
+        await jobs.submit("cluster-2", payloads(6), {"suite": SUITE})
         assert await stage_status(jobs, "cluster-2") is None  # not routed yet
-        router = _worker(runtime, "w-route", (cluster.experts[0],), heartbeat_s=5.0)
+        router = make_worker(runtime, "w-route", (cluster.experts[0],), heartbeat_s=5.0)
         await router.run_round()
         hosted = await stage_status(jobs, "cluster-2")
         stages = stages_of(jobs)
@@ -196,7 +102,7 @@ async def test_an_expert_no_live_worker_hosts_is_reported(cluster: Cluster) -> N
 @pytest.fixture
 def slow_pool(cluster: Cluster, tmp_path: Path) -> Iterator[Path]:
     """The cluster's pool with a 2 s load per expert, so a worker can die mid-batch."""
-    yield _pool_yaml(tmp_path / "slow.yaml", cluster.experts, 2.0)
+    yield pool_yaml(tmp_path / "slow.yaml", cluster.experts, 2.0)
 
 
 def _spawn(cluster: Cluster, config: Path, name: str) -> subprocess.Popen[bytes]:
@@ -226,7 +132,7 @@ async def test_a_killed_worker_s_tasks_are_reclaimed_and_answered_once(
         return False
 
     try:
-        await runtime.store.jobs.submit("cluster-3", _payloads(24), {"suite": SUITE})
+        await runtime.store.jobs.submit("cluster-3", payloads(24), {"suite": SUITE})
         first = _spawn(cluster, slow_pool, "w-first")
         try:
             held: bool = await eventually(first_holds_tasks, what="w-first to claim", timeout_s=60)
