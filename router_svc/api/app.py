@@ -24,9 +24,11 @@ from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from router_svc.api.admission import ExpertQueues
 from router_svc.api.auth import AuthMiddleware
 from router_svc.api.errors import HTTPError, error_response, register_error_handler
 from router_svc.api.metrics import Metrics
+from router_svc.api.openapi import install_openapi
 from router_svc.api.routes import batches, chat, health, models, route
 from router_svc.api.state import (
     build_services,
@@ -98,9 +100,11 @@ class RequestContextMiddleware:
                 MutableHeaders(scope=message)["x-request-id"] = request_id
             await send(message)
 
+        self.metrics.in_flight.inc()
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            self.metrics.in_flight.dec()
             self._record(scope, status, time.perf_counter() - started)
             reset_request_id(token)
 
@@ -214,7 +218,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = Metrics()
     app.state.api_keys = [key.get_secret_value().encode("utf-8") for key in settings.api_keys]
+    app.state.queues = ExpertQueues(settings.max_queue)
     register_error_handler(app)
+    install_openapi(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(AuthMiddleware, keys=app.state.api_keys)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)

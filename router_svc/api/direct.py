@@ -13,7 +13,7 @@ import dataclasses
 import time
 from typing import Any
 
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.background import BackgroundTask
 
 from router_svc.api.schemas import ChatCompletionRequest, completion_body, usage_body
@@ -74,7 +74,7 @@ async def expert_answer(
 
 async def expert_stream(
     services: Services, model: str, name: str, request: GenerationRequest
-) -> Response:
+) -> StreamingResponse:
     """The expert's generation as server-sent events (never cached)."""
     models = services.runtime.models
     started = time.perf_counter()

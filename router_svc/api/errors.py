@@ -164,8 +164,17 @@ def _http_body(exc: StarletteHTTPException) -> ErrorBody:
 def error_response(exc: Exception) -> JSONResponse:
     """The envelope response of ``exc`` (the handler's, and the body-limit middleware's)."""
     body = error_body(exc)
-    headers = {"WWW-Authenticate": "Bearer"} if body.status == 401 else None
-    return JSONResponse(body.envelope(), status_code=body.status, headers=headers)
+    headers = dict(_HEADERS.get(body.status, {}))
+    if isinstance(exc, StarletteHTTPException) and exc.headers:
+        headers.update(exc.headers)  # a 405's Allow
+    return JSONResponse(body.envelope(), status_code=body.status, headers=headers or None)
+
+
+RETRY_AFTER_S = 1
+"""What a 429 (an expert's queue is full) tells the client to wait, in seconds."""
+
+_HEADERS = {401: {"WWW-Authenticate": "Bearer"}, 429: {"Retry-After": str(RETRY_AFTER_S)}}
+"""Headers an error answer of the status carries."""
 
 
 async def handle_error(request: Request, exc: Exception) -> JSONResponse:

@@ -9,6 +9,9 @@ router_svc_tokens_total{expert,kind}                counter: prompt or completio
 router_svc_cache_hits_total{source}                 counter: source is direct or pipeline
 router_svc_cache_misses_total{source}               counter: generated, not from the cache
 router_svc_queue_depth                              gauge: batch items not finished yet
+router_svc_requests_in_flight                       gauge: HTTP requests being served now
+router_svc_expert_requests{expert}                  gauge: API requests an expert holds now
+                                                    (running or waiting; 429 past max_queue)
 router_svc_model_loads{expert}                      gauge: model loads since the start
 router_svc_models_resident                          gauge: models loaded now
 """
@@ -69,6 +72,15 @@ class Metrics:
         self.queue_depth = Gauge(
             "router_svc_queue_depth", "Batch items not finished yet.", registry=r
         )
+        self.in_flight = Gauge(
+            "router_svc_requests_in_flight", "HTTP requests being served now.", registry=r
+        )
+        self.expert_requests = Gauge(
+            "router_svc_expert_requests",
+            "API requests an expert holds now, running or waiting.",
+            ["expert"],
+            registry=r,
+        )
         self.model_loads = Gauge(
             "router_svc_model_loads",
             "Model loads since the server started.",
@@ -110,6 +122,10 @@ class Metrics:
         for expert, loads in loads_by_expert.items():
             self.model_loads.labels(expert=expert).set(loads)
         self.models_resident.set(resident)
+
+    def set_expert_requests(self, held: Mapping[str, int]) -> None:
+        for expert, count in held.items():
+            self.expert_requests.labels(expert=expert).set(count)
 
     def observe_batches(self, sizes: Sequence[int]) -> None:
         """Observe the micro-batches sent since the last call (``sizes``: all, in order)."""

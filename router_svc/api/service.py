@@ -20,7 +20,7 @@ from router_svc.api.state import Services
 from router_svc.errors import RoutingError, unknown_message
 from router_svc.pipeline import Pipeline, QuestionResult, RouteOptions
 from router_svc.routing.recruiter import Assignment
-from router_svc.types import Completion
+from router_svc.types import Completion, Question
 
 logger = logging.getLogger(__name__)
 
@@ -179,6 +179,23 @@ async def routed_call(
     pipeline = await services.pipeline(served)
     options = route_options(services, pipeline, fields, max_tokens)
     return RoutedCall(served, pipeline, options)
+
+
+async def answer_routed(
+    pipeline: Pipeline,
+    question: Question,
+    assignment: Assignment,
+    options: RouteOptions,
+    timings: dict[str, float],
+) -> QuestionResult:
+    """Run the recruited experts and the aggregator on a routed question (``Pipeline.answer``
+    after its ``route``, which the caller ran to know the experts first)."""
+    cap = options.max_tokens
+    answers = await pipeline.run_experts([question], [assignment], timings, max_tokens=cap)
+    aggregates = await pipeline.aggregate([question], answers, timings, max_tokens=cap)
+    return QuestionResult(
+        question, assignment, answers[question.id], aggregates[question.id], dict(timings)
+    )
 
 
 def check_messages(services: Services, messages: Sequence[object]) -> None:

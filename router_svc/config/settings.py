@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     microbatch_max_wait_ms: float = Field(
         10.0, ge=0.0, description="How long a direct expert request waits for batch peers."
     )
+    max_queue: int = Field(
+        16, ge=1, description="Most API requests one expert holds, running or waiting (429 beyond)."
+    )
+    request_timeout_s: float = Field(
+        300.0, gt=0, description="Deadline of one API request's generation (504 past it)."
+    )
 
     @property
     def sqlite_path(self) -> Path:

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from router_svc.api.admission import holding, queues_of, until_done
 from router_svc.api.direct import expert_answer, expert_engine, expert_request, expert_stream
 from router_svc.api.schemas import (
     ChatCompletionRequest,
@@ -35,6 +36,7 @@ from router_svc.api.schemas import (
 )
 from router_svc.api.service import (
     RoutedCall,
+    answer_routed,
     check_answered,
     check_messages,
     log_unknown_fields,
@@ -47,13 +49,16 @@ from router_svc.api.service import (
 from router_svc.api.state import Services, ServicesDep, current_request_id
 from router_svc.api.streaming import RoutedStream, events, sse_response
 from router_svc.pipeline import QuestionResult
+from router_svc.routing.recruiter import Assignment
 from router_svc.types import Question
 
 router = APIRouter(tags=["chat"])
 
 
 @router.post("/v1/chat/completions", response_model=None)
-async def chat_completions(body: ChatCompletionRequest, services: ServicesDep) -> Response:
+async def chat_completions(
+    body: ChatCompletionRequest, services: ServicesDep, request: Request
+) -> Response:
     """An answer from the router (a suite's pipeline) or from one expert directly."""
     log_unknown_fields(body)
     check_messages(services, body.messages)
@@ -62,12 +67,18 @@ async def chat_completions(body: ChatCompletionRequest, services: ServicesDep) -
         message.text(index)
     target = parse_model(body.model)
     if isinstance(target, ExpertModel):
-        return await _expert(services, body, target.name)
+        return await _expert(services, body, target.name, request)
     call = await routed_call(services, target.suite, body, max_tokens=body.token_limit())
     question = Question(current_request_id(), question_of(body.messages))
+    timings: dict[str, float] = {}
+    (assignment,) = await call.pipeline.route([question], call.options, timings)
     if body.stream:
-        return await _routed_stream(services, call, question, body.model)
-    (result,) = await call.pipeline.answer([question], call.options)
+        held = queues_of(request).hold(assignment.chosen)
+        respond = _routed_stream(services, call, question, assignment, timings, body.model)
+        return await holding(held, respond)
+    with queues_of(request).admit(assignment.chosen):
+        work = answer_routed(call.pipeline, question, assignment, call.options, timings)
+        result = await until_done(request, work, services.settings.request_timeout_s)
     check_answered(result.answers, result.aggregate)
     observe(services.metrics, result)
     return _render(call.suite, result, body.model)
@@ -83,10 +94,13 @@ def _render(suite: str, result: QuestionResult, model: str) -> JSONResponse:
 
 
 async def _routed_stream(
-    services: Services, call: RoutedCall, question: Question, model: str
-) -> Response:
-    timings: dict[str, float] = {}
-    (assignment,) = await call.pipeline.route([question], call.options, timings)
+    services: Services,
+    call: RoutedCall,
+    question: Question,
+    assignment: Assignment,
+    timings: dict[str, float],
+    model: str,
+) -> StreamingResponse:
     max_tokens = call.options.max_tokens
     stream = RoutedStream(services, call.pipeline, question, assignment, max_tokens)
     await stream.prepare(timings)
@@ -100,9 +114,14 @@ async def _routed_stream(
     return sse_response(events(model, first, pieces, finish), headers)
 
 
-async def _expert(services: Services, body: ChatCompletionRequest, name: str) -> Response:
+async def _expert(
+    services: Services, body: ChatCompletionRequest, name: str, request: Request
+) -> Response:
     engine = expert_engine(services, name)
-    request = expert_request(body)
+    generation = expert_request(body)
     if body.stream:
-        return await expert_stream(services, body.model, name, request)
-    return await expert_answer(services, body.model, engine, request)
+        held = queues_of(request).hold([name])
+        return await holding(held, expert_stream(services, body.model, name, generation))
+    with queues_of(request).admit([name]):
+        work = expert_answer(services, body.model, engine, generation)
+        return await until_done(request, work, services.settings.request_timeout_s)

@@ -14,6 +14,7 @@ import logging
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from router_svc.api.admission import queues_of
 from router_svc.api.auth import authorized
 from router_svc.api.errors import HTTPError
 from router_svc.api.metrics import CONTENT_TYPE
@@ -103,8 +104,9 @@ async def _problems(services: Services) -> list[str]:
 
 
 @metrics_router.get("/metrics")
-async def metrics(services: ServicesDep) -> Response:
+async def metrics(request: Request, services: ServicesDep) -> Response:
     """Prometheus text format."""
+    services.metrics.set_expert_requests(queues_of(request).held)
     stats = services.runtime.stats
     resident = len(services.runtime.models.resident)
     services.metrics.set_models(stats.loads_by_expert, resident)

@@ -1,0 +1,92 @@
+"""Back-pressure on a real server: a full expert queue is a 429 with Retry-After, a request past
+its deadline a 504, a client that goes away has its work cancelled (499 in the metrics), and
+/metrics shows the requests in flight and held per expert."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.conftest import ServerStarter
+from tests.support import eventually, redis_env
+
+pytestmark = pytest.mark.slow
+
+EXPERT = "smol-facts"
+LONG = {
+    "model": EXPERT,
+    "messages": [{"role": "user", "content": "Write a very long story about a dragon."}],
+    "max_tokens": 1500,
+    "temperature": 1.0,
+}
+
+
+@pytest.fixture(scope="module")
+def busy_server(tiny_profile_env: dict[str, str], server_factory: ServerStarter) -> Iterator[str]:
+    """A server whose experts take one request each, with a 3 s deadline per request."""
+    env = {**tiny_profile_env, **redis_env("backpressure")}
+    env |= {"ROUTER_SVC_MAX_QUEUE": "1", "ROUTER_SVC_REQUEST_TIMEOUT_S": "3"}
+    with server_factory(env) as base_url:
+        short = {**LONG, "max_tokens": 1}
+        httpx.post(f"{base_url}/v1/chat/completions", json=short, timeout=120)  # loads it
+        yield base_url
+
+
+def sample(text: str, series: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+HELD = f'router_svc_expert_requests{{expert="{EXPERT}"}}'
+
+
+async def held(http: httpx.AsyncClient) -> float:
+    return sample((await http.get("/metrics")).text, HELD)
+
+
+async def test_a_full_expert_queue_is_a_429_with_retry_after(busy_server: str) -> None:
+    async with httpx.AsyncClient(base_url=busy_server, timeout=60) as http:
+        first = asyncio.create_task(http.post("/v1/chat/completions", json=LONG))
+        await eventually(lambda: held(http), what="the expert to hold the first request")
+        metrics = (await http.get("/metrics")).text
+        second = await http.post("/v1/chat/completions", json=LONG)
+        await first
+
+    assert second.status_code == 429, second.text
+    assert second.headers["retry-after"] == "1"
+    assert second.json()["error"]["code"] == "queue_full"
+    assert sample(metrics, "router_svc_requests_in_flight") >= 2  # the first and /metrics
+
+
+async def test_a_request_past_its_deadline_is_a_504(busy_server: str) -> None:
+    async with httpx.AsyncClient(base_url=busy_server, timeout=60) as http:
+        response = await http.post("/v1/chat/completions", json=LONG)
+        assert response.status_code == 504, response.text
+        assert response.json()["error"]["code"] == "deadline_exceeded"
+
+        async def released() -> bool:
+            return await held(http) == 0
+
+        await eventually(released, what="the expert's slot to be given back")
+
+
+async def test_a_client_that_goes_away_has_its_work_cancelled(busy_server: str) -> None:
+    series = 'router_svc_requests_total{endpoint="/v1/chat/completions",method="POST",status="499"}'
+    async with httpx.AsyncClient(base_url=busy_server, timeout=60) as http:
+        before = sample((await http.get("/metrics")).text, series)
+        async with httpx.AsyncClient(base_url=busy_server, timeout=60) as leaving:
+            request = asyncio.create_task(leaving.post("/v1/chat/completions", json=LONG))
+            await eventually(lambda: held(http), what="the expert to hold the request")
+            request.cancel()
+            await asyncio.gather(request, return_exceptions=True)
+
+        async def counted() -> bool:
+            text = (await http.get("/metrics")).text
+            return sample(text, series) == before + 1 and sample(text, HELD) == 0
+
+        await eventually(counted, what="a 499 and the expert's slot given back", timeout_s=5)
