@@ -155,7 +155,12 @@ class ExpertWorker:
         )
         if items:
             self.stats.routed += await route_items(
-                items, self.jobs, self.stages, self._pipeline, opts.default_suite
+                items,
+                self.jobs,
+                self.stages,
+                self._pipeline,
+                opts.default_suite,
+                opts.max_deliveries,
             )
         return len(items)
 

@@ -38,15 +38,15 @@ async def route_items(
     stages: RedisStages,
     pipelines: PipelineFor,
     default_suite: str,
+    max_deliveries: int,
 ) -> int:
-    """Route claimed questions and fan them out; returns how many were fanned out."""
+    """Route claimed questions and fan them out; returns how many were fanned out. A broken
+    payload, or one claimed more than ``max_deliveries`` times, is recorded as failed."""
     groups: dict[tuple[str, BatchOptions], _Routed] = {}
     for item in items:
-        try:
-            payload = BatchPayload.model_validate_json(item.payload)
-        except ValidationError as exc:
-            record = error_record(None, f"invalid batch payload: {exc.errors()[0]['msg']}", "x")
-            await jobs.complete(item, json.dumps(record), failed=True)
+        payload = _payload(item, max_deliveries)
+        if isinstance(payload, dict):
+            await jobs.complete(item, json.dumps(payload), failed=True)
             continue
         key = (payload.suite or default_suite, payload.options)
         groups.setdefault(key, []).append((item, payload))
@@ -54,6 +54,21 @@ async def route_items(
     for (suite, options), group in groups.items():
         fanned += await _route_group(jobs, stages, pipelines, suite, options, group)
     return fanned
+
+
+def _payload(item: WorkItem, max_deliveries: int) -> BatchPayload | dict[str, Any]:
+    """The item's payload, or the error record it is failed with."""
+    try:
+        payload = BatchPayload.model_validate_json(item.payload)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or "(payload)"
+        return error_record(
+            None, f"invalid batch payload: {where}: {error['msg']}", "invalid_payload"
+        )
+    if item.deliveries > max_deliveries:
+        return error_record(payload.question.id, _gave_up(item.deliveries), "too_many_deliveries")
+    return payload
 
 
 async def _route_group(
@@ -71,9 +86,10 @@ async def _route_group(
         assignments = await pipeline.route(questions, route, {})
     except StoreError:
         raise
-    except RouterSvcError as exc:
+    except Exception as exc:  # one bad group fails its questions, not the worker
+        message, kind = _why(exc)
         for item, payload in group:
-            record = error_record(payload.question.id, str(exc), type(exc).__name__)
+            record = error_record(payload.question.id, message, kind)
             await jobs.complete(item, json.dumps(record), failed=True)
         return 0
     fanned = 0
@@ -156,8 +172,9 @@ async def _aggregate_batch(
         aggregates = await pipeline.aggregate(questions, answers, timings)
     except StoreError:
         raise
-    except RouterSvcError as exc:
-        records = [error_record(q.id, str(exc), type(exc).__name__) for q in questions]
+    except Exception as exc:  # one bad batch fails its questions, not the worker
+        message, kind = _why(exc)
+        records = [error_record(q.id, message, kind) for q in questions]
         return await _finish_all(stages, batch, records, worker, failed=True)
     records = [
         QuestionResult(q, a, answers[q.id], aggregates[q.id], timings).to_json()
@@ -200,6 +217,14 @@ def _unique_ids(
         else:
             batch.append(row)
     return batches
+
+
+def _why(exc: Exception) -> tuple[str, str]:
+    """The message and type of an error record; unexpected errors are logged in full."""
+    if isinstance(exc, RouterSvcError):
+        return str(exc), type(exc).__name__
+    logger.exception("unexpected error in a cluster stage")
+    return f"internal error: {exc}", "internal_error"
 
 
 def _failed(expert: str, message: str, worker: str) -> str:

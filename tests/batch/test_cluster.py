@@ -151,3 +151,24 @@ async def test_a_killed_worker_s_tasks_are_reclaimed_and_answered_once(
     assert [r["batch"]["index"] for r in results] == list(range(24))
     assert all("error" not in r for r in results)
     assert {r["batch"]["worker"] for r in results} == {"w-second"}
+
+
+async def test_questions_that_cannot_be_routed_are_failed_once(cluster: Cluster) -> None:
+    runtime = cluster.runtime()
+    good = payloads(1)[0]
+    unprofiled = good.replace(f'"suite":"{SUITE}"', '"suite":"never-profiled"')
+    assert unprofiled != good
+    try:
+        jobs = runtime.store.jobs
+        await jobs.submit("bad-1", ['{"question": {"id": 7}}', unprofiled, good], {})
+        worker = make_worker(runtime, "w-bad", tuple(cluster.experts))
+        await worker.run()
+        info = await jobs.info("bad-1")
+        results = [json.loads(v) for _, v in await jobs.results("bad-1")]
+    finally:
+        await runtime.close()
+    assert (info.status, info.done, info.failed) == ("done", 1, 2)
+    assert results[0]["error"]["type"] == "invalid_payload"
+    assert "question.question" in results[0]["error"]["message"]
+    assert "never-profiled" in results[1]["error"]["message"]
+    assert results[1]["id"] == results[2]["id"] and "final" in results[2]
