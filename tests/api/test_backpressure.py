@@ -90,3 +90,22 @@ async def test_a_client_that_goes_away_has_its_work_cancelled(busy_server: str) 
             return sample(text, series) == before + 1 and sample(text, HELD) == 0
 
         await eventually(counted, what="a 499 and the expert's slot given back", timeout_s=5)
+
+
+async def test_a_stream_holds_its_expert_until_it_ends(busy_server: str) -> None:
+    async with httpx.AsyncClient(base_url=busy_server, timeout=60) as http:
+        body = {**LONG, "stream": True}
+        async with http.stream("POST", "/v1/chat/completions", json=body) as stream:
+            assert stream.status_code == 200
+            lines = stream.aiter_lines()
+            assert (await anext(lines)).startswith("data: ")
+            during = await held(http)
+            refused = await http.post("/v1/chat/completions", json=LONG)
+
+        async def released() -> bool:
+            return await held(http) == 0
+
+        await eventually(released, what="the stream's slot to be given back")
+
+    assert during == 1
+    assert refused.status_code == 429
