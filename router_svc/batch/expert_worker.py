@@ -217,11 +217,13 @@ class ExpertWorker:
 
     @contextlib.asynccontextmanager
     async def _claim_heartbeat(self, entries: Sequence[StageEntry]) -> AsyncIterator[None]:
-        """Extend the claim on ``entries`` every ``heartbeat_s`` while the block runs."""
+        """Extend the claim on ``entries`` every ``heartbeat_s`` while the block runs. The beat
+        is stopped between Redis calls, never cancelled inside one (a redis-py call cancelled
+        mid-reply can leave its connection hanging)."""
+        done = asyncio.Event()
 
         async def beat() -> None:
-            while True:
-                await asyncio.sleep(self.options.heartbeat_s)
+            while not await _wait(done, self.options.heartbeat_s):
                 with contextlib.suppress(StoreError):
                     await self.stages.extend(self.name, entries)
                     await self._heartbeat(force=True)
@@ -230,9 +232,8 @@ class ExpertWorker:
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            done.set()
+            await task
 
     async def _heartbeat(self, *, force: bool = False) -> None:
         """Register as live (every heartbeat_s, or now)."""
@@ -267,3 +268,10 @@ class ExpertWorker:
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> bool:
+    """True once ``event`` is set; False when ``seconds`` pass first."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), timeout=seconds)
+    return event.is_set()

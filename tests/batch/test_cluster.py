@@ -109,7 +109,7 @@ def _spawn(cluster: Cluster, config: Path, name: str) -> subprocess.Popen[bytes]
     experts = ",".join(cluster.experts)
     args = [*WORKER, "--config", str(config), "--experts", experts, "--consumer", name]
     args += ["--suite", SUITE, "--batch-size", "8", "--min-idle-ms", "3000"]
-    args += ["--heartbeat-s", "0.5", "--max-idle-s", "3"]
+    args += ["--heartbeat-s", "0.5", "--max-idle-s", "8"]
     env = {**os.environ, **cluster.env}
     return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -134,23 +134,28 @@ async def test_a_killed_worker_s_tasks_are_reclaimed_and_answered_once(
     try:
         await runtime.store.jobs.submit("cluster-3", payloads(24), {"suite": SUITE})
         first = _spawn(cluster, slow_pool, "w-first")
+        second = _spawn(cluster, slow_pool, "w-second")
         try:
             held: bool = await eventually(first_holds_tasks, what="w-first to claim", timeout_s=60)
             assert held
         finally:
             first.send_signal(signal.SIGKILL)
             first.communicate(timeout=10)
-        second = _spawn(cluster, slow_pool, "w-second")
         _, stderr = await asyncio.to_thread(second.communicate, timeout=120)
         assert second.returncode == 0, stderr.decode()[-2000:]
         info = await runtime.store.jobs.info("cluster-3")
         results = [json.loads(v) for _, v in await runtime.store.jobs.results("cluster-3")]
+        stages = stages_of(runtime.store.jobs)
+        assert stages is not None
+        counts = await stages.stage_counts("cluster-3")
     finally:
         await runtime.close()
     assert (info.status, info.done + info.failed) == ("done", 24)
     assert [r["batch"]["index"] for r in results] == list(range(24))
     assert all("error" not in r for r in results)
-    assert {r["batch"]["worker"] for r in results} == {"w-second"}
+    assert {r["batch"]["worker"] for r in results} == {"w-second"}  # w-first died loading
+    assert counts["aggregated"] == 24
+    assert sum(v for k, v in counts.items() if k.startswith("answered:")) == 48
 
 
 async def test_questions_that_cannot_be_routed_are_failed_once(cluster: Cluster) -> None:
