@@ -37,6 +37,14 @@ def bench(
         str,
         typer.Option("--tagger", help="keyword (no model) or embedding (MiniLM vectors for tags)."),
     ] = "keyword",
+    vectors: Annotated[
+        str,
+        typer.Option(
+            "--vectors",
+            help="Question vectors of knn and knn-shrinkage: minilm (the service's, cached by "
+            "content under .router-svc/vectors) or hashing (no model, quick checks).",
+        ),
+    ] = "minilm",
     k: Annotated[int, typer.Option("--k", min=1, help="Voters for random-k and k>1 routers.")] = 3,
     router: Annotated[
         str,
@@ -66,6 +74,7 @@ def bench(
 
     options = BenchOptions(
         tagger=tagger,  # type: ignore[arg-type]  # BenchOptions checks the value
+        vectors=vectors,  # type: ignore[arg-type]
         k=k,
         seed=seed,
         ablation=ablation,

@@ -81,14 +81,48 @@ class SkillPlusOptions(BaseModel):
     seed: int = Field(0, description="Seed of the clustering and of the validation halves.")
 
 
+class KnnShrinkageOptions(BaseModel):
+    """Options of ``knn-shrinkage``: each expert's chance of being right from the nearest
+    validation questions, shrunk toward the question's cluster and the expert's overall record;
+    the choice is expected score minus lambda x expected cost."""
+
+    model_config = _MODEL
+    tuned: bool = Field(
+        True,
+        description="Choose the knobs below by cross-validation on the validation questions "
+        "(held-out log-likelihood); they are then only the search's starting point.",
+    )
+    neighbours: int = Field(
+        50, ge=0, description="Nearest validation questions per query (0: no neighbour level)."
+    )
+    kernel_width: float = Field(
+        0.1, gt=0, description="How fast a neighbour's weight falls with its distance."
+    )
+    neighbour_pseudo: float = Field(
+        1.0, gt=0, description="Weight of the cluster estimate, in neighbours."
+    )
+    clusters: int = Field(
+        8, ge=1, description="k-means clusters of the validation questions (1: no cluster level)."
+    )
+    cluster_pseudo: float = Field(
+        20.0, gt=0, description="Weight of the overall accuracy inside a cluster, in questions."
+    )
+    membership_temperature: float = Field(
+        0.05, gt=0, description="Softness of a question's cluster membership."
+    )
+    folds: int = Field(5, ge=2, description="Cross-validation folds of the knob search.")
+    seed: int = Field(0, description="Seed of the folds and of the clustering.")
+
+
 ROUTER_OPTIONS: dict[str, type[BaseModel]] = {
     "symbolic-moe": SymbolicMoEOptions,
     "skill": SkillOptions,
     "skill-plus": SkillPlusOptions,
+    "knn-shrinkage": KnnShrinkageOptions,
 }
 """Every routing method's name and its options model."""
 
-DEFAULT_ROUTER = "skill-plus"
+DEFAULT_ROUTER = "knn-shrinkage"
 """The method the service, the worker, ``run``, the SDK and ``bench`` use unless told."""
 
 

@@ -13,16 +13,23 @@ exceeds a margin fitted on the method's own cross-fitted validation estimates.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from pydantic import BaseModel
 
-from router_svc.config.routers import SkillOptions, SkillPlusOptions, router_options
+from router_svc.config.routers import (
+    DEFAULT_ROUTER,
+    KnnShrinkageOptions,
+    SkillOptions,
+    SkillPlusOptions,
+    router_options,
+)
 from router_svc.evaluation.records import StrategyResult, one_hot
 from router_svc.evaluation.strategies import expected_vote, routed_scores, vote
 from router_svc.replay.outcomes import OutcomeTable
 from router_svc.routing.inputs import Queries, SuiteData
+from router_svc.routing.knn_shrinkage import KnnShrinkageRouter
 from router_svc.routing.recruiter import Recruiter, RecruitOptions, ScoreParts
 from router_svc.routing.registry import router_class
 from router_svc.routing.skill_plus import SkillPlusRouter
@@ -240,3 +247,32 @@ def describe(run: MethodRun) -> str:
 def ablation_runs() -> Sequence[MethodRun]:
     """The ladder (ideas added one by one), then the drop-one rows."""
     return (*LADDER, *DROP_ONE)
+
+
+def fitted_knobs(router: Recruiter) -> dict[str, float] | None:
+    """The knobs a fitted method ran with, where it has some (chosen on validation if tuned)."""
+    if isinstance(router, SkillPlusRouter):
+        return {"pseudo_count": router.pseudo_count, "blend": router.blend}
+    if isinstance(router, KnnShrinkageRouter):
+        return {k: float(v) for k, v in asdict(router.knobs).items() if k != "seed"}
+    return None
+
+
+def default_ablation(router: Recruiter) -> list[MethodRun]:
+    """The default method, then without one level each, the other knobs as it chose them."""
+    full = MethodRun.default(DEFAULT_ROUTER)
+    if not isinstance(router, KnnShrinkageRouter):
+        return [full]
+    chosen = KnnShrinkageOptions.model_validate({**asdict(router.knobs), "tuned": False})
+    changes = (
+        ("neighbours", {"neighbours": 0}),
+        ("clusters", {"clusters": 1}),
+        ("neighbours and clusters (overall accuracy)", {"neighbours": 0, "clusters": 1}),
+    )
+    runs = [full]
+    for level, change in changes:
+        runs.append(
+            MethodRun(f"{full.name} - {level}", full.method, chosen.model_copy(update=change))
+        )
+    runs.append(MethodRun(f"{full.name} - tuning", full.method, KnnShrinkageOptions(tuned=False)))
+    return runs

@@ -30,6 +30,8 @@ from router_svc.evaluation.improved import (
     MethodRun,
     RoutedSplit,
     ablation_runs,
+    default_ablation,
+    fitted_knobs,
 )
 from router_svc.evaluation.metrics import SweepPoint
 from router_svc.evaluation.records import StrategyResult, one_hot
@@ -41,13 +43,16 @@ from router_svc.routing.inputs import SuiteData
 from router_svc.routing.neighbours import knn_choice, nearest
 from router_svc.routing.recruiter import RecruitOptions
 from router_svc.routing.registry import ROUTERS
-from router_svc.routing.skill_plus import SkillPlusRouter
 from router_svc.routing.suite import suite_from_table
 from router_svc.tagging.embedder import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder
 from router_svc.tagging.tagger import EmbeddingTagger, KeywordTagger, SkillTagger
+from router_svc.tagging.vector_cache import DiskCachedEmbedder
 
 TaggerKind = Literal["keyword", "embedding"]
-LAMBDAS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
+VectorKind = Literal["minilm", "hashing"]
+LAMBDAS = (0.0, *(round(float(w), 5) for w in np.geomspace(0.002, 5.0, 40)))
+"""Cost weights of the sweep: 0, then 40 steps from 0.002 to 5 (a method whose scores are
+probabilities trades a point of accuracy for 1% of the priciest expert's cost near 0.01)."""
 
 
 @dataclass(frozen=True)
@@ -65,12 +70,20 @@ class BenchOptions:
     ablation: bool = True
     router: str = DEFAULT_ROUTER
     """The method the report leads with (``default_strategy``) and sweeps over lambda."""
+    vectors: VectorKind = "minilm"
+    """Question vectors of the methods that read them (knn, knn-shrinkage): the service's
+    MiniLM (cached on disk by content), or hashed words (no model; for quick checks)."""
     embedding_model: str = DEFAULT_MODEL
     model_cache_dir: Path = Path(".router-svc/models")
+    vector_cache_dir: Path = Path(".router-svc/vectors")
 
     def __post_init__(self) -> None:
         if self.tagger not in ("keyword", "embedding"):
             raise ConfigError(f"tagger must be 'keyword' or 'embedding', not {self.tagger!r}")
+        if self.vectors not in ("minilm", "hashing"):
+            raise ConfigError(f"vectors must be 'minilm' or 'hashing', not {self.vectors!r}")
+        if self.tagger == "embedding" and self.vectors != "minilm":
+            raise ConfigError("the embedding tagger needs MiniLM vectors (vectors='minilm')")
         if self.router not in ROUTERS:
             raise UnknownComponentError("router", self.router, ROUTERS)
         if self.k < 1 or self.neighbours < 1 or self.bootstrap < 10:
@@ -168,11 +181,13 @@ class ReplayBench:
         if self.embedder is not None:
             memo = MemoEmbedder(self.embedder)
             return memo, memo, self.embedder.name
-        if self.options.tagger == "embedding":
+        options = self.options
+        if options.vectors == "minilm":
             model = SentenceTransformerEmbedder(
-                self.options.embedding_model, cache_dir=self.options.model_cache_dir
+                options.embedding_model, cache_dir=options.model_cache_dir
             )
-            memo = MemoEmbedder(model)
+            model.progress = True
+            memo = MemoEmbedder(DiskCachedEmbedder(model, options.vector_cache_dir))
             return memo, memo, model.name
         questions = HashingEmbedder.fitted(validation.questions)
         return questions, HashingEmbedder(256), "hashed words (no model)"
@@ -217,9 +232,9 @@ class ReplayBench:
         runs.append(MethodRun.default("skill", f"skill k={k}+vote", k=k))
         runs.append(
             MethodRun(
-                f"{DEFAULT_ROUTER} calibrated k",
-                DEFAULT_ROUTER,
-                router_options(DEFAULT_ROUTER),
+                "skill-plus calibrated k",
+                "skill-plus",
+                router_options("skill-plus"),
                 calibrated_k=True,
             )
         )
@@ -311,19 +326,23 @@ def sweep(
 
 
 def _ablation(bench: MethodBench) -> list[AblationRow]:
-    """The ladder (each row against the one above), then skill-plus minus one idea."""
+    """skill-plus's ladder (each row against the one above) and its drop-one rows, then the
+    default method without one level each."""
     rows = []
     previous: str | None = None
-    full = next(run.name for run in LADDER if run.options == router_options(DEFAULT_ROUTER))
     for run in ablation_runs():
         result = bench.run(run, family="ablation")
-        router = bench.fit(run.method, run.options)
-        knobs = (router.pseudo_count, router.blend) if isinstance(router, SkillPlusRouter) else None
+        knobs = fitted_knobs(bench.fit(run.method, run.options))
         if run in LADDER:
             rows.append(AblationRow(result, "ladder", knobs, previous))
             previous = run.name
         else:
-            rows.append(AblationRow(result, "drop-one", knobs, full))
+            rows.append(AblationRow(result, "drop-one", knobs, "+tuning on validation"))
+    full = MethodRun.default(DEFAULT_ROUTER)
+    for run in default_ablation(bench.fit(full.method, full.options)):
+        result = bench.run(run, family="ablation")
+        knobs = fitted_knobs(bench.fit(run.method, run.options))
+        rows.append(AblationRow(result, "default", knobs, None if run == full else full.name))
     return rows
 
 

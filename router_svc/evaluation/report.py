@@ -31,8 +31,8 @@ class AblationRow:
     result: StrategyResult
     group: str
     """ladder (each idea added to the row above) or drop-one (the full router minus one)."""
-    knobs: tuple[float, float] | None = None
-    """(pseudo_count, blend) the variant used."""
+    knobs: dict[str, float] | None = None
+    """The knobs the variant ran with (chosen on validation where the method tunes them)."""
     compare_to: str | None = None
     """The row its change is measured against."""
 
@@ -137,7 +137,7 @@ def _results_json(
                 "name": m.name,
                 "group": row.group,
                 "compare_to": row.compare_to,
-                "knobs": _knobs(row.knobs),
+                "knobs": row.knobs,
                 **_metrics_json(m),
             }
             for m, row in zip(ablation, report.ablation, strict=True)
@@ -146,10 +146,6 @@ def _results_json(
         "timings_s": dict(report.timings),
         "plots": plots,
     }
-
-
-def _knobs(knobs: tuple[float, float] | None) -> dict[str, float] | None:
-    return None if knobs is None else {"pseudo_count": knobs[0], "blend": knobs[1]}
 
 
 def _write_questions(path: Path, report: BenchReport) -> None:
@@ -254,11 +250,12 @@ def _ablation_tables(rows: list[AblationRow], metrics: list[StrategyMetrics]) ->
     parts = ["## Ablation: what each idea contributes"]
     for group, title in (
         ("ladder", "Each idea added to the row above"),
-        ("drop-one", "The full k=1 router without one idea"),
+        ("drop-one", "The full k=1 skill-plus without one idea"),
+        ("default", "The default method without one level (other knobs as chosen on validation)"),
     ):
         parts.append(
             f"\n{title}:\n\n| variant | description | accuracy | 95% CI | change | gap closed "
-            "| experts/query | $/query | knobs (m, blend) |\n|---|---|---|---|---|---|---|---|---|"
+            "| experts/query | $/query | knobs |\n|---|---|---|---|---|---|---|---|---|"
         )
         parts += [
             _ablation_line(m, row, by_name.get(row.compare_to or ""))
@@ -277,8 +274,8 @@ def _ablation_line(m: StrategyMetrics, row: AblationRow, base: StrategyMetrics |
     )
 
 
-def _knob_text(knobs: tuple[float, float] | None) -> str:
-    return "-" if knobs is None else f"{knobs[0]:g}, {knobs[1]:g}"
+def _knob_text(knobs: dict[str, float] | None) -> str:
+    return "-" if knobs is None else ", ".join(f"{k}={v:g}" for k, v in knobs.items())
 
 
 def _sweep_tables(sweeps: dict[str, list[SweepPoint]]) -> str:

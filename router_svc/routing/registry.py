@@ -20,6 +20,7 @@ ROUTERS: dict[str, str] = {
     "symbolic-moe": "router_svc.routing.symbolic:SymbolicMoERouter",
     "skill": "router_svc.routing.skill:SkillRouter",
     "skill-plus": "router_svc.routing.skill_plus:SkillPlusRouter",
+    "knn-shrinkage": "router_svc.routing.knn_shrinkage:KnnShrinkageRouter",
 }
 
 

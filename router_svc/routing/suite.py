@@ -9,7 +9,6 @@ name and the question texts, so a changed suite or model never reads stale vecto
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from router_svc.routing.learn import learn
 from router_svc.routing.profiles import ProfileMatrix
 from router_svc.tagging.embedder import Embedder
 from router_svc.tagging.inventory import SkillInventory
+from router_svc.tagging.vector_cache import cached_embed
 
 Price = Callable[[str, int, int], float]
 """(expert, prompt tokens, completion tokens) -> dollars."""
@@ -90,19 +90,7 @@ def suite_from_table(
 
 def cached_vectors(folder: Path, texts: Sequence[str], embedder: Embedder) -> np.ndarray:
     """(n, d) query vectors of ``texts``, read from or written to ``folder`` (content-keyed)."""
-    digest = hashlib.sha256(embedder.name.encode())
-    for text in texts:
-        digest.update(b"\0" + text.encode())
-    path = folder / f"vectors-{digest.hexdigest()[:16]}.npy"
-    if path.is_file():
-        vectors = np.load(path, allow_pickle=False)
-        if vectors.shape[0] == len(texts):
-            return np.ascontiguousarray(vectors, dtype=np.float32)
-    vectors = np.asarray(embedder.embed(list(texts), kind="query"), dtype=np.float32)
-    tmp = path.with_suffix(".tmp.npy")
-    np.save(tmp, vectors, allow_pickle=False)
-    tmp.replace(path)
-    return vectors
+    return cached_embed(folder, texts, embedder, "query")
 
 
 def _records(path: Path, experts: set[str]) -> dict[tuple[str, str], dict[str, Any]]:

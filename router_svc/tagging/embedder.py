@@ -68,6 +68,8 @@ class SentenceTransformerEmbedder:
         }
         self._model: Any = None
         self._lock = threading.Lock()
+        self.progress = False
+        """Show a progress bar when embedding a large batch (the benches turn it on)."""
 
     @property
     def dimension(self) -> int:
@@ -87,7 +89,7 @@ class SentenceTransformerEmbedder:
                     batch_size=self.batch_size,
                     convert_to_numpy=True,
                     normalize_embeddings=True,
-                    show_progress_bar=False,
+                    show_progress_bar=self.progress and len(texts) >= 1000,
                 )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 

@@ -60,7 +60,14 @@ def test_replay_import_then_bench(tmp_path: Path) -> None:
     assert "mmlu-astronomy 8, grade-school-math 8" in output
     assert len(load_replay(out).questions) == 16
     code, output = _invoke(
-        "bench", "--replay", str(out), "--out", str(tmp_path / "reports"), "--no-ablation"
+        "bench",
+        "--replay",
+        str(out),
+        "--out",
+        str(tmp_path / "reports"),
+        "--no-ablation",
+        "--vectors",
+        "hashing",
     )
     assert code == 0, output
     (folder,) = (tmp_path / "reports").iterdir()

@@ -29,7 +29,9 @@ SMALL = Path(__file__).resolve().parents[1] / "fixtures" / "replay_small.jsonl"
 @pytest.fixture(scope="module")
 def bench() -> MethodBench:
     data = load_replay(SMALL)
-    prepared = ReplayBench(BenchOptions()).prepare(data.table("validation"), data.table("test"))
+    prepared = ReplayBench(BenchOptions(vectors="hashing")).prepare(
+        data.table("validation"), data.table("test")
+    )
     val, test = prepared.validation, prepared.test
     suite = suite_from_table(val.table, val.keyword_tags, prepared.skill_embedder, val.vectors)
     return MethodBench(suite, RoutedSplit(test.table, test.keyword_tags, test.vectors))

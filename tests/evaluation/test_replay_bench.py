@@ -35,7 +35,7 @@ PLOTS = (
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     out = tmp_path_factory.mktemp("reports")
-    run = ReplayBench(BenchOptions(bootstrap=200)).run(SMALL, out)
+    run = ReplayBench(BenchOptions(bootstrap=200, vectors="hashing")).run(SMALL, out)
     return run.folder, run.results
 
 
@@ -77,7 +77,7 @@ def test_results_json_shape(small_run: tuple[Path, dict[str, Any]]) -> None:
     expected = {
         "best-single", "per-category-best", "oracle", "all+vote", "random-3+vote", "knn",
         "skill", "skill:embedding", "skill k=3+vote", "symbolic-moe",
-        "skill-plus", "skill-plus calibrated k",
+        "skill-plus", "skill-plus calibrated k", "knn-shrinkage",
         *(f"single:{name}" for name in results["experts"]),
     }  # fmt: skip
     assert set(strategies) == expected
@@ -93,6 +93,14 @@ def test_results_json_shape(small_run: tuple[Path, dict[str, Any]]) -> None:
     assert {r["compare_to"] for r in drop_one} == {"+tuning on validation"}
     full = next(r for r in results["ablation"] if r["name"] == "+tuning on validation")
     assert full["accuracy"] == strategies["skill-plus"]["accuracy"]
+    default = [r for r in results["ablation"] if r["group"] == "default"]
+    assert default[0]["name"] == DEFAULT_ROUTER
+    assert default[0]["accuracy"] == strategies[DEFAULT_ROUTER]["accuracy"]
+    assert {r["compare_to"] for r in default[1:]} == {DEFAULT_ROUTER}
+    assert set(default[0]["knobs"]) >= {"neighbours", "clusters", "kernel_width"}
+    without_levels = next(r for r in default if "overall accuracy" in r["name"])
+    assert without_levels["knobs"]["neighbours"] == 0
+    assert without_levels["knobs"]["clusters"] == 1
 
 
 def test_gap_closed_math(small_run: tuple[Path, dict[str, Any]]) -> None:
@@ -123,10 +131,12 @@ def test_cost_sweep_trades_accuracy_for_cost(small_run: tuple[Path, dict[str, An
 def test_the_improved_router_beats_per_category_best(tmp_path: Path) -> None:
     """On mixed-task data whose sub-skills favour different experts."""
     path = write_replay(tmp_path / "mixed.jsonl", SyntheticConfig(questions=3000, experts=6))
-    run = ReplayBench(BenchOptions(bootstrap=100, ablation=False)).run(path, tmp_path / "out")
+    options = BenchOptions(bootstrap=100, ablation=False, vector_cache_dir=tmp_path / "vectors")
+    run = ReplayBench(options).run(path, tmp_path / "out")
     strategies = run.results["strategies"]
     per_category = strategies["per-category-best"]["accuracy"]
     assert strategies["per-category-best"]["accuracy"] > strategies["best-single"]["accuracy"]
+    assert strategies[DEFAULT_ROUTER]["accuracy"] > per_category + 0.01
     assert strategies["skill-plus"]["accuracy"] > per_category + 0.01
     assert strategies["skill-plus"]["experts_per_query"] == 1.0
     assert strategies["skill-plus"]["gap_closed"] > strategies["per-category-best"]["gap_closed"]
@@ -138,7 +148,7 @@ def test_small_fixture_is_what_the_generator_writes(tmp_path: Path) -> None:
 
 
 def test_tiny_file_runs_end_to_end(tmp_path: Path) -> None:
-    run = ReplayBench(BenchOptions(bootstrap=50, k=2)).run(TINY, tmp_path)
+    run = ReplayBench(BenchOptions(bootstrap=50, k=2, vectors="hashing")).run(TINY, tmp_path)
     strategies = run.results["strategies"]
     assert strategies["per-category-best"]["accuracy"] == pytest.approx(0.75)
     assert strategies["per-category-best"]["gap_closed"] == pytest.approx(0.7)
@@ -154,7 +164,17 @@ def _cli() -> typer.Typer:
 def test_cli_writes_the_report(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         _cli(),
-        ["--replay", str(SMALL), "--out", str(tmp_path), "--no-ablation", "--router", "skill"],
+        [
+            "--replay",
+            str(SMALL),
+            "--out",
+            str(tmp_path),
+            "--no-ablation",
+            "--router",
+            "skill",
+            "--vectors",
+            "hashing",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "skill-plus" in result.output
@@ -194,8 +214,8 @@ def test_a_configured_llm_tagger_adds_its_router(tmp_path: Path) -> None:
     """Any SkillTagger can stand in the LLM tagger's place; its tags route one more router."""
     data = load_replay(SMALL)
     tagger = KeywordTagger([q.question for q in data.questions], max_keywords=2)
-    run = ReplayBench(BenchOptions(bootstrap=50, ablation=False), llm_tagger=tagger).run(
-        SMALL, tmp_path
-    )
+    run = ReplayBench(
+        BenchOptions(bootstrap=50, ablation=False, vectors="hashing"), llm_tagger=tagger
+    ).run(SMALL, tmp_path)
     assert run.results["settings"]["llm_tagger"] == "keyword"
     assert "skill:llm" in run.results["strategies"]

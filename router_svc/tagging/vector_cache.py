@@ -1,0 +1,55 @@
+"""Question vectors cached on disk by content, so the same texts are embedded once per machine.
+
+The key is a hash of the embedder's name, the kind (query or document) and every text in
+order: a changed question, order or model never reads stale vectors. Files are written to a
+temporary name and renamed, so a crash leaves no half-written cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from router_svc.tagging.embedder import Embedder, EmbeddingKind
+
+
+def cache_path(folder: Path, embedder_name: str, texts: Sequence[str], kind: str) -> Path:
+    """Where the vectors of ``texts`` by ``embedder_name`` live under ``folder``."""
+    digest = hashlib.sha256(f"{embedder_name}\0{kind}".encode())
+    for text in texts:
+        digest.update(b"\0" + text.encode())
+    return folder / f"vectors-{digest.hexdigest()[:16]}.npy"
+
+
+def cached_embed(
+    folder: Path, texts: Sequence[str], embedder: Embedder, kind: EmbeddingKind = "query"
+) -> np.ndarray:
+    """(len(texts), d) vectors of ``texts``, read from ``folder`` or embedded and written."""
+    path = cache_path(folder, embedder.name, texts, kind)
+    if path.is_file():
+        vectors = np.load(path, allow_pickle=False)
+        if vectors.shape[0] == len(texts):
+            return np.ascontiguousarray(vectors, dtype=np.float32)
+    vectors = np.asarray(embedder.embed(list(texts), kind=kind), dtype=np.float32)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, vectors, allow_pickle=False)
+    tmp.replace(path)
+    return vectors
+
+
+class DiskCachedEmbedder:
+    """An embedder whose calls are answered from the content-keyed cache in ``folder``."""
+
+    def __init__(self, inner: Embedder, folder: Path) -> None:
+        self.inner = inner
+        self.folder = folder
+        self.name = inner.name
+
+    def embed(self, texts: Sequence[str], *, kind: EmbeddingKind = "query") -> np.ndarray:
+        if not texts:
+            return self.inner.embed([], kind=kind)
+        return cached_embed(self.folder, texts, self.inner, kind)
