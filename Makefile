@@ -7,7 +7,7 @@ CLI := $(VENV)/bin/router-svc
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast typecheck check lint format bench install clean
+.PHONY: demo test browser test-fast typecheck check lint format bench install clean
 
 install: $(INSTALLED)
 
@@ -29,8 +29,13 @@ demo: $(INSTALLED)
 	$(CLI) demo
 
 # The full suite: mypy, then every test (real models, Redis, servers). CI runs this.
-test: typecheck
+test: typecheck browser
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The report.html test renders the page in headless Chromium (Debian's package).
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
 # The fast tier: no test that loads a model, starts a server with real models or takes > 2 s
 # (those are marked slow; tests/conftest.py marks every user of a real-model fixture). The

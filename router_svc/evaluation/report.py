@@ -1,4 +1,4 @@
-"""The bench report: ``report.md``, ``results.json``, ``questions.jsonl`` and PNG plots.
+"""The bench report: ``report.md``, ``report.html``, ``results.json``, ``questions.jsonl``, plots.
 
 The writer takes generic records (outcome tables and strategy results), so a replay bench and
 a live bench write the same report. ``results.json`` has, per strategy, ``accuracy``,
@@ -17,6 +17,7 @@ from typing import Any
 from router_svc.evaluation.metrics import StrategyMetrics, SweepPoint, bootstrap_samples, summarise
 from router_svc.evaluation.plots import write_plots
 from router_svc.evaluation.records import StrategyResult
+from router_svc.evaluation.report_html import write_html
 from router_svc.replay.outcomes import OutcomeTable
 
 FORMAT = "router-svc/bench-results"
@@ -72,6 +73,7 @@ def write_report(folder: Path, report: BenchReport) -> dict[str, Any]:
     (folder / "results.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     _write_questions(folder / "questions.jsonl", report)
     (folder / "report.md").write_text(_markdown(report, metrics, ablation, plots), "utf-8")
+    write_html(folder, results, metrics, plots)
     return results
 
 

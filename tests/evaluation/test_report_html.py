@@ -1,0 +1,70 @@
+"""report.html: one self-contained page, checked in a real headless Chromium."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from router_svc.evaluation.replay_bench import BenchOptions, BenchRun, ReplayBench
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def tiny_report(tmp_path_factory: pytest.TempPathFactory) -> BenchRun:
+    out = tmp_path_factory.mktemp("report")
+    options = BenchOptions(bootstrap=50, k=2, vectors="hashing", ablation=False)
+    return ReplayBench(options).run(FIXTURES / "replay_tiny.jsonl", out)
+
+
+def test_the_page_is_self_contained(tiny_report: BenchRun) -> None:
+    folder, results = tiny_report.folder, tiny_report.results
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    assert page.count("data:image/png;base64,") == len(results["plots"])
+    assert not re.search(r"""(src|href)=["'](?!data:)""", page), "a link outside the page"
+    for name in results["strategies"]:
+        assert f'data-v="{name}"' in page
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        pytest.fail("chromium is not installed: `make test` installs it (apt-get)")
+    return found
+
+
+def _browser(*arguments: str) -> subprocess.CompletedProcess[str]:
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+    return subprocess.run(
+        [_chromium(), *flags, *arguments], capture_output=True, text=True, timeout=120, check=True
+    )
+
+
+@pytest.mark.slow
+def test_chromium_renders_table_and_plots(tiny_report: BenchRun, tmp_path: Path) -> None:
+    folder, results = tiny_report.folder, tiny_report.results
+    url = (folder / "report.html").resolve().as_uri()
+    dom = _browser("--dump-dom", url).stdout
+    table = re.search(r'<table class="sortable" id="strategies">.*?</table>', dom, re.S)
+    assert table is not None
+    assert len(re.findall(r"<tr[ >]", table.group(0))) == len(results["strategies"]) + 1
+    assert len(re.findall(r"<img ", dom)) == len(results["plots"])
+    shot = tmp_path / "report.png"
+    _browser(f"--screenshot={shot}", "--window-size=1280,2400", url)
+    _assert_non_trivial(shot)
+
+
+def _assert_non_trivial(path: Path) -> None:
+    """A real render: many distinct colours, not a blank or single-colour page."""
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(path).convert("RGB"))
+    assert pixels.shape[:2] == (2400, 1280)
+    colours = np.unique(pixels.reshape(-1, 3), axis=0)
+    assert len(colours) > 50
+    assert (pixels < 128).any(axis=2).mean() > 0.005, "almost no dark (text) pixels"
