@@ -102,7 +102,7 @@ def _summary(results: dict[str, Any]) -> str:
         f"best single expert: {_pct(reference['best_single'])}, "
         f"oracle: {_pct(reference['oracle'])}",
     ]
-    default = results.get("default_strategy")
+    default = str(results.get("default_strategy"))
     if default in results["strategies"]:
         row = results["strategies"][default]
         items.insert(
