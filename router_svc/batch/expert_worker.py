@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 from router_svc.batch.placement import choose_experts, host_counts
@@ -86,8 +86,10 @@ class ExpertWorker:
         loads: LoadStats,
         pool_experts: Sequence[str],
         options: ClusterOptions,
+        progress: Callable[[str], None] | None = None,
     ) -> None:
         self.jobs = jobs
+        self._progress = progress
         self.stages = stages
         self.executor = executor
         self.loads = loads
@@ -191,15 +193,17 @@ class ExpertWorker:
                 )
             self.stats.answered[expert] = self.stats.answered.get(expert, 0) + kept
             self.stats.duplicates += dropped
-            logger.info(
-                "worker %s: expert %s answered %d (total %d, loads %d)",
-                self.name,
-                expert,
-                kept,
-                self.stats.answered[expert],
-                self.loads.loads_by_expert.get(expert, 0),
-            )
+            self._report(expert, kept)
         return len(entries)
+
+    def _report(self, expert: str, kept: int) -> None:
+        """The progress line of one hosted expert: logged, and shown by ``router-svc worker``."""
+        total = self.stats.answered[expert]
+        loads = self.loads.loads_by_expert.get(expert, 0)
+        line = f"worker {self.name}: expert {expert} answered {kept} (total {total}, loads {loads})"
+        logger.info(line)
+        if self._progress is not None:
+            self._progress(line)
 
     async def _aggregate_round(self) -> int:
         opts = self.options

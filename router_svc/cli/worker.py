@@ -176,6 +176,7 @@ async def serve_cluster(runtime: Runtime, options: ClusterOptions) -> ClusterSta
         runtime.stats,
         [e.name for e in runtime.pool.routable],
         options,
+        progress=lambda line: err_console.print(line, soft_wrap=True),
     )
     loop = asyncio.get_running_loop()
     signals = (signal.SIGTERM, signal.SIGINT)

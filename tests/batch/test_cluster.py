@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -142,7 +143,8 @@ async def test_a_killed_worker_s_tasks_are_reclaimed_and_answered_once(
             first.send_signal(signal.SIGKILL)
             first.communicate(timeout=10)
         _, stderr = await asyncio.to_thread(second.communicate, timeout=120)
-        assert second.returncode == 0, stderr.decode()[-2000:]
+        log = stderr.decode()
+        assert second.returncode == 0, log[-2000:]
         info = await runtime.store.jobs.info("cluster-3")
         results = [json.loads(v) for _, v in await runtime.store.jobs.results("cluster-3")]
         stages = stages_of(runtime.store.jobs)
@@ -154,6 +156,8 @@ async def test_a_killed_worker_s_tasks_are_reclaimed_and_answered_once(
     assert [r["batch"]["index"] for r in results] == list(range(24))
     assert all("error" not in r for r in results)
     assert {r["batch"]["worker"] for r in results} == {"w-second"}  # w-first died loading
+    lines = re.findall(r"w-second: expert (\S+) answered \d+ \(total \d+, loads 1\)", log)
+    assert set(lines) == {e for r in results for e in r["routing"]["chosen"]}
     assert counts["aggregated"] == 24
     assert sum(v for k, v in counts.items() if k.startswith("answered:")) == 48
 
