@@ -53,6 +53,14 @@ def bench(
             help=f"The routing method the report leads with: {', '.join(ROUTER_OPTIONS)}.",
         ),
     ] = DEFAULT_ROUTER,
+    holdout_category: Annotated[
+        str | None,
+        typer.Option(
+            "--holdout-category",
+            help="Replay: profile on the other categories' validation lines and test on this "
+            "category's test lines only (an unseen task).",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed for sampling and bootstrap.")] = 0,
     ablation: Annotated[
         bool, typer.Option("--ablation/--no-ablation", help="Run the router ablation.")
@@ -65,6 +73,8 @@ def bench(
     """Run every strategy on the test split and write report.md, results.json and plots."""
     if replay is not None and suite is not None:
         raise ConfigError("give one of --replay FILE or --suite NAME, not both")
+    if suite is not None and holdout_category is not None:
+        raise ConfigError("--holdout-category works with --replay FILE only")
     if suite is not None:
         _live(suite, out, k=k, seed=seed, limit=limit, config=config)
         return
@@ -80,6 +90,7 @@ def bench(
         ablation=ablation,
         router=router,
         model_cache_dir=settings().model_cache_dir,
+        holdout_category=holdout_category,
     )
     run = ReplayBench(options).run(replay, out)
     _print_summary(run.results)
@@ -107,7 +118,11 @@ def _live(
 
 
 def _print_summary(results: dict[str, Any]) -> None:
-    table = Table(title=f"{results['suite']}: {results['questions']['test']} test questions")
+    title = f"{results['suite']}: {results['questions']['test']} test questions"
+    holdout = results.get("settings", {}).get("holdout_category")
+    if holdout is not None:
+        title += f" of the unseen category {holdout!r} (profiled on the others)"
+    table = Table(title=title)
     for column in ("strategy", "accuracy", "95% CI", "gap closed", "$/query", "experts/q"):
         table.add_column(column, justify="left" if column == "strategy" else "right")
     for name, row in results["strategies"].items():

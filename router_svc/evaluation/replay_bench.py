@@ -76,6 +76,9 @@ class BenchOptions:
     embedding_model: str = DEFAULT_MODEL
     model_cache_dir: Path = Path(".router-svc/models")
     vector_cache_dir: Path = Path(".router-svc/vectors")
+    holdout_category: str | None = None
+    """An unseen task: profile (and choose every baseline) on the validation lines of the other
+    categories, test on this category's test lines only."""
 
     def __post_init__(self) -> None:
         if self.tagger not in ("keyword", "embedding"):
@@ -137,6 +140,8 @@ class ReplayBench:
         with self._timed("load"):
             data = load_replay(path)
             validation, test = data.table("validation"), data.table("test")
+            if self.options.holdout_category is not None:
+                validation, test = holdout(validation, test, self.options.holdout_category)
         with self._timed("tag"):
             prepared = self.prepare(validation, test)
         results, extras = self.strategies(prepared)
@@ -150,7 +155,7 @@ class ReplayBench:
             results=results,
             sweeps=extras["sweeps"],
             ablation=extras["ablation"],
-            notes=_notes(data.has_cost, test),
+            notes=_notes(data.has_cost, test, self.options.holdout_category),
             timings=self.timings,
             seed=self.options.seed,
             bootstrap=self.options.bootstrap,
@@ -279,6 +284,7 @@ class ReplayBench:
             "bootstrap": options.bootstrap,
             "knn_neighbours": options.neighbours,
             "llm_tagger": getattr(self.llm_tagger, "name", None),
+            "holdout_category": options.holdout_category,
         }
 
     @contextmanager
@@ -355,12 +361,39 @@ def _chunked(tag: Callable[[list[str]], list[list[str]]], questions: list[str]) 
     ]
 
 
-def _notes(has_cost: bool, test: OutcomeTable) -> list[str]:
+def holdout(
+    validation: OutcomeTable, test: OutcomeTable, category: str
+) -> tuple[OutcomeTable, OutcomeTable]:
+    """(validation lines of every other category, test lines of ``category``): the routers and
+    every baseline see ``category`` as an unseen task."""
+    known = sorted({*validation.categories, *test.categories})
+    if category not in known:
+        raise ConfigError(
+            f"holdout_category {category!r} is not a category of the file; "
+            f"known: {', '.join(known)}"
+        )
+    kept = np.array([c != category for c in validation.categories], dtype=bool)
+    tested = np.array([c == category for c in test.categories], dtype=bool)
+    if not kept.any() or not tested.any():
+        raise ConfigError(
+            f"holdout_category {category!r} needs test lines of it and validation lines "
+            "of another category"
+        )
+    return validation.take(kept), test.take(tested)
+
+
+def _notes(has_cost: bool, test: OutcomeTable, holdout_category: str | None = None) -> list[str]:
     notes = [
         "Replay: every outcome comes from the file; nothing was generated, so model loads are 0.",
         "all+aggregator (one Mixture-of-Agents layer) needs generation; on replay data "
         "aggregation is the vote (all+vote).",
     ]
+    if holdout_category is not None:
+        notes.append(
+            f"Hold-out category {holdout_category!r}: profiles and every choice on validation "
+            "(best single, per-category best, knobs) use only the other categories' validation "
+            f"lines; the test lines are {holdout_category!r} only (an unseen task)."
+        )
     if not has_cost:
         notes.append("The file records no costs: every cost is 0.")
     if test.voted is None or not test.voted.all():
