@@ -163,13 +163,14 @@ class Pipeline:
         timings["tag"] = time.perf_counter() - started
         started = time.perf_counter()
         skills = self.inventory.map_many(tags, self.embedder)
-        router = self.router(options.router)
+        name = self.routers.check(options.router)
+        router = self.router(name)
         texts = [q.question for q in questions]
         vectors = self.embedder.embed(texts, kind="query") if router.needs_vectors else None
         ids = [q.id for q in questions]
         assignments = router.assign(ids, tags, skills, options, vectors=vectors)
         timings["route"] = time.perf_counter() - started
-        return assignments
+        return [replace(a, router=name) for a in assignments]
 
     async def answer(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from router_svc.aggregation.aggregator import Aggregate, ExpertAnswer
 from router_svc.assembly import build_pipeline
+from router_svc.config.routers import DEFAULT_ROUTER
 from router_svc.pipeline import QuestionResult
 from router_svc.replay.engine import recorded_text
 from router_svc.routing.recruiter import Assignment
@@ -84,3 +85,17 @@ async def test_answered_records_carry_both_timings(replay_suite: ReplaySuite) ->
     assert all(r["batch"] == records[0]["batch"] for r in records)  # one batch, shared
     assert set(records[0]["batch"]) == {"tag", "route", "experts", "aggregate"}
     assert all(r["experts"] == 0.0 for r in records)  # the replay engine generates in 0 s
+
+
+async def test_each_decision_names_the_method_that_made_it(replay_suite: ReplaySuite) -> None:
+    runtime = replay_suite.runtime()
+    try:
+        pipeline = build_pipeline(runtime, replay_suite.suite)
+        questions = replay_suite.questions()[:3]
+        default = await pipeline.route(questions, pipeline.options(k=1), {})
+        paper = await pipeline.route(questions, pipeline.options(k=1, router="symbolic-moe"), {})
+    finally:
+        await runtime.close()
+    assert {a.router for a in default} == {DEFAULT_ROUTER}
+    assert {a.router for a in paper} == {"symbolic-moe"}
+    assert default[0].to_json()["router"] == DEFAULT_ROUTER

@@ -157,8 +157,10 @@ def show_assignment(assignment: Assignment) -> None:
     console.print(f"tags: {', '.join(assignment.tags) or '(none)'}")
     mapped = ", ".join(f"{m.keyword} -> {m.skill} ({m.similarity:.2f})" for m in assignment.skills)
     console.print(f"skills: {mapped or '(none)'}")
+    method = f" by {assignment.router}" if assignment.router else ""
     table = Table(
-        title="Expert scores" + (" (fallback: competency prior)" if assignment.fallback else "")
+        title=f"Expert scores{method}"
+        + (" (fallback: competency prior)" if assignment.fallback else "")
     )
     for column in ("expert", "relevance", "prior", "cost penalty", "score", "chosen"):
         table.add_column(column)

@@ -66,10 +66,13 @@ class Assignment:
     scores: list[ExpertScore]
     chosen: list[str]
     fallback: bool
+    router: str = ""
+    """The routing method that decided (set by the pipeline, which knows its name)."""
 
     def to_json(self) -> dict[str, object]:
         return {
             "question_id": self.question_id,
+            "router": self.router,
             "tags": self.tags,
             "skills": [vars(s) for s in self.skills],
             "scores": [vars(s) for s in self.scores],
