@@ -4,16 +4,19 @@ Every (expert, test question) is generated once (grouped by expert, through the 
 cache) and shared by all strategies; the validation outcomes come from the suite's profile.
 Strategies with an aggregator (all experts + aggregator, the skill routers) run the suite's
 aggregator over their own experts' answers; their extra tokens and cost are charged to them.
+The outcomes are also written as a replay file (``replay.jsonl`` in the report folder), so the
+run can be benched again offline with every strategy and cost weight (docs/replay.md).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -32,9 +35,11 @@ from router_svc.profiling.build import profile_suite, stale_reason
 from router_svc.questions.grading import answer_kind, canonical, grade, is_equivalent
 from router_svc.questions.suites import Suite
 from router_svc.replay.outcomes import NO_ANSWER, OutcomeTable
-from router_svc.routing.artifacts import OUTPUTS_FILE, ProfileArtifacts, read_jsonl
+from router_svc.routing.artifacts import OUTPUTS_FILE, read_jsonl
 from router_svc.routing.neighbours import knn_choice, nearest
 from router_svc.types import Question
+
+REPLAY_FILE = "replay.jsonl"
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,6 @@ async def live_bench(
     timings: dict[str, float] = {}
     if stale_reason(runtime, suite) is not None:
         await profile_suite(runtime, suite, progress=progress)
-    artifacts = ProfileArtifacts.load(runtime.profile_dir(suite.name))
     pipeline = build_pipeline(runtime, suite.name)
     experts = list(pipeline.recruiter.matrix.experts)
     questions = suite.test[: options.limit]
@@ -61,8 +65,10 @@ async def live_bench(
     generated = await runtime.executor().run(tasks, progress=progress)
     timings["generate"] = time.perf_counter() - started
     results = {r.task.key: r for r in generated}
-    test = _test_table(runtime, questions, experts, results)
-    validation = _validation_table(runtime, suite, artifacts, experts)
+    test_records = [[_record(q, results[TaskKey(q.id, e)]) for e in experts] for q in questions]
+    validation_questions, validation_records = _validation_records(runtime, suite, experts)
+    test = _table(runtime, questions, experts, test_records)
+    validation = _table(runtime, validation_questions, experts, validation_records)
     strategies = baselines(validation, test, k=options.k, seed=options.seed)
     strategies.append(_knn(runtime, validation, test))
     strategies += await _with_aggregator(pipeline, questions, experts, results, test, options)
@@ -80,24 +86,21 @@ async def live_bench(
         results=strategies,
         sweeps=sweeps,
         notes=["Every (expert, question) was generated once and shared by all strategies; "
-               "aggregator strategies add the aggregator's own calls."],
+               "aggregator strategies add the aggregator's own calls.",
+               f"{REPLAY_FILE} holds every expert's outcomes: `router-svc bench --replay` "
+               "benches this run again offline."],
         timings=timings,
         seed=options.seed,
         bootstrap=options.bootstrap,
         default_strategy=default,
     )  # fmt: skip
     folder = report_folder(out, suite.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    configs = [runtime.pool.expert(e) for e in experts]
+    with (folder / REPLAY_FILE).open("w", encoding="utf-8") as handle:
+        _write_lines(handle, "validation", validation_questions, validation_records, configs)
+        _write_lines(handle, "test", questions, test_records, configs)
     return folder, write_report(folder, report)
-
-
-def _test_table(
-    runtime: Runtime,
-    questions: Sequence[Question],
-    experts: list[str],
-    results: dict[TaskKey | str, TaskResult],
-) -> OutcomeTable:
-    records = [[_record(q, results[TaskKey(q.id, e)]) for e in experts] for q in questions]
-    return _table(runtime, questions, experts, records)
 
 
 def _record(question: Question, result: TaskResult) -> dict[str, Any]:
@@ -106,21 +109,52 @@ def _record(question: Question, result: TaskResult) -> dict[str, Any]:
     return {
         "correct": bool(graded and graded.correct),
         "answer": graded.answer if graded else None,
+        "text": c.text if c else None,
         "prompt_tokens": c.prompt_tokens if c else 0,
         "completion_tokens": c.completion_tokens if c else 0,
     }
 
 
-def _validation_table(
-    runtime: Runtime, suite: Suite, artifacts: ProfileArtifacts, experts: list[str]
-) -> OutcomeTable:
+def _validation_records(
+    runtime: Runtime, suite: Suite, experts: list[str]
+) -> tuple[list[Question], list[list[dict[str, Any]]]]:
+    """The profile's recorded outcomes of the validation questions every expert answered."""
     outputs = {
         (r["question_id"], r["expert"]): r
         for r in read_jsonl(runtime.profile_dir(suite.name) / OUTPUTS_FILE)
     }
     questions = [q for q in suite.validation if all((q.id, e) in outputs for e in experts)]
-    records = [[outputs[(q.id, e)] for e in experts] for q in questions]
-    return _table(runtime, questions, experts, records)
+    return questions, [[outputs[(q.id, e)] for e in experts] for q in questions]
+
+
+def _write_lines(
+    handle: TextIO,
+    split: str,
+    questions: Sequence[Question],
+    records: list[list[dict[str, Any]]],
+    configs: list[ExpertConfig],
+) -> None:
+    """One replay line per question (docs/replay.md): every expert's outcome."""
+    for question, row in zip(questions, records, strict=True):
+        line = {
+            "id": question.id,
+            "question": question.question,
+            "gold_answer": question.gold_answer,
+            "category": question.category,
+            "split": split,
+            "outcomes": {c.name: _outcome(c, r) for c, r in zip(configs, row, strict=True)},
+        }
+        handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+
+def _outcome(expert: ExpertConfig, record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "score": float(record["correct"]),
+        "response": record.get("text"),
+        "cost": _cost(expert, record),
+        "prompt_tokens": record["prompt_tokens"],
+        "completion_tokens": record["completion_tokens"],
+    }
 
 
 def _table(

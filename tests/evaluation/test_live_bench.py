@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,8 +12,10 @@ from router_svc.assembly import Runtime
 from router_svc.config.loader import load_pool
 from router_svc.config.routers import DEFAULT_ROUTER
 from router_svc.config.settings import Settings
-from router_svc.evaluation.live_bench import LiveOptions, live_bench
+from router_svc.evaluation.live_bench import REPLAY_FILE, LiveOptions, live_bench
+from router_svc.evaluation.replay_bench import BenchOptions, ReplayBench
 from router_svc.questions.suites import load_suite
+from router_svc.replay.data import load_replay
 
 pytestmark = pytest.mark.slow
 
@@ -48,3 +51,23 @@ async def test_live_bench_writes_the_report(
     assert all(0.0 <= s["accuracy"] <= 1.0 for s in strategies.values())
     lines = (folder / "questions.jsonl").read_text().splitlines()
     assert len(lines) == 4
+    _check_replay_file(folder, results)
+
+
+def _check_replay_file(folder: Path, results: dict[str, Any]) -> None:
+    """The run's replay file holds both splits, every expert, and benches offline."""
+    data = load_replay(folder / REPLAY_FILE)
+    assert data.experts == results["experts"]
+    assert len(data.rows("test")) == results["questions"]["test"] == 4
+    assert len(data.rows("validation")) == results["questions"]["validation"]
+    test = data.table("test")
+    single = {e: results["strategies"][f"single:{e}"]["accuracy"] for e in data.experts}
+    assert dict(zip(data.experts, test.scores.mean(axis=0).tolist(), strict=True)) == single
+    assert all(r is not None for row in data.responses for r in row)
+    assert (data.tokens > 0).all()
+    options = BenchOptions(bootstrap=50, k=2, vectors="hashing", ablation=False)
+    run = ReplayBench(options).run(folder / REPLAY_FILE, folder / "offline")
+    offline = run.results["strategies"]
+    for e in data.experts:
+        assert offline[f"single:{e}"]["accuracy"] == pytest.approx(single[e])
+    assert run.results["sweep"][run.results["default_strategy"]]
