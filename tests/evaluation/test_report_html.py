@@ -68,3 +68,17 @@ def _assert_non_trivial(path: Path) -> None:
     colours = np.unique(pixels.reshape(-1, 3), axis=0)
     assert len(colours) > 50
     assert (pixels < 128).any(axis=2).mean() > 0.005, "almost no dark (text) pixels"
+
+
+@pytest.mark.slow
+def test_a_header_click_sorts_the_table(tiny_report: BenchRun, tmp_path: Path) -> None:
+    """The page's own script, run by Chromium: one click on accuracy sorts high to low."""
+    page = (tiny_report.folder / "report.html").read_text(encoding="utf-8")
+    click = '<script>document.querySelectorAll("#strategies th")[2].click()</script>'
+    clicked = tmp_path / "clicked.html"
+    clicked.write_text(page.replace("</body>", click + "</body>"), encoding="utf-8")
+    dom = _browser("--dump-dom", clicked.as_uri()).stdout
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", dom.split("<tbody>", 1)[1], re.S)
+    shown = [float(re.findall(r'data-v="([^"]*)"', row)[2]) for row in rows]
+    expected = sorted(s["accuracy"] for s in tiny_report.results["strategies"].values())
+    assert shown == pytest.approx(expected[::-1], abs=1e-6)
