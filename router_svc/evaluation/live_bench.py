@@ -270,7 +270,7 @@ async def _sweep(
     """The skill router's top-1 expert at each cost weight (no new generation)."""
     index = {name: i for i, name in enumerate(experts)}
     points = []
-    for weight in LAMBDAS[::4]:  # every fourth: each point routes the suite again
+    for weight in LAMBDAS[::40]:  # 16 of them: each point routes the suite again
         route = RouteOptions(k=1, tagger="embedding", cost_weight=weight)
         assignments = await pipeline.route(questions, route, {})
         chosen = np.array([index[a.chosen[0]] for a in assignments])

@@ -120,3 +120,10 @@ class SweepPoint:
     accuracy: float
     cost_per_query: float
     tokens_per_query: float
+
+
+def sweep_front(points: Sequence[SweepPoint]) -> list[SweepPoint]:
+    """The sweep's Pareto-efficient points, cheapest first, each at its smallest cost weight
+    (a fine sweep repeats the same choice for many weights)."""
+    front = pareto_front([p.cost_per_query for p in points], [p.accuracy for p in points])
+    return [points[i] for i in front]

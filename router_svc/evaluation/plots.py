@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from router_svc.evaluation.metrics import StrategyMetrics, SweepPoint, pareto_front
+from router_svc.evaluation.metrics import StrategyMetrics, SweepPoint, pareto_front, sweep_front
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -157,7 +157,8 @@ def _palette(count: int) -> list[Any]:
 def _sweep(metrics: Sequence[StrategyMetrics], sweeps: dict[str, list[SweepPoint]]) -> Figure:
     figure = _figure(8, 5.5)
     axes = figure.add_subplot()
-    for name, points in sweeps.items():
+    for name, swept in sweeps.items():
+        points = sweep_front(swept)
         xs = [p.cost_per_query for p in points]
         axes.plot(xs, [p.accuracy for p in points], "o-", ms=3, label=f"{name} (lambda sweep)")
         for p in points[:: max(len(points) // 5, 1)]:
@@ -180,6 +181,8 @@ def _sweep(metrics: Sequence[StrategyMetrics], sweeps: dict[str, list[SweepPoint
         axes.set_xscale("log")
     axes.set_xlabel("$ per query")
     axes.set_ylabel("accuracy")
-    axes.set_title("Skill router over the cost weight lambda, next to the single experts")
+    axes.set_title(
+        "Routers over the cost weight lambda (Pareto points), next to the single experts"
+    )
     axes.legend(fontsize=7, loc="lower right")
     return figure

@@ -50,9 +50,10 @@ from router_svc.tagging.vector_cache import DiskCachedEmbedder
 
 TaggerKind = Literal["keyword", "embedding"]
 VectorKind = Literal["minilm", "hashing"]
-LAMBDAS = (0.0, *(round(float(w), 5) for w in np.geomspace(0.002, 5.0, 40)))
-"""Cost weights of the sweep: 0, then 40 steps from 0.002 to 5 (a method whose scores are
-probabilities trades a point of accuracy for 1% of the priciest expert's cost near 0.01)."""
+LAMBDAS = (0.0, *(float(f"{w:.4g}") for w in np.geomspace(0.001, 1000.0, 601)))
+"""Cost weights of the sweep: 0, then 600 geometric steps from 0.001 to 1000, fine enough that
+a user's lambda between two of them chooses as one of them does, wide enough to reach the
+cheapest expert (lambda is a continuous knob; the sweep shows what it buys)."""
 
 
 @dataclass(frozen=True)
@@ -211,7 +212,7 @@ class ReplayBench:
         with self._timed("sweep"):
             sweeps = {
                 name: sweep(bench, MethodRun.default(name), test, options)
-                for name in dict.fromkeys(("skill", "symbolic-moe", options.router))
+                for name in dict.fromkeys(("skill", options.router))
             }  # fmt: skip
         with self._timed("ablation"):
             ablation = _ablation(bench) if options.ablation else []

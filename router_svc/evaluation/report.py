@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from router_svc.evaluation.metrics import StrategyMetrics, SweepPoint, bootstrap_samples, summarise
+from router_svc.evaluation.metrics import (
+    StrategyMetrics,
+    SweepPoint,
+    bootstrap_samples,
+    summarise,
+    sweep_front,
+)
 from router_svc.evaluation.plots import write_plots
 from router_svc.evaluation.records import StrategyResult
 from router_svc.evaluation.report_html import write_html
@@ -283,7 +289,10 @@ def _knob_text(knobs: dict[str, float] | None) -> str:
 def _sweep_tables(sweeps: dict[str, list[SweepPoint]]) -> str:
     if not sweeps:
         return ""
-    parts = ["## Cost sweep (lambda: the cost weight of the recruiter, k=1)"]
+    parts = [
+        "## Cost sweep (lambda: the cost weight of the recruiter, k=1)",
+        "\nThe Pareto-efficient points of each sweep (results.json has every lambda).",
+    ]
     for name, points in sweeps.items():
         parts.append(
             f"\n{name}:\n\n| lambda | accuracy | $/query | tokens/query |\n|---|---|---|---|"
@@ -291,7 +300,7 @@ def _sweep_tables(sweeps: dict[str, list[SweepPoint]]) -> str:
         parts += [
             f"| {p.cost_weight:g} | {_pct(p.accuracy)} | {p.cost_per_query:.6f} | "
             f"{p.tokens_per_query:.0f} |"
-            for p in points
+            for p in sweep_front(points)
         ]
     return "\n".join(parts)
 
