@@ -128,6 +128,7 @@ class AsyncClient:
         suite: str | None = None,
         k: int | None = None,
         tagger: str | None = None,
+        router: str | None = None,
         cost_weight: float | None = None,
         mode: RecruitMode | None = None,
         seed: int | None = None,
@@ -140,8 +141,9 @@ class AsyncClient:
         """Answer a question (or the last user message) through the router.
 
         ``suite`` picks a profiled suite (``model="router-svc:<suite>"``); ``model`` may also
-        name one expert, which then gets the whole conversation. ``k``, ``tagger``,
-        ``cost_weight``, ``mode`` and ``seed`` steer the routing. ``max_tokens`` limits every
+        name one expert, which then gets the whole conversation. ``k``, ``tagger``, ``router``
+        (a routing method; the server's default if None), ``cost_weight``, ``mode`` and
+        ``seed`` steer the routing. ``max_tokens`` limits every
         generation (on a routed call each expert's and the aggregator's); ``temperature``,
         ``top_p`` and ``stop`` apply to direct expert calls (routed experts keep their own
         settings). ``extra_body`` adds any other request field.
@@ -149,6 +151,7 @@ class AsyncClient:
         fields = _fields(
             k=k,
             tagger=tagger,
+            router=router,
             cost_weight=cost_weight,
             mode=mode,
             seed=seed,
@@ -168,6 +171,7 @@ class AsyncClient:
         suite: str | None = None,
         k: int | None = None,
         tagger: str | None = None,
+        router: str | None = None,
         cost_weight: float | None = None,
         mode: RecruitMode | None = None,
         seed: int | None = None,
@@ -186,6 +190,7 @@ class AsyncClient:
         fields = _fields(
             k=k,
             tagger=tagger,
+            router=router,
             cost_weight=cost_weight,
             mode=mode,
             seed=seed,
@@ -205,6 +210,7 @@ class AsyncClient:
         suite: str | None = None,
         k: int | None = None,
         tagger: str | None = None,
+        router: str | None = None,
         cost_weight: float | None = None,
         mode: RecruitMode | None = None,
         seed: int | None = None,
@@ -215,6 +221,7 @@ class AsyncClient:
             suite=suite,
             k=k,
             tagger=tagger,
+            router=router,
             cost_weight=cost_weight,
             mode=mode,
             seed=seed,
@@ -233,6 +240,7 @@ class AsyncClient:
         suite: str | None = None,
         k: int | None = None,
         tagger: str | None = None,
+        router: str | None = None,
         cost_weight: float | None = None,
         mode: RecruitMode | None = None,
         seed: int | None = None,
@@ -244,7 +252,13 @@ class AsyncClient:
         """
         text = batch_jsonl(questions)
         fields = _fields(
-            suite=suite, k=k, tagger=tagger, cost_weight=cost_weight, mode=mode, seed=seed
+            suite=suite,
+            k=k,
+            tagger=tagger,
+            router=router,
+            cost_weight=cost_weight,
+            mode=mode,
+            seed=seed,
         )
         files = {"file": ("questions.jsonl", text.encode("utf-8"), "application/jsonl")}
         data = {name: str(value) for name, value in fields.items()}

@@ -94,6 +94,7 @@ class MoE:
         *,
         k: int | None = None,
         tagger: str | None = None,
+        router: str | None = None,
         cost_weight: float | None = None,
         mode: RecruitMode | None = None,
         seed: int | None = None,
@@ -102,7 +103,7 @@ class MoE:
         pool's, capped by the suite's experts; the pool's tagger); an unknown tagger is an
         UnknownComponentError, a k past the suite's experts a RoutingError."""
         return self.pipeline.options(
-            k=k, tagger=tagger, cost_weight=cost_weight, mode=mode, seed=seed
+            k=k, tagger=tagger, router=router, cost_weight=cost_weight, mode=mode, seed=seed
         )
 
     async def aroute(
@@ -111,12 +112,15 @@ class MoE:
         *,
         k: int | None = None,
         tagger: str | None = None,
+        router: str | None = None,
         cost_weight: float | None = None,
         mode: RecruitMode | None = None,
         seed: int | None = None,
     ) -> RouteDecision:
         """Which experts would answer ``question``, and why; nothing is generated."""
-        options = self.options(k=k, tagger=tagger, cost_weight=cost_weight, mode=mode, seed=seed)
+        options = self.options(
+            k=k, tagger=tagger, router=router, cost_weight=cost_weight, mode=mode, seed=seed
+        )
         asked = to_question(question)
         timings: dict[str, float] = {}
         (assignment,) = await self.pipeline.route([asked], options, timings)
@@ -137,6 +141,7 @@ class MoE:
         *,
         k: int | None = None,
         tagger: str | None = None,
+        router: str | None = None,
         cost_weight: float | None = None,
         mode: RecruitMode | None = None,
         seed: int | None = None,
@@ -146,7 +151,9 @@ class MoE:
         When every expert fails, ``answer.method`` is ``"none"`` and each expert's ``error``
         says why (the server answers 502 instead).
         """
-        options = self.options(k=k, tagger=tagger, cost_weight=cost_weight, mode=mode, seed=seed)
+        options = self.options(
+            k=k, tagger=tagger, router=router, cost_weight=cost_weight, mode=mode, seed=seed
+        )
         (result,) = await self.pipeline.answer([to_question(question)], options)
         return Answer.model_validate(result.to_json())
 
@@ -156,6 +163,7 @@ class MoE:
         *,
         k: int | None = None,
         tagger: str | None = None,
+        router: str | None = None,
         cost_weight: float | None = None,
         mode: RecruitMode | None = None,
         seed: int | None = None,
@@ -165,7 +173,9 @@ class MoE:
 
         ``questions`` holds texts, ``Question``s or dicts, or is the path of a JSONL file.
         """
-        options = self.options(k=k, tagger=tagger, cost_weight=cost_weight, mode=mode, seed=seed)
+        options = self.options(
+            k=k, tagger=tagger, router=router, cost_weight=cost_weight, mode=mode, seed=seed
+        )
         asked = _batch_questions(questions)
         results = await self.pipeline.answer(asked, options, progress=progress)
         return [Answer.model_validate(result.to_json()) for result in results]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from router_svc.assembly import build_pipeline
+from router_svc.config.routers import DEFAULT_ROUTER
 from router_svc.pipeline import QuestionResult
 from router_svc.sdk import AsyncClient, Client
 from router_svc.types import Question
@@ -74,3 +75,17 @@ def test_the_sync_client_answers_too(replay_server: str, replay_suite: ReplaySui
     assert answer.text == expected.aggregate.text
     assert f"router-svc:{replay_suite.suite}" in models
     assert set(replay_suite.data.experts) <= models
+
+
+async def test_a_request_picks_its_routing_method(
+    replay_server: str, replay_suite: ReplaySuite
+) -> None:
+    question = replay_suite.questions()[40].question
+    async with AsyncClient(replay_server) as client:
+        default = await client.route(question, suite=replay_suite.suite, k=1)
+        skill = await client.route(question, suite=replay_suite.suite, k=1, router="skill")
+        chat = await client.chat(question, suite=replay_suite.suite, k=1, router="skill")
+    assert default.assignment.router == DEFAULT_ROUTER
+    assert skill.assignment.router == "skill"
+    assert chat.router.assignment is not None
+    assert chat.router.assignment.router == "skill"
