@@ -6,7 +6,7 @@ Writes perf/results/routing.json and prints a short table. Every figure comes fr
 own code: ``ReplayBench.prepare`` (keyword tags, MiniLM question vectors cached by content),
 ``holdout`` (an unseen category), ``baselines`` (single models, best single, per-category best,
 oracle), ``MethodBench`` (the registered methods fitted on validation, routed through
-``Recruiter.assign``'s maths) and ``sweep`` (the bench's 41-point lambda sweep, k = 1).
+``Recruiter.assign``'s maths) and ``sweep`` (the bench's 801-point lambda sweep, k = 1).
 
 Parts: the RouterBench pool (eval/replay/routerbench_pooled3.jsonl) at lambda = 0 and on the
 sweep; each category held out; the synthetic mixed-task files (seeds 0..2); the pool without
@@ -121,8 +121,8 @@ def pareto(points: list[SweepPoint], rows: dict[str, dict[str, float]]) -> dict[
         for name, row in rows.items()
         if name.startswith("single:")
         and not any(
-            p.accuracy >= row["accuracy"] - 1e-9
-            and 1000 * p.cost_per_query <= row["cost_per_1k"] + 1e-9
+            round(p.accuracy, 4) >= row["accuracy"]  # rows are rounded to 4 places
+            and round(1000 * p.cost_per_query, 4) <= row["cost_per_1k"]
             for p in points
         )
     ]

@@ -50,8 +50,8 @@ from router_svc.tagging.vector_cache import DiskCachedEmbedder
 
 TaggerKind = Literal["keyword", "embedding"]
 VectorKind = Literal["minilm", "hashing"]
-LAMBDAS = (0.0, *(float(f"{w:.4g}") for w in np.geomspace(0.001, 1000.0, 601)))
-"""Cost weights of the sweep: 0, then 600 geometric steps from 0.001 to 1000, fine enough that
+LAMBDAS = (0.0, *(float(f"{w:.4g}") for w in np.geomspace(0.001, 1000.0, 801)))
+"""Cost weights of the sweep: 0, then 800 geometric steps from 0.001 to 1000, fine enough that
 a user's lambda between two of them chooses as one of them does, wide enough to reach the
 cheapest expert (lambda is a continuous knob; the sweep shows what it buys)."""
 
