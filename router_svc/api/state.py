@@ -96,19 +96,37 @@ class Services:
                 self.pipelines[suite] = built
             return self.pipelines[suite]
 
-    async def warm_up(self) -> None:
+    async def warm_up(self, attempts: int = 3) -> None:
         """Build the default suite's pipeline and route one question through it, so the
-        tagger's model and the embedder are loaded before the first request needs them."""
+        tagger's model and the embedder are loaded before the first request needs them.
+
+        A generation the warm-up shares with a request is cancelled when that request's client
+        goes away; the warm-up then tries again (it is only cancelled itself at shutdown)."""
+        try:
+            for attempt in range(1, attempts + 1):
+                if await self._warm_once(attempt, attempts):
+                    return
+        finally:
+            self.warm = True
+
+    async def _warm_once(self, attempt: int, attempts: int) -> bool:
+        """One try; True when done (warm, failed for good, or no default suite)."""
         try:
             if self.default_suite in self.suites:
                 pipeline = await self.pipeline(self.default_suite)
                 question = Question("warm-up", "What is 2 + 2?")
                 await pipeline.route([question], pipeline.options(), {})
                 logger.info("warmed up suite %s", self.default_suite)
+            return True
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if (task is not None and task.cancelling()) or attempt == attempts:
+                raise
+            logger.warning("warm-up of suite %s was interrupted; trying again", self.default_suite)
+            return False
         except Exception as exc:  # readiness reports what is broken; requests will too
             logger.warning("warm-up of suite %s failed: %s", self.default_suite, exc)
-        finally:
-            self.warm = True
+            return True
 
     async def close(self) -> None:
         await self.batcher.close()
