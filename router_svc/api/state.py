@@ -118,15 +118,20 @@ class Services:
                 await pipeline.route([question], pipeline.options(), {})
                 logger.info("warmed up suite %s", self.default_suite)
             return True
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if (task is not None and task.cancelling()) or attempt == attempts:
-                raise
-            logger.warning("warm-up of suite %s was interrupted; trying again", self.default_suite)
-            return False
         except Exception as exc:  # readiness reports what is broken; requests will too
-            logger.warning("warm-up of suite %s failed: %s", self.default_suite, exc)
+            logger.warning("warm-up of suite %s failed: %r", self.default_suite, exc)
             return True
+        except BaseException as exc:  # a cancellation (or a group of them) from shared work
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the server is shutting down
+            logger.warning(
+                "warm-up of suite %s was interrupted (%r)%s",
+                self.default_suite,
+                exc,
+                "; trying again" if attempt < attempts else "",
+            )
+            return attempt == attempts
 
     async def close(self) -> None:
         await self.batcher.close()

@@ -13,7 +13,7 @@ import httpx
 import openai
 import pytest
 
-from tests.support import eventually
+from tests.support import drop_redis_prefix, eventually, redis_env, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -205,11 +205,18 @@ async def test_control_characters_of_a_request_cannot_forge_a_log_line(api_serve
     assert not [line for line in lines if line.startswith("FORGED")]
 
 
-async def test_ready_means_warm(api_server: str) -> None:
-    async with httpx.AsyncClient(base_url=api_server, timeout=30) as http:
+async def test_ready_means_warm(tiny_profile_env: dict[str, str]) -> None:
+    """A server of its own, polled from its start (the shared one has served other tests)."""
+    env = {**tiny_profile_env, **redis_env("warm-up")}
+    try:
+        with start_server(env) as base_url:
+            async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
 
-        async def ready() -> bool:
-            return (await http.get("/readyz")).status_code == 200
+                async def ready() -> bool:
+                    return (await http.get("/readyz")).status_code == 200
 
-        await eventually(ready, what="/readyz to be 200", timeout_s=180)
-    assert "warmed up suite tiny" in server_log(api_server).read_text(errors="replace")
+                await eventually(ready, what="/readyz to be 200", timeout_s=180)
+            log = server_log(base_url).read_text(errors="replace")
+    finally:
+        drop_redis_prefix(env["ROUTER_SVC_REDIS_PREFIX"])
+    assert "warmed up suite tiny" in log
