@@ -105,6 +105,7 @@ class MethodBench:
         self.suite = suite
         self.test = test.mapped(suite)
         self._fitted: dict[tuple[str, str], Recruiter] = {}
+        self._parts: dict[tuple[str, str], ScoreParts] = {}
 
     def fit(self, method: str, options: BaseModel) -> Recruiter:
         key = (method, options.model_dump_json())
@@ -132,7 +133,13 @@ class MethodBench:
 
     def parts(self, run: MethodRun) -> ScoreParts:
         """The method's scores (and per-question costs, where it estimates them) on the test
-        split, computed once for every cost weight of a sweep."""
+        split, computed once per method and options (a sweep reuses them for every weight)."""
+        key = (run.method, run.options.model_dump_json())
+        if key not in self._parts:
+            self._parts[key] = self._score(run)
+        return self._parts[key]
+
+    def _score(self, run: MethodRun) -> ScoreParts:
         router = self.fit(run.method, run.options)
         chunks = [
             router.score_queries(_queries(self.test, s, s + CHUNK))
