@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 from rich.markup import escape
 from rich.table import Table
@@ -21,9 +22,11 @@ def print_summary(summary: Summary, title: str) -> None:
     """One table of the import, then the skipped rows (the first few, with where and why)."""
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("what", style="bold")
-    table.add_column("value")
+    table.add_column("value", overflow="fold")  # a long folder wraps; nothing is cut
     for path, rows in summary.files.items():
-        table.add_row("read", f"{escape(path)}: {rows} rows")
+        # The file's name and count first, its folder apart: a narrow terminal never cuts them.
+        table.add_row("read", f"{escape(Path(path).name)}: {rows} rows")
+        table.add_row("", f"in {escape(str(Path(path).parent))}")
     written = ", ".join(f"{split} {summary.written[split]}" for split in ("validation", "test"))
     table.add_row("written", written)
     if summary.experts:
