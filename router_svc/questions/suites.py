@@ -17,6 +17,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from router_svc.errors import DataError, closest
+from router_svc.questions.jsonl import as_object, at, parse_jsonl
 from router_svc.types import Question
 
 SPLITS = ("validation", "test")
@@ -60,22 +61,6 @@ def _skip_space(text: str, position: int) -> int:
     return position
 
 
-def _at(where: str, line: int) -> str:
-    return f"{where} line {line}" if where else f"line {line}"
-
-
-def _jsonl_items(text: str, where: str) -> Iterator[tuple[int, object]]:
-    """(line number, decoded value) for each non-blank line."""
-    for number, line in enumerate(text.split("\n"), start=1):  # not splitlines: U+2028
-        if not line.strip():
-            continue
-        try:
-            yield number, json.loads(line)
-        except json.JSONDecodeError as exc:
-            message = f"invalid JSON: {exc.msg} (column {exc.colno})"
-            raise DataError(f"{_at(where, number)}: {message}") from exc
-
-
 def _list_items(text: str, where: str) -> Iterator[tuple[int, object]]:
     """(line number, decoded value) for each element of a file that is one JSON list."""
     position = _skip_space(text, text.index("[") + 1)
@@ -105,16 +90,13 @@ def _validation_error(exc: ValidationError, where: str, line: int) -> DataError:
     error = exc.errors()[0]
     field = ".".join(str(part) for part in error["loc"]) or None
     if error["type"] == "missing":
-        return DataError(f"{_at(where, line)}: missing field {field!r}", field)
-    return DataError(f"{_at(where, line)}: field {field or '(record)'!r}: {error['msg']}", field)
+        return DataError(f"{at(where, line)}: missing field {field!r}", field)
+    return DataError(f"{at(where, line)}: field {field or '(record)'!r}: {error['msg']}", field)
 
 
 def _record(value: object, where: str, line: int, model: type[RecordT]) -> RecordT:
-    if not isinstance(value, dict):
-        kind = type(value).__name__
-        raise DataError(f"{_at(where, line)}: expected a JSON object, got {kind}")
     try:
-        return model.model_validate(value)
+        return model.model_validate(as_object(value, where, line))
     except ValidationError as exc:
         raise _validation_error(exc, where, line) from exc
 
@@ -129,7 +111,7 @@ def parse_records(
         record = _record(value, where, line, model)
         if record.id in first_line:
             message = f"duplicate id {record.id!r} (first on line {first_line[record.id]})"
-            raise DataError(f"{_at(where, line)}: {message}", "id")
+            raise DataError(f"{at(where, line)}: {message}", "id")
         first_line[record.id] = line
         records.append(record)
     return records
@@ -143,7 +125,7 @@ def read_jsonl_records(
     """Every question of a JSONL text (a suite file, a batch upload, an SDK batch file).
 
     ``where`` (a file name, or "" for an upload) starts each DataError's message."""
-    return parse_records(_jsonl_items(text, where), where, model)
+    return parse_records(parse_jsonl(text, where), where, model)
 
 
 def _read_text(path: Path) -> str:
@@ -160,7 +142,7 @@ def load_questions(path: Path) -> list[Question]:
     text = _read_text(path)
     where = str(path)
     is_list = text.lstrip().startswith("[")
-    items = _list_items(text, where) if is_list else _jsonl_items(text, where)
+    items = _list_items(text, where) if is_list else parse_jsonl(text, where)
     return [record.to_question() for record in parse_records(items, where, QuestionRecord)]
 
 

@@ -20,7 +20,8 @@ from typing import Any
 
 from router_svc.config.extras import missing_extra
 from router_svc.errors import DataError
-from router_svc.questions.suites import _jsonl_items, _list_items, _read_text
+from router_svc.questions.jsonl import as_object, parse_jsonl
+from router_svc.questions.suites import _list_items, _read_text
 
 JSON_SUFFIXES = (".json",)
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
@@ -60,12 +61,9 @@ def _json_rows(path: Path) -> Iterator[Row]:
     text = _read_text(path)
     where = str(path)
     is_list = text.lstrip().startswith("[")
-    items = _list_items(text, where) if is_list else _jsonl_items(text, where)
+    items = _list_items(text, where) if is_list else parse_jsonl(text, where)
     for line, value in items:
-        if not isinstance(value, dict):
-            kind = type(value).__name__
-            raise DataError(f"{where} line {line}: expected a JSON object, got {kind}")
-        yield Row(path, f"{where} line {line}", value)
+        yield Row(path, f"{where} line {line}", as_object(value, where, line))
 
 
 def _csv_rows(path: Path, delimiter: str) -> Iterator[Row]:
