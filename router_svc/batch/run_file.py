@@ -17,8 +17,8 @@ from tqdm import tqdm
 
 from router_svc.assembly import Runtime, build_pipeline
 from router_svc.batch.payload import BatchOptions
+from router_svc.questions.jsonl import append_jsonl, read_records
 from router_svc.questions.suites import load_questions
-from router_svc.routing.artifacts import append_jsonl, read_jsonl
 
 CHUNK = 24
 
@@ -63,7 +63,7 @@ async def run_file(
     """Route and answer every question of ``data`` not already in ``out`` with the routing
     ``knobs`` (the pipeline fills in their defaults); closes ``runtime``."""
     questions = load_questions(data)[:limit]
-    finished = {r["id"]: r for r in read_jsonl(out)}
+    finished = {r["id"]: r for r in read_records(out, torn_last_line=True, missing_ok=True)}
     todo = [q for q in questions if q.id not in finished]
     summary = RunSummary(out=out, resumed=len(questions) - len(todo))
     started = time.perf_counter()

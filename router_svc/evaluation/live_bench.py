@@ -33,9 +33,10 @@ from router_svc.execution.runner import TaskResult
 from router_svc.pipeline import Pipeline, RouteOptions, expert_task
 from router_svc.profiling.build import profile_suite, stale_reason
 from router_svc.questions.grading import answer_kind, canonical, grade, is_equivalent
+from router_svc.questions.jsonl import read_records
 from router_svc.questions.suites import Suite
 from router_svc.replay.outcomes import NO_ANSWER, OutcomeTable
-from router_svc.routing.artifacts import OUTPUTS_FILE, read_jsonl
+from router_svc.routing.artifacts import OUTPUTS_FILE
 from router_svc.routing.neighbours import knn_choice, nearest
 from router_svc.types import Question
 
@@ -121,7 +122,9 @@ def _validation_records(
     """The profile's recorded outcomes of the validation questions every expert answered."""
     outputs = {
         (r["question_id"], r["expert"]): r
-        for r in read_jsonl(runtime.profile_dir(suite.name) / OUTPUTS_FILE)
+        for r in read_records(
+            runtime.profile_dir(suite.name) / OUTPUTS_FILE, torn_last_line=True, missing_ok=True
+        )
     }
     questions = [q for q in suite.validation if all((q.id, e) in outputs for e in experts)]
     return questions, [[outputs[(q.id, e)] for e in experts] for q in questions]

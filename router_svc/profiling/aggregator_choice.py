@@ -19,7 +19,8 @@ from router_svc.assembly import Runtime
 from router_svc.execution.runner import TaskResult
 from router_svc.profiling.failures import missing_per_expert, record_failure
 from router_svc.questions.grading import grade
-from router_svc.routing.artifacts import AGGREGATION_FILE, AggregatorRank, append_jsonl, read_jsonl
+from router_svc.questions.jsonl import append_jsonl, read_records
+from router_svc.routing.artifacts import AGGREGATION_FILE, AggregatorRank
 from router_svc.types import Question
 
 MAX_ITEMS = 40
@@ -84,7 +85,11 @@ async def benchmark_aggregators(
         ranking = [AggregatorRank(name, 0.0, 0) for name in candidates]
         return AggregationBenchmark(ranking, dict.fromkeys(candidates, 0))
     path = folder / AGGREGATION_FILE
-    done = {(r["question_id"], r["expert"]): r for r in read_jsonl(path) if _answered(r)}
+    done = {
+        (r["question_id"], r["expert"]): r
+        for r in read_records(path, torn_last_line=True, missing_ok=True)
+        if _answered(r)
+    }
     tasks = []
     for name in candidates:
         aggregator = Aggregator(name, skip_unanimous=False)

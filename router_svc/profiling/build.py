@@ -26,14 +26,9 @@ from router_svc.pipeline import expert_task
 from router_svc.profiling.aggregator_choice import benchmark_aggregators
 from router_svc.profiling.failures import missing_per_expert, record_failure
 from router_svc.questions.grading import grade
+from router_svc.questions.jsonl import append_jsonl, read_records
 from router_svc.questions.suites import Suite, dataset_hash
-from router_svc.routing.artifacts import (
-    OUTPUTS_FILE,
-    TAGS_FILE,
-    ProfileArtifacts,
-    append_jsonl,
-    read_jsonl,
-)
+from router_svc.routing.artifacts import OUTPUTS_FILE, TAGS_FILE, ProfileArtifacts
 from router_svc.routing.profiles import Outcome, build_profiles
 from router_svc.tagging.inventory import SkillInventory
 from router_svc.tagging.tagger import KeywordTagger, SkillTagger
@@ -101,7 +96,7 @@ async def tag_questions(
     hashes = {q.id: _text_hash(q.question) for q in questions}
     done = {
         r["question_id"]: r["tags"]
-        for r in read_jsonl(path)
+        for r in read_records(path, torn_last_line=True, missing_ok=True)
         if r.get("tagger") == tagger.name and r.get("question_hash") == hashes.get(r["question_id"])
     }
     todo = [q for q in questions if q.id not in done]
@@ -150,7 +145,11 @@ async def run_experts(
         for q in questions
         for e in runtime.pool.routable
     }
-    done = {(r["question_id"], r["expert"]): r for r in read_jsonl(path) if _observed(r)}
+    done = {
+        (r["question_id"], r["expert"]): r
+        for r in read_records(path, torn_last_line=True, missing_ok=True)
+        if _observed(r)
+    }
     done = {pair: r for pair, r in done.items() if keys.get(pair) == r.get("input_key")}
     by_id = {q.id: q for q in questions}
     tasks = [expert_task(by_id[qid], expert) for (qid, expert) in keys if (qid, expert) not in done]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from router_svc.execution.runner import TaskResult
-from router_svc.routing.artifacts import append_jsonl
+from router_svc.questions.jsonl import append_jsonl
 
 FAILURES_FILE = "failures.jsonl"
 Stage = Literal["answer", "aggregation"]

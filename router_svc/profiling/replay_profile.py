@@ -19,8 +19,9 @@ from typing import Any
 from router_svc.assembly import Runtime
 from router_svc.errors import ConfigError
 from router_svc.profiling.build import tag_questions
+from router_svc.questions.jsonl import append_jsonl
 from router_svc.replay.data import ReplayData, load_replay
-from router_svc.routing.artifacts import OUTPUTS_FILE, TAGS_FILE, ProfileArtifacts, append_jsonl
+from router_svc.routing.artifacts import OUTPUTS_FILE, TAGS_FILE, ProfileArtifacts
 from router_svc.routing.profiles import Outcome, build_profiles
 from router_svc.tagging.inventory import SkillInventory
 from router_svc.tagging.tagger import KeywordTagger, SkillTagger

@@ -10,8 +10,6 @@ are optional; unknown fields are ignored. Every line must record the same expert
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -21,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from router_svc.errors import DataError
 from router_svc.questions.grading import AnswerKind, answer_kind, canonical, extract_answer
+from router_svc.questions.jsonl import read_jsonl
 from router_svc.replay.outcomes import NO_ANSWER, OutcomeTable
 from router_svc.types import Question
 
@@ -110,8 +109,8 @@ def load_replay(path: Path) -> ReplayData:
     rows = _Rows()
     first_line: dict[str, int] = {}
     experts: list[str] | None = None
-    for number, line in _lines(path):
-        record = _parse(line, where, number)
+    for number, value in read_jsonl(path):
+        record = _parse(value, where, number)
         _check_unique(record.id, first_line, where, number)
         experts = _check_experts(record, experts, where, number)
         rows.add(record, experts)
@@ -124,34 +123,15 @@ def load_replay(path: Path) -> ReplayData:
     return data
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(line number, text) of each non-blank line, read lazily."""
+def _parse(value: object, where: str, number: int) -> ReplayRecord:
     try:
-        with path.open(encoding="utf-8-sig") as handle:
-            for number, line in enumerate(handle, start=1):
-                if line.strip():
-                    yield number, line
-    except FileNotFoundError as exc:
-        raise DataError(f"{path}: no such file") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read: {exc}") from exc
-
-
-def _parse(line: str, where: str, number: int) -> ReplayRecord:
-    try:
-        return ReplayRecord.model_validate_json(line)
+        return ReplayRecord.model_validate(value)
     except ValidationError as exc:
-        raise DataError(f"{where} line {number}: {_message(exc, line)}") from exc
+        raise DataError(f"{where} line {number}: {_message(exc)}") from exc
 
 
-def _message(exc: ValidationError, line: str) -> str:
+def _message(exc: ValidationError) -> str:
     error = exc.errors()[0]
-    if error["type"] == "json_invalid":
-        try:
-            json.loads(line)
-        except json.JSONDecodeError as decode:
-            return f"invalid JSON: {decode.msg} (column {decode.colno})"
-        return f"invalid JSON: {error['msg']}"
     location = ".".join(str(part) for part in error["loc"]) or "(record)"
     if error["type"] == "missing":
         return f"missing field {location!r}"

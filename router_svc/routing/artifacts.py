@@ -10,7 +10,6 @@ aggregation.jsonl the aggregator benchmark's raw outputs
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,29 +92,3 @@ class ProfileArtifacts:
             question_text=data.get("question_text", {}),
             aggregator_ranking=[AggregatorRank(**r) for r in data["aggregator_ranking"]],
         )
-
-
-def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """Records of a JSONL file; a torn last line (an interrupted write) is skipped."""
-    if not path.is_file():
-        return
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if not line.strip():
-                continue
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
-                continue
-
-
-def append_jsonl(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
-    """Append records, one JSON object a line, flushed so an interruption loses nothing done."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torn = path.is_file() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
-    with path.open("a", encoding="utf-8") as handle:
-        if torn:
-            handle.write("\n")
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-        handle.flush()

@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 
 from router_svc.errors import DataError
+from router_svc.questions.jsonl import read_records
 from router_svc.replay.outcomes import OutcomeTable
-from router_svc.routing.artifacts import OUTPUTS_FILE, ProfileArtifacts, read_jsonl
+from router_svc.routing.artifacts import OUTPUTS_FILE, ProfileArtifacts
 from router_svc.routing.inputs import SuiteData
 from router_svc.routing.learn import learn
 from router_svc.routing.profiles import ProfileMatrix
@@ -96,7 +97,7 @@ def cached_vectors(folder: Path, texts: Sequence[str], embedder: Embedder) -> np
 def _records(path: Path, experts: set[str]) -> dict[tuple[str, str], dict[str, Any]]:
     return {
         (r["question_id"], r["expert"]): r
-        for r in read_jsonl(path)
+        for r in read_records(path, torn_last_line=True, missing_ok=True)
         if r.get("expert") in experts and "question_id" in r
     }
 

@@ -27,6 +27,7 @@ import httpx
 from tqdm import tqdm
 
 from router_svc.errors import APIError, ConfigError
+from router_svc.questions.jsonl import parse_jsonl
 from router_svc.sdk._inputs import MessageLike, QuestionLike, batch_jsonl, message_json
 from router_svc.sdk._stream import AsyncChatStream, ChatStream, raise_for_status, transport_errors
 from router_svc.sdk._sync import Portal, blocking
@@ -297,8 +298,8 @@ class AsyncClient:
         """The answers in input order; ``partial`` returns those recorded so far."""
         params = {"partial": "true"} if partial else None
         response = await self._send("GET", f"/v1/batches/{batch_id}/results", params=params)
-        lines = response.text.split("\n")
-        return [BatchResult.model_validate_json(line) for line in lines if line.strip()]
+        lines = parse_jsonl(response.text, f"the results of {batch_id}")
+        return [BatchResult.model_validate(value) for _, value in lines]
 
     async def cancel_batch(self, batch_id: str) -> Batch:
         """Cancel: workers skip the batch's unanswered questions."""
