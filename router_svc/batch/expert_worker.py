@@ -213,7 +213,7 @@ class ExpertWorker:
         if entries:
             async with self._claim_heartbeat(entries):
                 done, dropped = await aggregate_entries(
-                    entries, self.stages, self._pipeline, self.name
+                    entries, self.stages, self._pipeline, self.name, opts.max_deliveries
                 )
             self.stats.aggregated += done
             self.stats.duplicates += dropped

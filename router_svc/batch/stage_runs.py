@@ -132,9 +132,15 @@ async def answer_entries(
 
 
 async def aggregate_entries(
-    entries: Sequence[StageEntry], stages: RedisStages, pipelines: PipelineFor, worker: str
+    entries: Sequence[StageEntry],
+    stages: RedisStages,
+    pipelines: PipelineFor,
+    worker: str,
+    max_deliveries: int,
 ) -> tuple[int, int]:
-    """Settle each question whose answers are in; returns (recorded, duplicates)."""
+    """Settle each question whose answers are in; returns (recorded, duplicates). A question
+    claimed more than ``max_deliveries`` times (its aggregation keeps stopping the workers
+    that claim it) is recorded as failed, as an expert task is."""
     ready: dict[str, list[tuple[StageEntry, QuestionState, BatchPayload]]] = {}
     for entry in entries:
         state = await stages.question(entry.job_id, entry.index)
@@ -143,6 +149,11 @@ async def aggregate_entries(
             await _finish(stages, entry, record, worker, failed=True)
             continue
         payload = BatchPayload.model_validate_json(state.payload)
+        if entry.deliveries > max_deliveries:
+            why = _gave_up(entry.deliveries)
+            record = error_record(payload.question.id, why, "too_many_deliveries")
+            await _finish(stages, entry, record, worker, failed=True)
+            continue
         ready.setdefault(payload.suite or "", []).append((entry, state, payload))
     recorded = duplicates = 0
     for suite, group in ready.items():

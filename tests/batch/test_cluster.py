@@ -181,3 +181,40 @@ async def test_questions_that_cannot_be_routed_are_failed_once(cluster: Cluster)
     assert "question.question" in results[0]["error"]["message"]
     assert "never-profiled" in results[1]["error"]["message"]
     assert results[1]["id"] == results[2]["id"] and "final" in results[2]
+
+
+async def test_a_question_whose_aggregation_keeps_stopping_workers_is_failed_once(
+    cluster: Cluster,
+) -> None:
+    runtime = cluster.runtime()
+    try:
+        jobs = runtime.store.jobs
+        stages = stages_of(jobs)
+        assert stages is not None
+        await jobs.submit("poison-agg", payloads(4), {"suite": SUITE})
+        experts = tuple(cluster.experts)
+        await make_worker(runtime, "w-answer", experts, aggregate=False).run()
+        # Workers that claim two of the aggregations and die before recording them.
+        for attempt in range(3):
+            held = await stages.claim(f"dead-{attempt}", ["aggregate"], 2, min_idle_ms=0)
+            assert [e.deliveries for e in held] == [attempt + 1] * 2
+        poisoned = {e.index for e in held}
+        settle = {"max_deliveries": 3, "min_idle_ms": 50, "heartbeat_s": 0.02}
+        await asyncio.sleep(0.1)
+        stats = await make_worker(runtime, "w-settle", (), route=False, **settle).run()
+        info = await jobs.info("poison-agg")
+        results = [json.loads(v) for _, v in await jobs.results("poison-agg")]
+        counts = await stages.stage_counts("poison-agg")
+    finally:
+        await runtime.close()
+    assert (info.status, info.done, info.failed) == ("done", 2, 2)
+    assert [r["batch"]["index"] for r in results] == [0, 1, 2, 3]
+    for record in results:
+        if record["batch"]["index"] in poisoned:
+            assert record["error"]["type"] == "too_many_deliveries"
+            assert record["batch"]["deliveries"] == 4
+            assert record["id"] is not None
+        else:
+            assert "final" in record and record["batch"]["deliveries"] == 1
+    assert stats.aggregated == 2  # settled by the aggregator; the two given up are not
+    assert counts["aggregated"] == 4  # every question left the aggregation stage once
