@@ -121,7 +121,8 @@ class MethodBench:
         router = self.fit(run.method, run.options)
         if run.calibrated_k:
             return self._calibrated(run, router, family, view)
-        chosen = route(router, view, RecruitOptions(k=run.k))
+        parts = self.parts(run) if view is self.test else score_split(router, view)
+        chosen = teams(router.choose(parts, RecruitOptions(k=run.k)), run.k)
         calls = one_hot(chosen, len(view.table.experts))
         return StrategyResult(
             run.name, family, team_scores(view.table, chosen), calls, describe(run)
@@ -140,19 +141,7 @@ class MethodBench:
         return self._parts[key]
 
     def _score(self, run: MethodRun) -> ScoreParts:
-        router = self.fit(run.method, run.options)
-        chunks = [
-            router.score_queries(_queries(self.test, s, s + CHUNK))
-            for s in range(0, len(self.test.table), CHUNK)
-        ]
-        costs = [c.cost for c in chunks if c.cost is not None]
-        return ScoreParts(
-            relevance=np.concatenate([c.relevance for c in chunks]),
-            prior=chunks[0].prior,
-            score=np.concatenate([c.score for c in chunks]),
-            fallback=np.concatenate([c.fallback for c in chunks]),
-            cost=np.concatenate(costs) if len(costs) == len(chunks) else None,
-        )
+        return score_split(self.fit(run.method, run.options), self.test)
 
     def _calibrated(
         self, run: MethodRun, router: Recruiter, family: str, view: RoutedSplit
@@ -174,21 +163,30 @@ class MethodBench:
         return StrategyResult(run.name, family, scores, calls, describe(run))
 
 
-def route(router: Recruiter, view: RoutedSplit, options: RecruitOptions) -> np.ndarray:
-    """(questions, k) expert indices, best first, as ``Recruiter.assign`` decides; teams
-    smaller than k (distinct draws) repeat their first expert, which a vote ignores."""
-    column = {name: i for i, name in enumerate(view.table.experts)}
-    chosen: list[list[int]] = []
-    for start in range(0, len(view.table), CHUNK):
-        queries = _queries(view, start, start + CHUNK)
-        vectors = queries.vectors if router.needs_vectors else None
-        assignments = router.assign(
-            queries.ids, queries.tags, queries.skills, options, vectors=vectors
-        )
-        for a in assignments:
-            team = [column[name] for name in a.chosen]
-            chosen.append(team + [team[0]] * (options.k - len(team)))
-    return np.array(chosen, dtype=int).reshape(len(view.table), -1)
+def score_split(router: Recruiter, view: RoutedSplit) -> ScoreParts:
+    """The router's ``score_queries`` over a whole split, in chunks of ``CHUNK`` questions."""
+    chunks = [
+        router.score_queries(_queries(view, s, s + CHUNK)) for s in range(0, len(view.table), CHUNK)
+    ]
+    costs = [c.cost for c in chunks if c.cost is not None]
+    return ScoreParts(
+        relevance=np.concatenate([c.relevance for c in chunks]),
+        prior=chunks[0].prior,
+        score=np.concatenate([c.score for c in chunks]),
+        fallback=np.concatenate([c.fallback for c in chunks]),
+        cost=np.concatenate(costs) if len(costs) == len(chunks) else None,
+    )
+
+
+def teams(chosen: np.ndarray, k: int) -> np.ndarray:
+    """(questions, k) from ``Recruiter.choose``: each row's distinct experts in order, the first
+    repeated where fewer than k are distinct (as ``Assignment.chosen`` lists them; a vote
+    ignores the repeats)."""
+    rows = []
+    for row in chosen.tolist():
+        team = list(dict.fromkeys(row))
+        rows.append(team + [team[0]] * (k - len(team)))
+    return np.array(rows, dtype=int).reshape(len(chosen), k)
 
 
 def team_scores(table: OutcomeTable, chosen: np.ndarray) -> np.ndarray:

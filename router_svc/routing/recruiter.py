@@ -17,6 +17,7 @@ from router_svc.routing.inputs import Queries
 from router_svc.routing.profiles import ProfileMatrix
 from router_svc.routing.team_size import cap_k
 from router_svc.tagging.inventory import SkillMatch
+from router_svc.types import Completion
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -68,6 +69,8 @@ class Assignment:
     fallback: bool
     router: str = ""
     """The routing method that decided (set by the pipeline, which knows its name)."""
+    tagging: Completion | None = None
+    """What the tagger spent on the question (an LLM tagger's tokens; None: no model ran)."""
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -163,12 +166,17 @@ class Recruiter:
         """Routing decisions for a batch of questions (``vectors``: their question vectors,
         needed when ``needs_vectors``)."""
         parts = self.score_queries(Queries(question_ids, tags, skills, vectors))
+        chosen = self.choose(parts, options)
         penalty, final = self.utility(parts, options.cost_weight)
-        chosen = self.recruit(final, options)
         return [
             self._explain(i, qid, tags[i], skills[i], parts, penalty, final, chosen[i])
             for i, qid in enumerate(question_ids)
         ]
+
+    def choose(self, parts: ScoreParts, options: RecruitOptions) -> np.ndarray:
+        """(questions, k) expert indices: ``recruit`` over the ``utility`` of ``parts``. This is
+        the decision ``assign`` explains; the benches call it on a whole split's scores."""
+        return self.recruit(self.utility(parts, options.cost_weight)[1], options)
 
     def utility(self, parts: ScoreParts, cost_weight: float) -> tuple[np.ndarray, np.ndarray]:
         """(penalty, final), each (questions, experts): lambda x cost relative to the most

@@ -37,24 +37,30 @@ def bench() -> MethodBench:
     return MethodBench(suite, RoutedSplit(test.table, test.keyword_tags, test.vectors))
 
 
+@pytest.mark.parametrize("k", [1, 3])
 @pytest.mark.parametrize("method", list(ROUTER_OPTIONS))
-def test_a_row_is_the_registered_method_through_assign(bench: MethodBench, method: str) -> None:
+def test_a_row_is_the_registered_method_through_assign(
+    bench: MethodBench, method: str, k: int
+) -> None:
     router = fit_router(bench.suite, method)
     test = bench.test
     assignments = router.assign(
-        test.table.ids, test.tags, test.skills or [], RecruitOptions(k=1), vectors=test.vectors
+        test.table.ids, test.tags, test.skills or [], RecruitOptions(k=k), vectors=test.vectors
     )
-    expected = [test.table.experts.index(a.chosen[0]) for a in assignments]
-    row = bench.run(MethodRun.default(method))
-    np.testing.assert_array_equal(row.calls.argmax(axis=1), expected)
+    experts = test.table.experts
+    expected = [[experts.index(name) for name in a.chosen] for a in assignments]
+    row = bench.run(MethodRun.default(method, k=k))
+    teams = [np.flatnonzero(calls).tolist() for calls in row.calls]
+    assert teams == [sorted(team) for team in expected]
 
 
 def test_chunks_change_nothing(bench: MethodBench, monkeypatch: pytest.MonkeyPatch) -> None:
-    run = MethodRun.default("skill-plus", k=2)
-    whole = improved.route(bench.fit(run.method, run.options), bench.test, RecruitOptions(k=2))
+    router = bench.fit("skill-plus", SkillPlusOptions())
+    whole = improved.score_split(router, bench.test)
     monkeypatch.setattr(improved, "CHUNK", 7)
-    chunked = improved.route(bench.fit(run.method, run.options), bench.test, RecruitOptions(k=2))
-    np.testing.assert_array_equal(chunked, whole)
+    chunked = improved.score_split(router, bench.test)
+    np.testing.assert_allclose(chunked.score, whole.score, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(chunked.relevance, whole.relevance, rtol=1e-6, atol=1e-9)
 
 
 def test_the_ablation_is_skill_plus_with_its_options(bench: MethodBench) -> None:
