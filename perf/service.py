@@ -11,6 +11,13 @@
 2. Throughput and errors with 1, 8 and 32 concurrent clients: router-svc, the llama.cpp server.
 3. schemathesis against router-svc's served OpenAPI spec: requests generated and 5xx answers,
    counted by the server's /metrics.
+4. The serving layer alone, against a backend that answers at once (perf/_overhead.py, the
+   ``instant_backend`` section): router-svc's direct expert call and LiteLLM's proxy in front of
+   the same backend, and a routed call (embedding tagger, k=1); latency p50/p99, 32 concurrent
+   clients, back-pressure. Generation time does not hide milliseconds there.
+
+``python perf/service.py`` runs all four; ``--only instant`` (a few minutes) or ``--only
+models`` runs one part and keeps the other's figures from the file.
 
 schemathesis and the litellm proxy are not project dependencies: they run from scratch venvs
 over HTTP only (skipped when missing): ``python -m venv /tmp/venv-schemathesis &&
@@ -21,14 +28,14 @@ over HTTP only (skipped when missing): ``python -m venv /tmp/venv-schemathesis &
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -39,11 +46,14 @@ import httpx
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import percentile, write_results
+import _overhead
+from _common import RESULTS, percentile, write_results
+from _servers import base_env, free_port, process
 
 from router_svc.config.model_files import resolve_model_path
 
 ROOT = Path(__file__).resolve().parent.parent
+RESULT = RESULTS / "service.json"
 WORK = ROOT / ".router-svc" / "bench"
 SUITES = ROOT / "tests" / "fixtures" / "suites"
 MODEL = "pkg:smollm2-135m-instruct"
@@ -70,48 +80,6 @@ def prompts(count: int, offset: int) -> list[str]:
 def request_body(model: str, prompt: str) -> dict[str, Any]:
     sampling = {"temperature": 0, "top_p": 1, "seed": 0, "max_tokens": MAX_TOKENS}
     return {"model": model, "messages": [{"role": "user", "content": prompt}], **sampling}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def process(command: list[str], env: Mapping[str, str], ready_url: str) -> Iterator[None]:
-    log_path = Path(tempfile.gettempdir()) / f"bench-service-{os.getpid()}-{free_port()}.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            command, env=dict(env), stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
-        )
-    try:
-        deadline = time.monotonic() + 120
-        while not _answers(ready_url):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{command[:4]} did not start: {log_path.read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log_path.unlink(missing_ok=True)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
-def base_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTER_SVC_")}
-    return env | {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 
 @contextmanager
@@ -379,21 +347,44 @@ def latencies() -> dict[str, Any]:
     }
 
 
-def main() -> None:
+def real_models() -> dict[str, Any]:
+    """Parts 1-3: the SmolLM2 expert behind each front, then schemathesis."""
     ensure_profile()
     measured = latencies()
     with router_server("data-c") as base:
         fuzz = schemathesis(base)
-    write_results(
-        "service",
-        {
-            "setup": f"{EXPERT} = {MODEL}, 2 threads, max_tokens {MAX_TOKENS}, temperature 0; "
-            f"{WARMUP} warm-up calls, {LATENCY_REQUESTS} timed per front over {ROUNDS} rounds, "
-            "one front up at a time (see perf/service.py's docstring); router-svc on SQLite",
-            **measured,
-            "schemathesis": fuzz,
-        },
+    return {
+        "setup": f"{EXPERT} = {MODEL}, 2 threads, max_tokens {MAX_TOKENS}, temperature 0; "
+        f"{WARMUP} warm-up calls, {LATENCY_REQUESTS} timed per front over {ROUNDS} rounds, "
+        "one front up at a time (see perf/service.py's docstring); router-svc on SQLite",
+        **measured,
+        "schemathesis": fuzz,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--only",
+        choices=("instant", "models"),
+        help="measure one part; the other part's figures are kept from the last run",
     )
+    only = parser.parse_args().only
+    previous = (RESULT.is_file() and json.loads(RESULT.read_text())) or {}
+    previous.pop("machine", None)
+    figures: dict[str, Any] = {}
+    if only == "instant":
+        figures = previous
+        figures.setdefault("real_models_measured_at", figures.pop("measured_at", None))
+    else:
+        figures = {"real_models_measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        figures |= real_models()
+    if only == "models":
+        figures["instant_backend"] = previous.get("instant_backend")
+    else:
+        figures["instant_backend"] = _overhead.measure()
+    figures.pop("measured_at", None)
+    write_results("service", figures)
 
 
 if __name__ == "__main__":
