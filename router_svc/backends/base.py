@@ -38,6 +38,8 @@ class Engine(ABC):
     supports_grammar: ClassVar[bool] = False
     max_batch_size: ClassVar[int] = 1
     """How many requests one generate call runs together on the hardware."""
+    independent_requests: ClassVar[bool] = False
+    """Requests are separate calls that run at once (a remote API): batching them only waits."""
     Options: ClassVar[type[BaseModel]] = NoOptions
 
     def __init__(self, expert: ExpertConfig, context: EngineContext | None = None) -> None:

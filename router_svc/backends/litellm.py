@@ -26,6 +26,7 @@ class LiteLLMEngine(Engine):
     """Calls a model through litellm.acompletion."""
 
     supports_streaming = True
+    independent_requests = True
     Options = LiteLLMOptions
 
     _litellm: Any = None

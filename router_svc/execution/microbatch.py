@@ -3,7 +3,9 @@ a short window go to the engine in one ``generate`` call.
 
 Each expert has a queue and one background task that drains it: the task takes the first
 waiting request, gathers more for up to ``max_wait_ms`` (or until ``max_batch_size``), sends the
-batch and hands each caller its own completion, or the batch's error.
+batch and hands each caller its own completion, or the batch's error. An engine whose
+requests are independent calls (``Engine.independent_requests``: a remote API) gains nothing
+from a batch, so its requests skip the window and the queue and go to it at once.
 """
 
 from __future__ import annotations
@@ -66,10 +68,21 @@ class MicroBatcher:
         """The completion of ``request`` by ``expert``, generated in a batch with its peers."""
         if self._closed:
             raise RouterSvcError("the micro-batcher is closed; create a new one to submit")
-        self._models.engine(expert)  # UnknownComponentError now, not in the worker
+        engine = self._models.engine(expert)  # UnknownComponentError now, not in the worker
+        if engine.independent_requests:
+            return await self._send_alone(expert, request)
         future: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
         self._queue(expert).put_nowait(_Pending(request, future))
         return await future
+
+    async def _send_alone(self, expert: str, request: GenerationRequest) -> Completion:
+        """``request`` straight to the engine: no window, no wait behind another batch (the
+        engine bounds its own concurrency)."""
+        self._sizes.append(1)
+        engine = await self._models.acquire(expert)
+        with self._models.pinned(expert):
+            (completion,) = await engine.generate([request])
+        return completion
 
     async def close(self) -> None:
         """Stop the workers; callers still waiting get a RouterSvcError."""

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from router_svc.backends.base import EngineContext
+from router_svc.backends.litellm import LiteLLMEngine
 from router_svc.backends.llamacpp import LlamaCppEngine
 from router_svc.backends.registry import create_engine
 from router_svc.config.pool import ExpertConfig, PoolConfig
@@ -33,6 +34,18 @@ class RecordingLlamaCpp(LlamaCppEngine):
 
     def __init__(self, expert: ExpertConfig, context: EngineContext) -> None:
         super().__init__(expert, context)
+        self.calls: list[int] = []
+
+    async def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
+        self.calls.append(len(requests))
+        return await super().generate(requests)
+
+
+class RecordingLiteLLM(LiteLLMEngine):
+    """The real litellm engine, noting the size of every generate call it gets."""
+
+    def __init__(self, expert: ExpertConfig) -> None:
+        super().__init__(expert)
         self.calls: list[int] = []
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
@@ -125,6 +138,25 @@ async def test_close_fails_waiting_callers_and_later_submits(
         await batcher.submit(EXPERT, requests(1)[0])
     assert not engine.loaded
     assert batcher.stats.batches == 0
+
+
+@pytest.mark.slow
+async def test_independent_requests_skip_the_window(llama_server: str) -> None:
+    """A remote engine's requests go to it at once, one by one: a 30 s window never applies."""
+    expert = ExpertConfig(
+        name="remote-smol", engine="litellm", model="openai/smollm2", api_base=llama_server
+    )
+    engine = RecordingLiteLLM(expert)
+    batcher = MicroBatcher(ModelManager({expert.name: engine}, budget_bytes=MB), max_wait_ms=30_000)
+    short = [GenerationRequest.user(q, max_tokens=4) for q in QUESTIONS[:3]]
+    try:
+        results = await asyncio.gather(*(batcher.submit(expert.name, r) for r in short))
+    finally:
+        await batcher.close()
+    assert engine.calls == [1, 1, 1]
+    assert batcher.stats.sizes == (1, 1, 1)
+    assert all(c.completion_tokens > 0 and c.expert == expert.name for c in results)
+    assert not batcher._queues
 
 
 @pytest.mark.parametrize(("size", "wait"), [(0, 10.0), (4, -1.0)])
