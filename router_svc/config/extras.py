@@ -25,6 +25,7 @@ MODULE_EXTRAS: dict[str, tuple[str, str]] = {
     "litellm": ("litellm", "litellm"),
     "vllm": ("vllm", "vllm"),
     "matplotlib": ("bench", "matplotlib"),
+    "threadpoolctl": ("bench", "threadpoolctl"),
     "pyarrow": ("import", "pyarrow"),
     "pandas": ("import", "pandas"),
 }

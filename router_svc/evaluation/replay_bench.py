@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from router_svc.config.routers import DEFAULT_ROUTER, router_options
 from router_svc.errors import ConfigError, UnknownComponentError
@@ -145,7 +146,10 @@ class ReplayBench:
                 validation, test = holdout(validation, test, self.options.holdout_category)
         with self._timed("tag"):
             prepared = self.prepare(validation, test)
-        results, extras = self.strategies(prepared)
+        # Many small products over (questions x neighbours x experts) arrays: BLAS threads only
+        # add synchronisation (and spin against other processes on a busy machine).
+        with threadpool_limits(limits=1, user_api="blas"):
+            results, extras = self.strategies(prepared)
         report = BenchReport(
             suite=path.stem,
             source=str(path),

@@ -15,7 +15,13 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from router_svc.routing.neighbours import nearest
-from router_svc.routing.shrinkage import Neighbours, ShrinkageKnobs, ShrinkageModel
+from router_svc.routing.shrinkage import (
+    Neighbours,
+    NeighbourSums,
+    ShrinkageKnobs,
+    ShrinkageModel,
+    neighbour_sums,
+)
 
 GRID: Mapping[str, Sequence[float]] = {
     "neighbours": (10, 25, 50, 100, 200),
@@ -40,6 +46,7 @@ class FoldedData:
     fold: np.ndarray
     models: dict[tuple[int, int, int], ShrinkageModel] = field(default_factory=dict)
     near: dict[int, Neighbours] = field(default_factory=dict)
+    sums: dict[tuple[int, int, float], NeighbourSums] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -57,8 +64,22 @@ class FoldedData:
         estimate = np.zeros_like(self.scores)
         for f in range(self.folds):
             rows = self.fold == f
-            estimate[rows] = self._model(f, knobs).estimate(self.vectors[rows], self._near(f))[0]
+            model = self._model(f, knobs)
+            prior = model.cluster_prior(self.vectors[rows])
+            if knobs.neighbours < 1:
+                estimate[rows] = prior[0]
+            else:
+                estimate[rows] = model.blend(*prior, self._sums(f, model))[0]
         return estimate
+
+    def _sums(self, f: int, model: ShrinkageModel) -> NeighbourSums:
+        """Fold f's neighbour sums, computed once per (neighbours, kernel width): the
+        other knobs only move the prior they are shrunk toward."""
+        knobs = model.knobs
+        key = (f, knobs.neighbours, knobs.kernel_width)
+        if key not in self.sums:
+            self.sums[key] = neighbour_sums(self._near(f), model.scores, model.costs, knobs)
+        return self.sums[key]
 
     def _model(self, f: int, knobs: ShrinkageKnobs) -> ShrinkageModel:
         key = (f, knobs.clusters, knobs.seed)

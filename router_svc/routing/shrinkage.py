@@ -117,22 +117,53 @@ class ShrinkageModel:
         self, queries: np.ndarray, found: Neighbours | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """(success probability, expected cost), each (queries, experts)."""
-        knobs = self.knobs
-        if len(self.centroids):
-            member = membership(queries, self.centroids, knobs.membership_temperature)
-            prior, prior_cost = member @ self.accuracy, member @ self.cost
-        else:
-            prior = np.repeat(self.accuracy, len(queries), axis=0)
-            prior_cost = np.repeat(self.cost, len(queries), axis=0)
-        if knobs.neighbours < 1 or not len(self.vectors):
+        prior, prior_cost = self.cluster_prior(queries)
+        if self.knobs.neighbours < 1 or not len(self.vectors):
             return prior, prior_cost
-        near = (found or self.neighbours(queries)).first(knobs.neighbours)
-        weights = np.exp((near.sims.astype(float) - 1.0) / knobs.kernel_width)
-        total = weights.sum(axis=1, keepdims=True) + knobs.neighbour_pseudo
-        pseudo = knobs.neighbour_pseudo
-        p = (np.einsum("qn,qne->qe", weights, self.scores[near.rows]) + pseudo * prior) / total
-        c = (np.einsum("qn,qne->qe", weights, self.costs[near.rows]) + pseudo * prior_cost) / total
-        return p, c
+        near = found or self.neighbours(queries)
+        sums = neighbour_sums(near, self.scores, self.costs, self.knobs)
+        return self.blend(prior, prior_cost, sums)
+
+    def cluster_prior(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(r(x), its expected cost): the cluster level of each query, (queries, experts)."""
+        if len(self.centroids):
+            member = membership(queries, self.centroids, self.knobs.membership_temperature)
+            return member @ self.accuracy, member @ self.cost
+        return (
+            np.repeat(self.accuracy, len(queries), axis=0),
+            np.repeat(self.cost, len(queries), axis=0),
+        )
+
+    def blend(
+        self, prior: np.ndarray, prior_cost: np.ndarray, sums: NeighbourSums
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The neighbour level shrunk toward the cluster prior by ``neighbour_pseudo``."""
+        pseudo = self.knobs.neighbour_pseudo
+        total = sums.weight + pseudo
+        return (sums.score + pseudo * prior) / total, (sums.cost + pseudo * prior_cost) / total
+
+
+@dataclass(frozen=True, eq=False)
+class NeighbourSums:
+    """Kernel-weighted sums over each query's first n neighbours: weights (queries, 1), scores
+    and costs (queries, experts)."""
+
+    weight: np.ndarray
+    score: np.ndarray
+    cost: np.ndarray
+
+
+def neighbour_sums(
+    near: Neighbours, scores: np.ndarray, costs: np.ndarray, knobs: ShrinkageKnobs
+) -> NeighbourSums:
+    """The sums of the neighbour level for ``knobs.neighbours`` and ``knobs.kernel_width``."""
+    near = near.first(knobs.neighbours)
+    weights = np.exp((near.sims.astype(float) - 1.0) / knobs.kernel_width)
+    return NeighbourSums(
+        weights.sum(axis=1, keepdims=True),
+        np.einsum("qn,qne->qe", weights, scores[near.rows]),
+        np.einsum("qn,qne->qe", weights, costs[near.rows]),
+    )
 
 
 def membership(vectors: np.ndarray, centroids: np.ndarray, temperature: float) -> np.ndarray:
