@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -15,6 +17,9 @@ from router_svc.errors import BackendError
 from router_svc.types import Completion, GenerationRequest, Sampling
 
 _T = TypeVar("_T")
+
+StreamDone = Callable[[Completion], None]
+"""Told a streamed generation's completion (its text and token counts) when it ends."""
 
 
 class NoOptions(BaseModel):
@@ -73,6 +78,54 @@ class Engine(ABC):
         """Yield the answer's text in pieces; engines without streaming yield it whole."""
         (completion,) = await self.generate([request])
         yield completion.text
+
+    async def stream_completion(
+        self, request: GenerationRequest, done: StreamDone
+    ) -> AsyncIterator[str]:
+        """``stream``, telling ``done`` the generation's completion when it ends, also when
+        the consumer stops early (the tokens spent until then); not when it fails.
+
+        Engines that count tokens while streaming fill this in. The default: an engine
+        without streaming reports its completion as generated; a streaming one, its pieces
+        as completion tokens and about four characters a token of prompt."""
+        if type(self).stream is Engine.stream:
+            (completion,) = await self.generate([request])
+            yield completion.text
+            done(completion)
+            return
+        started = time.perf_counter()
+        pieces: list[str] = []
+        failed = False
+        try:
+            async for piece in self.stream(request):
+                pieces.append(piece)
+                yield piece
+        except Exception:
+            failed = True
+            raise
+        finally:
+            if not failed:
+                done(self._estimated(request, pieces, time.perf_counter() - started))
+
+    @property
+    def exact_stream_usage(self) -> bool:
+        """Whether ``stream_completion`` tells the model's own token counts (not estimates)."""
+        cls = type(self)
+        return cls.stream_completion is not Engine.stream_completion or cls.stream is Engine.stream
+
+    def _estimated(
+        self, request: GenerationRequest, pieces: list[str], seconds: float
+    ) -> Completion:
+        characters = sum(len(m["content"]) + 8 for m in self.chat_messages(request))
+        cut = len(pieces) >= self.sampling(request).max_tokens
+        return Completion(
+            text="".join(pieces),
+            prompt_tokens=math.ceil(characters / 4),
+            completion_tokens=len(pieces),
+            seconds=seconds,
+            finish_reason="length" if cut else "stop",
+            expert=self.name,
+        )
 
     def memory_bytes(self) -> int:
         """An estimate of the memory the loaded model holds (0 when unloaded)."""

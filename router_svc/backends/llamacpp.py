@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from functools import lru_cache
 from typing import Any
 
-from router_svc.backends.base import Engine
+from router_svc.backends.base import Engine, StreamDone
 from router_svc.config.engines import LlamaCppOptions
 from router_svc.config.model_files import resolve_model_path
 from router_svc.errors import BackendTimeout, BackendUnavailableError, ConfigError
 from router_svc.types import Completion, GenerationRequest
+
+logger = logging.getLogger(__name__)
 
 _INSTALL = "pip install 'llama-cpp-python==0.3.36'"
 
@@ -58,7 +61,12 @@ class LlamaCppEngine(Engine):
     async def _unload(self) -> None:
         llama, self._llama = self._llama, None
         if llama is not None:
-            await asyncio.to_thread(llama.close)
+            await asyncio.to_thread(self._close, llama)
+
+    def _close(self, llama: Any) -> None:
+        """Free the model once no generation uses it (one stopped early ends a token later)."""
+        with self._compute_lock:
+            llama.close()
 
     def memory_bytes(self) -> int:
         if self._llama is None:
@@ -66,19 +74,42 @@ class LlamaCppEngine(Engine):
         return self._model_bytes + _kv_cache_bytes(self._llama)
 
     async def _generate(self, requests: list[GenerationRequest]) -> list[Completion]:
-        return [await asyncio.to_thread(self._complete, request) for request in requests]
+        """One request at a time; a caller that stops waiting stops the generation running."""
+        completions = []
+        for request in requests:
+            stop = threading.Event()
+            try:
+                completions.append(await asyncio.to_thread(self._complete, request, stop))
+            except asyncio.CancelledError:
+                stop.set()
+                raise
+        return completions
 
-    def _complete(self, request: GenerationRequest) -> Completion:
+    def _complete(
+        self,
+        request: GenerationRequest,
+        stop: threading.Event | None = None,
+        emit: Callable[[str], None] | None = None,
+    ) -> Completion:
+        """One generation; ``stop`` ends it at the next token, ``emit`` is handed its text in
+        pieces as it is generated (streaming: the same generation and counts as unstreamed)."""
         started = time.perf_counter()
         with self._compute_lock, self._translate_errors():
             self._forget_previous_prompt()
-            response = self._llama.create_chat_completion(**self._call_args(request, started))
+            args = self._call_args(request, started, stop)
+            pieces = _Pieces(self._llama, args["stop"] or [], emit) if emit else None
+            if pieces is not None:
+                args["logits_processor"].append(pieces)
+            response = self._llama.create_chat_completion(**args)
         seconds = time.perf_counter() - started
         self._raise_if_timed_out(seconds)
         choice = response["choices"][0]
         usage = response["usage"]
+        text = choice["message"]["content"] or ""
+        if pieces is not None:
+            pieces.finish(text)
         return Completion(
-            text=choice["message"]["content"] or "",
+            text=text,
             prompt_tokens=usage["prompt_tokens"],
             completion_tokens=usage["completion_tokens"],
             seconds=seconds,
@@ -87,34 +118,39 @@ class LlamaCppEngine(Engine):
         )
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[str]:
+        async for piece in self.stream_completion(request, _ignore):
+            yield piece
+
+    async def stream_completion(
+        self, request: GenerationRequest, done: StreamDone
+    ) -> AsyncIterator[str]:
+        """The generation ``_complete`` runs, its pieces yielded as they come, so a stream
+        counts its tokens exactly as an unstreamed call. A consumer that stops early stops
+        the generation at its next token; ``done`` is then told what it spent."""
         await self.load()
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
+        stop = threading.Event()
 
-        def produce() -> None:
+        def put(piece: str | None) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, piece)
+
+        def produce() -> Completion:
             try:
-                for piece in self._stream_sync(request):
-                    loop.call_soon_threadsafe(queue.put_nowait, piece)
-                loop.call_soon_threadsafe(queue.put_nowait, None)
-            except BaseException as exc:  # handed over to the consumer
-                loop.call_soon_threadsafe(queue.put_nowait, exc)
+                return self._complete(request, stop, put)
+            finally:
+                put(None)
 
         producer = asyncio.ensure_future(asyncio.to_thread(produce))
-        while (item := await queue.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-        await producer
-
-    def _stream_sync(self, request: GenerationRequest) -> Iterator[str]:
-        started = time.perf_counter()
-        with self._compute_lock, self._translate_errors():
-            self._forget_previous_prompt()
-            args = self._call_args(request, started) | {"stream": True}
-            for chunk in self._llama.create_chat_completion(**args):
-                piece = chunk["choices"][0]["delta"].get("content")
-                if piece:
-                    yield piece
+        try:
+            while (piece := await queue.get()) is not None:
+                yield piece
+            completion = await producer
+        except BaseException:
+            stop.set()  # a consumer that left, or a failed generation: stop (or nothing)
+            producer.add_done_callback(lambda finished: _report(finished, done))
+            raise
+        done(completion)
 
     def _forget_previous_prompt(self) -> None:
         """Evaluate every prompt from scratch: reusing the previous prompt's KV cache changes
@@ -122,7 +158,9 @@ class LlamaCppEngine(Engine):
         if not self.options.reuse_prompt_cache:
             self._llama.reset()
 
-    def _call_args(self, request: GenerationRequest, started: float) -> dict[str, Any]:
+    def _call_args(
+        self, request: GenerationRequest, started: float, stop: threading.Event | None = None
+    ) -> dict[str, Any]:
         sampling = self.sampling(request)
         deadline = started + self.expert.timeout_s
         args: dict[str, Any] = {
@@ -131,7 +169,7 @@ class LlamaCppEngine(Engine):
             "top_p": sampling.top_p,
             "max_tokens": sampling.max_tokens,
             "stop": [*self.expert.stop, *request.stop] or None,
-            "logits_processor": [_deadline_processor(deadline, self._llama.token_eos())],
+            "logits_processor": [_deadline_processor(deadline, self._llama.token_eos(), stop)],
         }
         if sampling.seed is not None:
             args["seed"] = sampling.seed
@@ -177,16 +215,89 @@ def _grammar(gbnf: str) -> Any:
         raise ConfigError(f"invalid GBNF grammar: {exc}") from exc
 
 
-def _deadline_processor(deadline: float, eos: int) -> Any:
-    """Past the deadline, only end-of-sequence can be sampled: the generation stops there."""
+def _deadline_processor(deadline: float, eos: int, stop: threading.Event | None) -> Any:
+    """Past the deadline, or once ``stop`` is set, only end-of-sequence can be sampled: the
+    generation stops there."""
 
     def processor(_input_ids: Any, scores: Any) -> Any:
-        if time.perf_counter() > deadline:
+        if time.perf_counter() > deadline or (stop is not None and stop.is_set()):
             scores[:] = -float("inf")
             scores[eos] = 0.0
         return scores
 
     return processor
+
+
+class _Pieces:
+    """A logits processor that hands the text generated so far to ``emit``, piece by piece.
+
+    llama.cpp calls it before sampling each token with the tokens evaluated until then: the
+    prompt, then every completion token but the one being sampled. Text that may be the start
+    of a stop sequence, and an unfinished UTF-8 character, wait for the next token; ``finish``
+    sends the rest of the final text (the last token's and whatever waited).
+    """
+
+    def __init__(self, llama: Any, stops: list[str], emit: Callable[[str], None]) -> None:
+        self.llama = llama
+        self.stops = [stop for stop in stops if stop]
+        self.emit = emit
+        self.prompt: int | None = None
+        self.tokens = 0
+        self.data = b""
+        self.sent = ""
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        if self.prompt is None:
+            self.prompt = len(input_ids)
+        new = input_ids[self.prompt + self.tokens :].tolist()
+        if new:
+            self.tokens += len(new)
+            self.data += self.llama.detokenize(new)
+            text = _whole_characters(self.data).decode("utf-8", errors="ignore")
+            self._send(text[: len(text) - _held_back(text, self.stops)])
+        return scores
+
+    def finish(self, text: str) -> None:
+        if text.startswith(self.sent):
+            self._send(text)
+        else:
+            logger.warning("streamed text %r is not a prefix of the answer", self.sent[-40:])
+
+    def _send(self, text: str) -> None:
+        if len(text) > len(self.sent):
+            self.emit(text[len(self.sent) :])
+            self.sent = text
+
+
+def _whole_characters(data: bytes) -> bytes:
+    """``data`` without an unfinished UTF-8 character at its end."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte & 0xC0 != 0x80:  # ASCII or the lead byte of a character
+            length = 1 if byte < 0x80 else 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            return data if length <= back else data[:-back]
+    return data
+
+
+def _held_back(text: str, stops: list[str]) -> int:
+    """The length of the longest end of ``text`` that a stop sequence starts with."""
+    longest = 0
+    for stop in stops:
+        for size in range(min(len(stop), len(text)), longest, -1):
+            if text.endswith(stop[:size]):
+                longest = size
+                break
+    return longest
+
+
+def _report(finished: asyncio.Future[Completion], done: StreamDone) -> None:
+    """Tell ``done`` the completion of a generation stopped early (nothing if it failed)."""
+    if not finished.cancelled() and finished.exception() is None:
+        done(finished.result())
+
+
+def _ignore(_completion: Completion) -> None:
+    return None
 
 
 def _kv_cache_bytes(llama: Any) -> int:

@@ -8,7 +8,8 @@ from router_svc.backends.base import EngineContext
 from router_svc.backends.llamacpp import LlamaCppEngine
 from router_svc.config.pool import PoolConfig
 from router_svc.errors import BackendTimeout
-from router_svc.types import GenerationRequest
+from router_svc.types import Completion, GenerationRequest
+from tests.support import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -98,3 +99,57 @@ async def test_timeout_is_reported_as_backend_timeout(
             await engine.generate([GenerationRequest.user("Count from 1 to 100.")])
     finally:
         await engine.unload()
+
+
+async def streamed(
+    engine: LlamaCppEngine, request: GenerationRequest
+) -> tuple[list[str], list[Completion]]:
+    done: list[Completion] = []
+    pieces = [piece async for piece in engine.stream_completion(request, done.append)]
+    return pieces, done
+
+
+@pytest.mark.parametrize(
+    ("expert", "question", "max_tokens"),
+    [
+        ("smol-facts", "Name a primary colour.", 16),  # cut at max_tokens
+        ("smol-facts", "Say hello.", 64),  # ends by itself
+        ("gemma-fewshot", "What is the capital of France?", None),  # its stop sequence, "\n"
+    ],
+)
+async def test_a_stream_is_the_unstreamed_generation_with_its_exact_counts(
+    pool: PoolConfig, engine_context: EngineContext, expert: str, question: str, max_tokens: int
+) -> None:
+    engine = LlamaCppEngine(pool.expert(expert), engine_context)
+    request = GenerationRequest.user(question, max_tokens=max_tokens, temperature=0.0)
+    try:
+        pieces, (completion,) = await streamed(engine, request)
+        (whole,) = await engine.generate([request])
+    finally:
+        await engine.unload()
+    assert len(pieces) > 1
+    assert "".join(pieces) == completion.text == whole.text
+    assert (completion.prompt_tokens, completion.completion_tokens) == (
+        whole.prompt_tokens,
+        whole.completion_tokens,
+    )
+    assert completion.finish_reason == whole.finish_reason
+
+
+async def test_a_stream_closed_early_stops_its_generation(
+    pool: PoolConfig, engine_context: EngineContext
+) -> None:
+    engine = LlamaCppEngine(pool.expert("smol-facts"), engine_context)
+    story = "Write a very long story about a dragon."
+    request = GenerationRequest.user(story, max_tokens=400, temperature=0.0)
+    try:
+        (whole,) = await engine.generate([request])
+        done: list[Completion] = []
+        stream = engine.stream_completion(request, done.append)
+        await anext(stream)
+        await stream.aclose()
+        await eventually(lambda: bool(done), what="the stopped generation's completion")
+    finally:
+        await engine.unload()
+    assert whole.completion_tokens == 400  # the whole answer is long
+    assert done[0].completion_tokens < 100
