@@ -19,11 +19,11 @@
 ``python perf/service.py`` runs all four; ``--only instant`` (a few minutes) or ``--only
 models`` runs one part and keeps the other's figures from the file.
 
-schemathesis and the litellm proxy are not project dependencies: they run from scratch venvs
-over HTTP only (skipped when missing): ``python -m venv /tmp/venv-schemathesis &&
-/tmp/venv-schemathesis/bin/pip install schemathesis``; ``python -m venv /tmp/venv-litellm-proxy
-&& /tmp/venv-litellm-proxy/bin/pip install 'litellm[proxy]==1.106.12'``. Run the script under
-``flock /tmp/router-cpu.lock``; the tiny-suite profile is built on first use (.router-svc/bench).
+schemathesis comes with the dev extra (or set SCHEMATHESIS to its path). LiteLLM's proxy is no
+project dependency: it runs from a scratch venv over HTTP only, which part 4 makes on first use
+(/tmp/venv-litellm-proxy, ``litellm[proxy]==1.106.12``; part 1 leaves the proxy out until then).
+Run the script under ``flock /tmp/router-cpu.lock``; the tiny-suite profile is built on first
+use (.router-svc/bench).
 """
 
 from __future__ import annotations
@@ -64,9 +64,9 @@ WARMUP = 3
 FRONTS = ("llama_cpp_server", "engine_in_process", "litellm_sdk", "litellm_proxy", "router_svc")
 FRONTS += ("router_svc_no_batch",)
 CONCURRENCY = (1, 8, 32)
-SCHEMATHESIS = os.environ.get("SCHEMATHESIS", "/tmp/venv-schemathesis/bin/schemathesis")
+SCHEMATHESIS = os.environ.get("SCHEMATHESIS", str(Path(sys.executable).parent / "schemathesis"))
 SCHEMATHESIS_MAX_TIME_S = 240
-LITELLM_PROXY = os.environ.get("LITELLM_PROXY", "/tmp/venv-litellm-proxy/bin/litellm")
+LITELLM_PROXY = _overhead.LITELLM_PROXY
 TIMEOUT = httpx.Timeout(300.0, connect=10.0)
 ANIMALS = ("ant", "bee", "cat", "dog", "eel", "fox", "gnu", "hen", "ibis", "jay", "koala", "owl")
 
