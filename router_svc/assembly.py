@@ -27,6 +27,7 @@ from router_svc.tagging.embedder import Embedder, SentenceTransformerEmbedder
 from router_svc.tagging.hashing import HASHING, HashingEmbedder
 from router_svc.tagging.inventory import SkillInventory
 from router_svc.tagging.tagger import EmbeddingTagger, KeywordTagger, LLMTagger, SkillTagger
+from router_svc.tagging.vector_cache import MemoEmbedder
 from router_svc.types import LoadStats
 
 
@@ -58,7 +59,7 @@ class Runtime:
         )
 
     @cached_property
-    def embedder(self) -> Embedder:
+    def embedder(self) -> MemoEmbedder:
         """The pool's ``embedding_model``, built on first use (a model loads on first embed)."""
         return build_embedder(self.pool.embedding_model, self.settings.model_cache_dir)
 
@@ -85,11 +86,20 @@ class Runtime:
         await self.store.close()
 
 
-def build_embedder(model: str, cache_dir: Path) -> Embedder:
-    """``hashing``: the model-free ``HashingEmbedder``; else a sentence-transformers model."""
-    if model == HASHING:
-        return HashingEmbedder()
-    return SentenceTransformerEmbedder(model, cache_dir=cache_dir)
+RECENT_VECTORS = 4096
+"""Texts whose vectors a process remembers: a routed question is embedded once although the
+embedding tagger and the router both read its vector."""
+
+
+def build_embedder(model: str, cache_dir: Path) -> MemoEmbedder:
+    """The pool's embedder (``hashing``: the model-free ``HashingEmbedder``, else a
+    sentence-transformers model), remembering its ``RECENT_VECTORS`` most recent texts."""
+    inner: Embedder = (
+        HashingEmbedder()
+        if model == HASHING
+        else SentenceTransformerEmbedder(model, cache_dir=cache_dir)
+    )
+    return MemoEmbedder(inner, limit=RECENT_VECTORS)
 
 
 @cache

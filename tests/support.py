@@ -20,18 +20,20 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import numpy as np
 
 from router_svc.assembly import Runtime
 from router_svc.batch.worker import WorkerOptions, WorkerStats
 from router_svc.config.loader import load_pool
 from router_svc.config.settings import Settings
 from router_svc.replay.data import ReplayData, Split
+from router_svc.tagging.embedder import Embedder, EmbeddingKind
 from router_svc.types import Question
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -272,3 +274,16 @@ class ReplaySuite:
             consumer="fast-worker", default_suite=self.suite, block_ms=0, once=True
         )
         return await serve_worker(self.runtime(use_cache=True), options)
+
+
+class CountingEmbedder:
+    """A real embedder, recording the texts of each call (to check what is embedded)."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.calls: list[list[str]] = []
+
+    def embed(self, texts: Sequence[str], *, kind: EmbeddingKind = "query") -> np.ndarray:
+        self.calls.append(list(texts))
+        return self.inner.embed(texts, kind=kind)

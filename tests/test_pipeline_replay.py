@@ -10,7 +10,7 @@ from router_svc.pipeline import QuestionResult
 from router_svc.replay.engine import recorded_text
 from router_svc.routing.recruiter import Assignment
 from router_svc.types import Completion, Question
-from tests.support import REPLAY_AGGREGATOR, ReplaySuite
+from tests.support import REPLAY_AGGREGATOR, CountingEmbedder, ReplaySuite
 
 
 async def test_route_run_grouped_aggregate_one_load_per_expert(replay_suite: ReplaySuite) -> None:
@@ -99,3 +99,20 @@ async def test_each_decision_names_the_method_that_made_it(replay_suite: ReplayS
     assert {a.router for a in default} == {DEFAULT_ROUTER}
     assert {a.router for a in paper} == {"symbolic-moe"}
     assert default[0].to_json()["router"] == DEFAULT_ROUTER
+
+
+async def test_a_routed_question_is_embedded_once(replay_suite: ReplaySuite) -> None:
+    """The embedding tagger and the default router both read the question's vector; the
+    process's embedder (a memo) computes it once."""
+    runtime = replay_suite.runtime()
+    try:
+        pipeline = build_pipeline(runtime, replay_suite.suite)
+        counting = CountingEmbedder(runtime.embedder.inner)
+        runtime.embedder.inner = counting
+        question = replay_suite.questions()[0]
+        options = pipeline.options(k=1, tagger="embedding")
+        assert pipeline.router(DEFAULT_ROUTER).needs_vectors
+        await pipeline.route([question], options, {})
+    finally:
+        await runtime.close()
+    assert [call for call in counting.calls if question.question in call] == [[question.question]]

@@ -1,6 +1,7 @@
-"""Question vectors cached on disk by content, so the same texts are embedded once per machine.
+"""Vectors remembered so the same text is not embedded twice: on disk by content (benches, once
+per machine) and in memory (``MemoEmbedder``: a bench run, or a service's recent texts).
 
-The key is a hash of the embedder's name, the kind (query or document) and every text in
+The disk key is a hash of the embedder's name, the kind (query or document) and every text in
 order: a changed question, order or model never reads stale vectors. Files are written to a
 temporary name and renamed, so a crash leaves no half-written cache.
 """
@@ -8,6 +9,8 @@ temporary name and renamed, so a crash leaves no half-written cache.
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -53,3 +56,36 @@ class DiskCachedEmbedder:
         if not texts:
             return self.inner.embed([], kind=kind)
         return cached_embed(self.folder, texts, self.inner, kind)
+
+
+class MemoEmbedder:
+    """Wraps an embedder and remembers vectors by (kind, text), so a text is embedded once.
+
+    ``limit``: keep only the most recently used vectors (a service: the question its tagger
+    just embedded is embedded again for the router, and clients retry); None keeps every
+    vector (a bench run over a fixed set of texts). Safe to share between threads.
+    """
+
+    def __init__(self, inner: Embedder, *, limit: int | None = None) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.limit = limit
+        self._memo: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str], *, kind: EmbeddingKind = "query") -> np.ndarray:
+        if not texts:
+            return self.inner.embed([], kind=kind)
+        with self._lock:
+            found = {t: self._memo[kind, t] for t in texts if (kind, t) in self._memo}
+            for text in found:
+                self._memo.move_to_end((kind, text))
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        if missing:
+            vectors = self.inner.embed(missing, kind=kind)
+            found |= dict(zip(missing, vectors, strict=True))
+            with self._lock:
+                self._memo.update(((kind, t), found[t]) for t in missing)
+                while self.limit is not None and len(self._memo) > self.limit:
+                    self._memo.popitem(last=False)
+        return np.stack([found[t] for t in texts])

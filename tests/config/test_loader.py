@@ -165,5 +165,5 @@ def test_the_hashing_embedder_loads_no_model(tmp_path: Path) -> None:
 
     path = write_pool(tmp_path, GOOD_EXPERT.format(name="a"), "embedding_model: hashing\n")
     embedder = build_embedder(load_pool(path).embedding_model, tmp_path)
-    assert isinstance(embedder, HashingEmbedder)
-    assert embedder.embed(["circle area"]).shape == (1, embedder.dimension)
+    assert isinstance(embedder.inner, HashingEmbedder)
+    assert embedder.embed(["circle area"]).shape == (1, embedder.inner.dimension)
