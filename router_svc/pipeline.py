@@ -21,7 +21,7 @@ from router_svc.routing.recruiter import Assignment, Recruiter, RecruitMode, Rec
 from router_svc.routing.team_size import choose_k
 from router_svc.tagging.embedder import Embedder
 from router_svc.tagging.inventory import SkillInventory
-from router_svc.tagging.tagger import SkillTagger
+from router_svc.tagging.tagger import SkillTagger, tag_counted
 from router_svc.types import Completion, GenerationRequest, Question
 
 
@@ -94,8 +94,9 @@ class QuestionResult:
         }
 
     def tokens(self) -> dict[str, int]:
-        """Every token spent on the question: the experts' and the aggregator's."""
-        done = [a.completion for a in self.answers] + [self.aggregate.completion]
+        """Every token spent on the question: the tagger's, the experts' and the aggregator's."""
+        done = [self.assignment.tagging, *(a.completion for a in self.answers)]
+        done.append(self.aggregate.completion)
         prompt = sum(c.prompt_tokens for c in done if c is not None)
         completion = sum(c.completion_tokens for c in done if c is not None)
         return {"prompt": prompt, "completion": completion, "total": prompt + completion}
@@ -159,18 +160,19 @@ class Pipeline:
     ) -> list[Assignment]:
         """Tag the questions, map the tags to inventory skills, recruit k experts for each."""
         started = time.perf_counter()
-        tags = await self.tagger(options.tagger).tag([q.question for q in questions])
+        texts = [q.question for q in questions]
+        tags, spent = await tag_counted(self.tagger(options.tagger), texts)
         timings["tag"] = time.perf_counter() - started
         started = time.perf_counter()
         skills = self.inventory.map_many(tags, self.embedder)
         name = self.routers.check(options.router)
         router = self.router(name)
-        texts = [q.question for q in questions]
         vectors = self.embedder.embed(texts, kind="query") if router.needs_vectors else None
         ids = [q.id for q in questions]
         assignments = router.assign(ids, tags, skills, options, vectors=vectors)
         timings["route"] = time.perf_counter() - started
-        return [replace(a, router=name) for a in assignments]
+        pairs = zip(assignments, spent, strict=True)
+        return [replace(a, router=name, tagging=used) for a, used in pairs]
 
     async def answer(
         self,

@@ -4,9 +4,10 @@ Nothing connects here or at import: the lifespan builds the ``Services`` (pool, 
 micro-batcher) and keeps them on ``app.state.services``, then warms the default suite up in the
 background (``/readyz`` is 503 until it is warm). Three ASGI middlewares wrap every request, in
 this order: one gives it a request id (``x-request-id``, put on every log line) and counts it
-in the metrics, one checks the API key (``api.auth``), one refuses bodies over
-``max_body_bytes`` (413). Every log record has its string arguments' control characters
-escaped, so text from a request (a path, a field) cannot forge a log line.
+in the metrics (as a 499 when the client left before the last byte), one checks the API key
+(``api.auth``), one refuses bodies over ``max_body_bytes`` (413). Every log record has its
+string arguments' control characters escaped, so text from a request (a path, a field)
+cannot forge a log line.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from router_svc.api.admission import ExpertQueues
+from router_svc.api.admission import CLIENT_CLOSED, ExpertQueues
 from router_svc.api.auth import AuthMiddleware
 from router_svc.api.errors import HTTPError, error_response, register_error_handler
 from router_svc.api.metrics import Metrics
@@ -92,19 +93,30 @@ class RequestContextMiddleware:
         token = set_request_id(request_id)
         started = time.perf_counter()
         status = 500
+        sent = left = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, sent
             if message["type"] == "http.response.start":
                 status = message["status"]
                 MutableHeaders(scope=message)["x-request-id"] = request_id
+            elif message["type"] == "http.response.body":
+                sent = not message.get("more_body", False)
             await send(message)
+
+        async def receive_watched() -> Message:
+            nonlocal left
+            message = await receive()
+            left = left or message["type"] == "http.disconnect"
+            return message
 
         self.metrics.in_flight.inc()
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive_watched, send_with_id)
         finally:
             self.metrics.in_flight.dec()
+            if left and not sent:  # the client went away before the end (a stream cut short)
+                status = CLIENT_CLOSED
             self._record(scope, status, time.perf_counter() - started)
             reset_request_id(token)
 

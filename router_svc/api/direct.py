@@ -79,13 +79,12 @@ async def expert_stream(
     models = services.runtime.models
     started = time.perf_counter()
     await models.acquire(name)  # a model that will not load fails before the first byte
-    streamed = Streamed(name)
+    streamed = Streamed(name, services.metrics)
 
     async def finish() -> dict[str, Any]:
         live = streamed.completion()
-        services.metrics.count_tokens(name, live.prompt_tokens, live.completion_tokens)
         usage = usage_body(live.prompt_tokens, live.completion_tokens)
-        router = {"expert": name, "usage_estimated": True}
+        router = {"expert": name, "usage_estimated": streamed.estimated}
         return {"usage": usage, "router": router, "finish_reason": live.finish_reason}
 
     pieces = await primed(generate_live(models, name, request, streamed))

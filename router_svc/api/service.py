@@ -15,7 +15,13 @@ from typing import Any
 from router_svc.aggregation.aggregator import Aggregate, ExpertAnswer
 from router_svc.api.errors import HTTPError, invalid, too_long
 from router_svc.api.metrics import Metrics
-from router_svc.api.schemas import ROUTER_MODEL, RoutingFields, completion_usage, unknown_fields
+from router_svc.api.schemas import (
+    ROUTER_MODEL,
+    RoutingFields,
+    completion_usage,
+    unknown_fields,
+    usage_body,
+)
 from router_svc.api.state import Services
 from router_svc.errors import RoutingError, unknown_message
 from router_svc.pipeline import Pipeline, QuestionResult, RouteOptions
@@ -117,17 +123,21 @@ def router_info(suite: str, result: QuestionResult) -> dict[str, Any]:
 
 
 def usage_breakdown(result: QuestionResult) -> dict[str, dict[str, int]]:
-    """The tokens of the experts (all of them together) and of the aggregator."""
+    """The tokens of the tagger (an LLM tagger's calls; 0 for the others), of the experts (all
+    of them together) and of the aggregator."""
     experts = [answer.completion for answer in result.answers]
     return {
+        "tagger": completion_usage([result.assignment.tagging]),
         "experts": completion_usage(experts),
         "aggregator": completion_usage([result.aggregate.completion]),
     }
 
 
 def routed_usage(result: QuestionResult) -> dict[str, int]:
-    """The ``usage`` of a routed answer: every token spent, the experts' and the aggregator's."""
-    return completion_usage([a.completion for a in result.answers] + [result.aggregate.completion])
+    """The ``usage`` of a routed answer: every token spent, the tagger's, the experts' and the
+    aggregator's."""
+    tokens = result.tokens()
+    return usage_body(tokens["prompt"], tokens["completion"])
 
 
 def check_answered(answers: list[ExpertAnswer], aggregate: Aggregate) -> None:
@@ -146,15 +156,16 @@ def check_answered(answers: list[ExpertAnswer], aggregate: Aggregate) -> None:
 
 def observe(metrics: Metrics, result: QuestionResult, live: Completion | None = None) -> None:
     """Stage timings, selections, tokens and cache hits of one answered question; ``live`` is
-    a streamed completion (it never went through the cache)."""
+    a streamed completion (never cached; its tokens were counted when it ended)."""
     metrics.observe_stages(result.timings)
     metrics.count_selections(result.assignment.chosen)
+    tagging = result.assignment.tagging
+    if tagging is not None:
+        metrics.count_tokens(tagging.expert, tagging.prompt_tokens, tagging.completion_tokens)
     completions = [answer.completion for answer in result.answers]
     completions.append(result.aggregate.completion)
     for completion in completions:
-        if completion is live and live is not None:
-            metrics.count_tokens(live.expert, live.prompt_tokens, live.completion_tokens)
-        elif completion is not None:
+        if completion is not None and completion is not live:
             metrics.count_completion(completion, "pipeline")
 
 

@@ -5,31 +5,30 @@ text piece, a last chunk with the finish reason and the ``usage``, then ``data: 
 error after the first byte cannot change the status any more: it is sent as an event holding
 OpenAI's error envelope (the ``openai`` client raises it), followed by ``[DONE]``.
 
-Live text comes from ``engine.stream`` with the model pinned in the ModelManager. The engine
-yields text only, so a streamed generation's completion tokens are its pieces (llama.cpp yields
-one per token) and its prompt tokens are estimated (about four characters a token) unless the
-engine has a ``count_tokens(request)`` method.
+Live text comes from ``engine.stream_completion`` with the model pinned in the ModelManager;
+the engine tells the generation's completion when it ends, so a stream's usage and
+finish_reason are those of the same generation unstreamed (llama.cpp counts them exactly; an
+engine that only streams text has them estimated, ``router.usage_estimated``). A client that
+leaves mid-stream stops the generation at its next token, and its tokens are still counted.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import re
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi.responses import StreamingResponse
 
 from router_svc.aggregation.aggregator import Aggregate, ExpertAnswer
 from router_svc.api.errors import HTTPError, error_body
+from router_svc.api.metrics import Metrics
 from router_svc.api.schemas import chunk_body, new_id
 from router_svc.api.service import check_answered, observe, routed_usage, router_info
 from router_svc.api.state import Services
-from router_svc.backends.base import Engine
 from router_svc.execution.models import ModelManager
 from router_svc.execution.plan import Task
 from router_svc.execution.runner import TaskResult
@@ -54,60 +53,36 @@ def text_pieces(text: str) -> list[str]:
 
 @dataclass
 class Streamed:
-    """What a live generation produced, filled in while it streams."""
+    """A live generation: its completion once it ended (also when its client left first),
+    counted in ``metrics`` then."""
 
     expert: str
-    pieces: list[str] = field(default_factory=list)
-    prompt_tokens: int = 0
-    max_tokens: int | None = None
-    """The generation's limit: reaching it means the text was cut ("length")."""
-    started: float = field(default_factory=time.perf_counter)
-    seconds: float = 0.0
+    metrics: Metrics | None = None
+    result: Completion | None = None
+    estimated: bool = False
+    """Whether the engine estimated the token counts (it streams text only)."""
 
-    @property
-    def text(self) -> str:
-        return "".join(self.pieces)
+    def done(self, completion: Completion) -> None:
+        self.result = completion
+        if self.metrics is not None:
+            prompt, generated = completion.prompt_tokens, completion.completion_tokens
+            self.metrics.count_tokens(self.expert, prompt, generated)
 
     def completion(self) -> Completion:
-        return Completion(
-            text=self.text,
-            prompt_tokens=self.prompt_tokens,
-            completion_tokens=len(self.pieces),
-            seconds=self.seconds,
-            finish_reason=self.finish_reason,
-            expert=self.expert,
-        )
-
-    @property
-    def finish_reason(self) -> str:
-        """'length' when the generation produced as many pieces (tokens) as it was allowed."""
-        cut = self.max_tokens is not None and len(self.pieces) >= self.max_tokens
-        return "length" if cut else "stop"
-
-
-def prompt_tokens(engine: Engine, request: GenerationRequest) -> int:
-    """The engine's own count when it has one, else about four characters a token."""
-    counter = getattr(engine, "count_tokens", None)
-    if callable(counter):
-        counted = counter(request)
-        if isinstance(counted, int):
-            return counted
-    characters = sum(len(m["content"]) + 8 for m in engine.chat_messages(request))
-    return math.ceil(characters / 4)
+        if self.result is None:
+            raise HTTPError(500, "the stream ended without its completion", type="server_error")
+        return self.result
 
 
 async def generate_live(
     models: ModelManager, expert: str, request: GenerationRequest, out: Streamed
 ) -> AsyncIterator[str]:
-    """Stream one generation; ``out`` collects its pieces and counts."""
+    """Stream one generation; ``out`` gets its completion when it ends."""
     engine = await models.acquire(expert)
-    out.prompt_tokens = prompt_tokens(engine, request)
-    out.max_tokens = engine.sampling(request).max_tokens
+    out.estimated = not engine.exact_stream_usage
     with models.pinned(expert):
-        async for piece in engine.stream(request):
-            out.pieces.append(piece)
+        async for piece in engine.stream_completion(request, out.done):
             yield piece
-    out.seconds = time.perf_counter() - out.started
 
 
 async def primed(pieces: AsyncIterator[str]) -> AsyncIterator[str]:
@@ -208,7 +183,7 @@ class RoutedStream:
                 check_answered(self.answers, self.settled)
         if self.live is not None:
             await self.services.runtime.models.acquire(self.live.expert)
-            self.streamed = Streamed(self.live.expert)
+            self.streamed = Streamed(self.live.expert, self.services.metrics)
 
     async def pieces(self) -> AsyncIterator[str]:
         """The final text's pieces, the first one already generated (see ``primed``)."""
@@ -239,7 +214,7 @@ class RoutedStream:
         result = self._result(live, timings)
         observe(self.services.metrics, result, live)
         info = router_info(suite, result)
-        info["usage_estimated"] = live is not None
+        info["usage_estimated"] = self.streamed is not None and self.streamed.estimated
         reason = result.aggregate.finish_reason
         return {"usage": routed_usage(result), "router": info, "finish_reason": reason}
 

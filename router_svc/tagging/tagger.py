@@ -154,15 +154,23 @@ class LLMTagger:
 
     async def tag(self, questions: Sequence[str]) -> list[list[str]]:
         """All samples of all questions go to the engine in one generate call."""
+        tags, _ = await self.tag_counted(questions)
+        return tags
+
+    async def tag_counted(
+        self, questions: Sequence[str]
+    ) -> tuple[list[list[str]], list[Completion]]:
+        """``tag``, and what each question's samples spent (their tokens and seconds summed)."""
         if not questions:
-            return []
+            return [], []
         requests = [self._request(q, i) for q in questions for i in range(self.samples)]
         completions = await self.engine.generate(requests)
         per_question = [
             completions[start : start + self.samples]
             for start in range(0, len(completions), self.samples)
         ]
-        return [self._vote([_parse(c) for c in group]) for group in per_question]
+        tags = [self._vote([_parse(c) for c in group]) for group in per_question]
+        return tags, [_spent(group, self.engine.name) for group in per_question]
 
     def _request(self, question: str, sample: int) -> GenerationRequest:
         return GenerationRequest(
@@ -186,6 +194,27 @@ class LLMTagger:
         ranked = [keyword for keyword, _ in votes.most_common()]  # ties: first seen
         kept = [keyword for keyword in ranked if votes[keyword] >= self.min_votes]
         return (kept or ranked[:1])[: self.max_keywords]
+
+
+def _spent(completions: Sequence[Completion], expert: str) -> Completion:
+    """One completion holding the tokens and seconds of ``completions`` (no text)."""
+    return Completion(
+        text="",
+        prompt_tokens=sum(c.prompt_tokens for c in completions),
+        completion_tokens=sum(c.completion_tokens for c in completions),
+        seconds=sum(c.seconds for c in completions),
+        expert=expert,
+    )
+
+
+async def tag_counted(
+    tagger: SkillTagger, questions: Sequence[str]
+) -> tuple[list[list[str]], list[Completion | None]]:
+    """The tags of ``questions`` and what the tagger spent on each (None: it runs no model)."""
+    if isinstance(tagger, LLMTagger):
+        tags, spent = await tagger.tag_counted(questions)
+        return tags, list(spent)
+    return await tagger.tag(questions), [None] * len(questions)
 
 
 def _parse(completion: Completion) -> list[str]:

@@ -14,7 +14,8 @@ is that of the generation whose text the answer is ("length": it was cut).
 ``temperature``, ``top_p``, ``max_tokens``, ``seed`` and ``stop``.
 
 Answers carry the explanation in ``router`` and the ``x-router-*`` headers; ``usage`` sums
-every token spent (the experts' and the aggregator's; ``router.usage`` has each part).
+every token spent (the tagger's, the experts' and the aggregator's; ``router.usage`` has each
+part), the same streamed or not.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ async def chat_completions(
     (assignment,) = await call.pipeline.route([question], call.options, timings)
     if body.stream:
         held = queues_of(request).hold(assignment.chosen)
-        respond = _routed_stream(services, call, question, assignment, timings, body.model)
+        respond = _routed_stream(services, call, question, assignment, timings, body.model, request)
         return await holding(held, respond)
     with queues_of(request).admit(assignment.chosen):
         work = answer_routed(call.pipeline, question, assignment, call.options, timings)
@@ -100,10 +101,13 @@ async def _routed_stream(
     assignment: Assignment,
     timings: dict[str, float],
     model: str,
+    request: Request,
 ) -> StreamingResponse:
+    """The experts run before the stream starts (under the deadline, cancelled when the client
+    leaves meanwhile), then the final text streams."""
     max_tokens = call.options.max_tokens
     stream = RoutedStream(services, call.pipeline, question, assignment, max_tokens)
-    await stream.prepare(timings)
+    await until_done(request, stream.prepare(timings), services.settings.request_timeout_s)
     pieces = await stream.pieces()
     headers = router_headers(call.suite, assignment, timings)
 
