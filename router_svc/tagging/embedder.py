@@ -18,6 +18,7 @@ import numpy as np
 
 from router_svc.config.model_files import resolve_model_path
 from router_svc.errors import BackendUnavailableError, ConfigError
+from router_svc.tagging.onnx_encoder import OnnxEncoder, onnx_encoder
 
 EmbeddingKind = Literal["query", "document"]
 
@@ -40,8 +41,9 @@ class SentenceTransformerEmbedder:
     """A sentence-transformers model on the CPU, loaded on the first ``embed`` call.
 
     ``model`` is a packaged reference (``pkg:all-minilm-l6-v2``) or a local model folder. Tiny
-    batches (a single request's keywords) run on one torch thread, which is faster than
-    spreading a few short strings over every core.
+    batches (a routed question, a request's keywords) run on ONNX Runtime where the model
+    qualifies (``tagging.onnx_encoder``: the same vectors in about half the time), else on one
+    torch thread, which is faster than spreading a few short strings over every core.
     """
 
     def __init__(
@@ -54,6 +56,7 @@ class SentenceTransformerEmbedder:
         small_batch: int = 8,
         query_prefix: str = "",
         document_prefix: str = "",
+        onnx: bool = True,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
@@ -66,7 +69,10 @@ class SentenceTransformerEmbedder:
             "query": query_prefix,
             "document": document_prefix,
         }
+        self.onnx = onnx
+        """Run tiny batches on ONNX Runtime where the model qualifies."""
         self._model: Any = None
+        self._fast: OnnxEncoder | None = None
         self._lock = threading.Lock()
         self.progress = False
         """Show a progress bar when embedding a large batch (the benches turn it on)."""
@@ -83,7 +89,10 @@ class SentenceTransformerEmbedder:
             if not texts:
                 return np.zeros((0, _dimension(model)), np.float32)
             prefix = self.prefixes[kind]
-            with _torch_threads(1 if len(texts) <= self.small_batch else None):
+            small = len(texts) <= self.small_batch
+            if small and self._fast is not None:
+                return self._fast.encode([prefix + text for text in texts])
+            with _torch_threads(1 if small else None):
                 vectors = model.encode(
                     [prefix + text for text in texts],
                     batch_size=self.batch_size,
@@ -100,6 +109,9 @@ class SentenceTransformerEmbedder:
     def _loaded_unlocked(self) -> Any:
         if self._model is None:
             self._model = self._load()
+            if self.onnx:
+                path = resolve_model_path(self.model, self.cache_dir)
+                self._fast = onnx_encoder(self._model, path)
         return self._model
 
     def _load(self) -> Any:

@@ -88,3 +88,35 @@ def test_missing_sentence_transformers_names_the_extra(
 def test_bad_batch_size_is_rejected() -> None:
     with pytest.raises(ValueError, match="batch_size"):
         SentenceTransformerEmbedder(MINILM, batch_size=0)
+
+
+def test_tiny_batches_run_on_onnx_with_the_same_vectors(
+    embedder: SentenceTransformerEmbedder, engine_context: EngineContext
+) -> None:
+    """A routed question's vector comes from ONNX Runtime; it must equal PyTorch's, for a short
+    text, a long one cut at the model's 256 tokens, and with a prefix."""
+    torch_only = SentenceTransformerEmbedder(
+        MINILM, cache_dir=engine_context.model_cache_dir, onnx=False
+    )
+    texts = ["circle", "What is the area of a circle of radius 3?", "long words " * 200]
+    embedder.embed(["load"])
+    assert embedder._fast is not None
+    assert torch_only.embed(["load"]) is not None and torch_only._fast is None
+    for text in texts:
+        np.testing.assert_allclose(embedder.embed([text]), torch_only.embed([text]), atol=1e-5)
+    np.testing.assert_allclose(embedder.embed(texts), torch_only.embed(texts), atol=1e-5)
+
+
+def test_the_onnx_export_is_made_once_per_machine(
+    engine_context: EngineContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ROUTER_SVC_ONNX_CACHE", str(tmp_path / "onnx"))
+    first = SentenceTransformerEmbedder(MINILM, cache_dir=engine_context.model_cache_dir)
+    first.embed(["first"])
+    (exported,) = (tmp_path / "onnx").glob("*.onnx")
+    written = exported.stat().st_mtime_ns
+    second = SentenceTransformerEmbedder(MINILM, cache_dir=engine_context.model_cache_dir)
+    np.testing.assert_allclose(second.embed(["first"]), first.embed(["first"]), atol=1e-6)
+    assert second._fast is not None
+    assert exported.stat().st_mtime_ns == written
+    assert [p.name for p in (tmp_path / "onnx").iterdir()] == [exported.name]  # no partials
