@@ -32,6 +32,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -81,6 +82,9 @@ def _chat(model: str, **extra: Any) -> Callable[[str], dict[str, Any]]:
     return body
 
 
+RUN = f"{os.getpid()}-{int(time.time())}"  # in every question: no run meets another's cache
+
+
 def question(index: int, front: str) -> str:
     """A new question for every call (nothing cached answers it), suite-like in wording."""
     a, b = index % 97, (index * 7 + len(front)) % 89
@@ -90,7 +94,7 @@ def question(index: int, front: str) -> str:
         f"What does print({a} * {b}) show in Python?",
         f"Which planet is number {a % 8 + 1} from the Sun? ({front} {index})",
     )
-    return f"{kinds[index % len(kinds)]} [{front} {index}]"
+    return f"{kinds[index % len(kinds)]} [{front} {index} {RUN}]"
 
 
 # --- servers -----------------------------------------------------------------------------------
@@ -120,12 +124,20 @@ def write_pool(backend_port: int) -> Path:
     return path
 
 
+def fresh_data_dir(name: str) -> Path:
+    """An empty state store (no generation cache carried over from an earlier run)."""
+    data = WORK / name
+    shutil.rmtree(data, ignore_errors=True)
+    data.mkdir(parents=True)
+    return data
+
+
 def router_env(pool: Path, data: str, **settings: Any) -> dict[str, str]:
     env = base_env() | {
         "ROUTER_SVC_CONFIG_PATH": str(pool),
         "ROUTER_SVC_SKILLS_DIR": str(WORK / "skills"),
         "ROUTER_SVC_SUITES_DIR": str(SUITES),
-        "ROUTER_SVC_DATA_DIR": str(WORK / data),
+        "ROUTER_SVC_DATA_DIR": str(fresh_data_dir(data)),
     }
     return env | {f"ROUTER_SVC_{k.upper()}": str(v) for k, v in settings.items()}
 
@@ -200,12 +212,13 @@ async def sequential(fronts: list[Front], calls: int) -> dict[str, Any]:
     latencies: dict[str, list[float]] = {f.name: [] for f in fronts}
     stages: dict[str, list[float]] = {}
     errors: dict[str, int] = {f.name: 0 for f in fronts}
+    cached: dict[str, int] = {f.name: 0 for f in fronts}  # answers from a cache: should be none
     order, rng = list(fronts), random.Random(0)
     for index in range(-WARMUP, calls):
         rng.shuffle(order)
         for front in order:
             started = time.perf_counter()
-            status, headers, _ = await connections[front.name].post(
+            status, headers, body = await connections[front.name].post(
                 CHAT, front.body(question(index + WARMUP, front.name))
             )
             seconds = time.perf_counter() - started
@@ -214,6 +227,7 @@ async def sequential(fronts: list[Front], calls: int) -> dict[str, Any]:
             if status != 200:
                 errors[front.name] += 1
                 continue
+            cached[front.name] += b'"cached":true' in body
             latencies[front.name].append(seconds)
             if front.name == "router_svc_routed":
                 for stage, value in stage_times(headers.get("x-router-timings", "")).items():
@@ -223,6 +237,7 @@ async def sequential(fronts: list[Front], calls: int) -> dict[str, Any]:
     return {
         "latency": {name: summary(values) for name, values in latencies.items()},
         "errors": errors,
+        "cached_answers": cached,
         "routed_stages_ms": {
             stage: {
                 "p50": round(percentile(v, 50) * 1000, 2),
