@@ -60,5 +60,12 @@ check: lint test
 bench: $(INSTALLED)
 	$(PY) perf/engines.py
 
+# compose.yaml for real on a host that reaches no registry: a local Debian base image, wheels
+# built on the host, redis + api + two expert-affine workers, one worker killed mid-batch and
+# every result checked once (scripts/compose_smoke.sh; as root, several minutes, not in test).
+.PHONY: compose-smoke
+compose-smoke:
+	scripts/compose_smoke.sh
+
 clean:
 	rm -rf $(VENV) .router-svc .pytest_cache .ruff_cache
