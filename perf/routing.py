@@ -11,16 +11,14 @@ oracle), ``MethodBench`` (the registered methods fitted on validation, routed th
 Parts: the RouterBench pool (eval/replay/routerbench_pooled3.jsonl) at lambda = 0 and on the
 sweep; each category held out; the synthetic mixed-task files (seeds 0..2); the pool without
 GPT-4 (informational); speed of ``router-svc bench --replay`` on a synthetic 15,000 x 10 file
-(cold and cached vectors) against encoding each question once with MiniLM, and routing one
-question through the service's steps (tag, map, embed, ``assign``) once warm.
+(cold and cached vectors) against encoding each question once with MiniLM. Routing one
+question in the service is measured by perf/route_latency.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
-import itertools
 import json
 import subprocess
 import sys
@@ -30,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import median, percentile, write_results
+from _common import write_results
 
 from router_svc.config.routers import DEFAULT_ROUTER, KnnShrinkageOptions
 from router_svc.evaluation.embedders import MemoEmbedder
@@ -42,10 +40,8 @@ from router_svc.evaluation.strategies import baselines
 from router_svc.evaluation.synthetic import SyntheticConfig, write_replay
 from router_svc.replay.data import load_replay
 from router_svc.replay.outcomes import OutcomeTable
-from router_svc.routing.recruiter import RecruitOptions
 from router_svc.routing.suite import suite_from_table
 from router_svc.tagging.embedder import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder
-from router_svc.tagging.tagger import KeywordTagger
 from router_svc.tagging.vector_cache import DiskCachedEmbedder, cache_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -220,45 +216,6 @@ def no_gpt4(tables: tuple[OutcomeTable, OutcomeTable], embedder: Embedder) -> di
     }
 
 
-def route_ms(tables: tuple[OutcomeTable, OutcomeTable], model: SentenceTransformerEmbedder) -> Any:
-    """Per-question milliseconds of the service's route steps (``Pipeline.route``: keyword
-    tags, map onto the inventory, the MiniLM query vector, ``Recruiter.assign``) once warm."""
-    validation, test = tables
-    done = evaluate(validation, test, MemoEmbedder(DiskCachedEmbedder(model, VECTORS)), [])
-    router = done.bench.fit(DEFAULT_ROUTER, SWEPT[DEFAULT_ROUTER].options)
-    tagger, inventory = KeywordTagger(validation.questions), done.bench.suite.inventory
-
-    async def one(index: int) -> list[float]:
-        text, marks = test.questions[index], [time.perf_counter()]
-        tags = await tagger.tag([text])
-        marks.append(time.perf_counter())
-        skills = inventory.map_many(tags, model)
-        marks.append(time.perf_counter())
-        vectors = model.embed([text], kind="query")
-        marks.append(time.perf_counter())
-        router.assign([test.ids[index]], tags, skills, RecruitOptions(k=1), vectors=vectors)
-        marks.append(time.perf_counter())
-        return [1000 * (b - a) for a, b in itertools.pairwise(marks)]
-
-    async def every() -> list[list[float]]:
-        return [await one(index) for index in range(210)][10:]
-
-    steps = asyncio.run(every())
-    times = [sum(step) for step in steps]
-    names = ("tag", "map_skills", "embed_question", "assign")
-    return {
-        "calls": len(times),
-        "warm_up_calls_not_counted": 10,
-        "p50_ms": round(median(times), 2),
-        "p90_ms": round(percentile(times, 90), 2),
-        "p50_ms_per_step": {
-            n: round(median([s[i] for s in steps]), 2) for i, n in enumerate(names)
-        },
-        "target": "p50 <= 15 ms",
-        "met": median(times) <= 15,
-    }
-
-
 def bench_cli(path: Path, out: Path) -> tuple[float, dict[str, Any]]:
     """Wall seconds of ``router-svc bench --replay path`` (a fresh process, the default
     options: MiniLM vectors, ablation on) and its results.json."""
@@ -326,7 +283,6 @@ def table(results: dict[str, Any]) -> None:
             if s.startswith("seed")
         ),
         f"speed: {results.get('speed')}",
-        f"route: {results.get('route_one_question')}",
     ]
     print("\n".join(lines))
 
@@ -346,7 +302,6 @@ def main() -> None:
     results["without_gpt4"] = no_gpt4(tables, embedder)
     with tempfile.TemporaryDirectory() as folder:
         results["synthetic"] = synthetic(Path(folder), embedder)
-        results["route_one_question"] = route_ms(tables, model)
         if not arguments.skip_speed:
             results["speed"] = speed(Path(folder), arguments.speed_questions, model)
     write_results("routing", results)
