@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from router_svc.errors import RouterSvcError
 from router_svc.execution.models import ModelManager
@@ -139,7 +141,11 @@ class MicroBatcher:
         try:
             engine = await self._models.acquire(expert)
             with self._models.pinned(expert):
-                completions = await engine.generate([pending.request for pending in live])
+                completions = await _unless_abandoned(
+                    engine.generate([pending.request for pending in live]), live
+                )
+            if completions is None:
+                return  # every caller left: the generation was stopped
             if len(completions) != len(live):
                 raise engine.error(f"returned {len(completions)} completions for {len(live)}")
         except Exception as exc:
@@ -149,6 +155,28 @@ class MicroBatcher:
         for pending, completion in zip(live, completions, strict=True):
             if not pending.future.done():
                 pending.future.set_result(completion)
+
+
+async def _unless_abandoned(
+    work: Coroutine[Any, Any, list[Completion]], batch: list[_Pending]
+) -> list[Completion] | None:
+    """``work``'s result, or None once every caller of ``batch`` stopped waiting (their
+    futures cancelled): the work is cancelled then. A batch one caller still waits for runs."""
+    task = asyncio.ensure_future(work)
+
+    def abandoned(_future: asyncio.Future[Completion]) -> None:
+        if all(pending.future.cancelled() for pending in batch):
+            task.cancel()
+
+    for pending in batch:
+        pending.future.add_done_callback(abandoned)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if task.cancelled() and not (current is not None and current.cancelling()):
+            return None
+        raise
 
 
 def _fail(batch: list[_Pending], exc: BaseException) -> None:

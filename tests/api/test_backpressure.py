@@ -109,3 +109,30 @@ async def test_a_stream_holds_its_expert_until_it_ends(busy_server: str) -> None
 
     assert during == 1
     assert refused.status_code == 429
+
+
+BATCHES = "router_svc_microbatch_size_count"
+
+
+async def test_a_client_that_goes_away_stops_its_generation(busy_server: str) -> None:
+    """The long generation stops when its client leaves: a short request to the same expert
+    right after is answered within the 3 s deadline instead of waiting behind it (a 504)."""
+    async with httpx.AsyncClient(base_url=busy_server, timeout=60) as http:
+        sent = sample((await http.get("/metrics")).text, BATCHES)
+        async with httpx.AsyncClient(base_url=busy_server, timeout=60) as leaving:
+            request = asyncio.create_task(leaving.post("/v1/chat/completions", json=LONG))
+
+            async def generating() -> bool:
+                return sample((await http.get("/metrics")).text, BATCHES) > sent
+
+            await eventually(generating, what="the long request's batch to be sent")
+            request.cancel()
+            await asyncio.gather(request, return_exceptions=True)
+
+        async def released() -> bool:
+            return await held(http) == 0
+
+        await eventually(released, what="the expert's slot to be given back")
+        short = await http.post("/v1/chat/completions", json={**LONG, "max_tokens": 1})
+
+    assert short.status_code == 200, short.text

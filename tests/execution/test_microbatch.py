@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -163,3 +164,62 @@ async def test_independent_requests_skip_the_window(llama_server: str) -> None:
 def test_bad_settings_are_rejected(size: int, wait: float) -> None:
     with pytest.raises(ValueError, match="max_"):
         MicroBatcher(ModelManager({}, budget_bytes=MB), max_batch_size=size, max_wait_ms=wait)
+
+
+class ObservedLlamaCpp(RecordingLlamaCpp):
+    """Notes every generation it finishes, also one nobody waits for any more."""
+
+    def __init__(self, expert: ExpertConfig, context: EngineContext) -> None:
+        super().__init__(expert, context)
+        self.finished: list[Completion] = []
+
+    def _complete(self, request: GenerationRequest, *args: Any) -> Completion:
+        completion = super()._complete(request, *args)
+        self.finished.append(completion)
+        return completion
+
+
+STORY = GenerationRequest.user(
+    "Write a very long story about a dragon.", max_tokens=400, temperature=0.0
+)
+
+
+@pytest.mark.slow
+async def test_a_batch_every_caller_left_stops_its_generation(
+    pool: PoolConfig, engine_context: EngineContext
+) -> None:
+    engine = ObservedLlamaCpp(pool.expert(EXPERT), engine_context)
+    batcher = MicroBatcher(ModelManager({EXPERT: engine}, budget_bytes=2048 * MB), max_wait_ms=1)
+    try:
+        caller = asyncio.create_task(batcher.submit(EXPERT, STORY))
+        await eventually(lambda: engine.calls, what="the generation to start")
+        caller.cancel()
+        await asyncio.gather(caller, return_exceptions=True)
+        await eventually(lambda: engine.finished, what="the stopped generation to end")
+        after = await batcher.submit(EXPERT, requests(1)[0])
+    finally:
+        await batcher.close()
+        await engine.unload()
+    assert engine.finished[0].completion_tokens < 100  # of the 400 it would have made
+    assert after.completion_tokens > 0  # the batcher serves the next request
+
+
+@pytest.mark.slow
+async def test_a_batch_another_caller_waits_for_runs_on(
+    pool: PoolConfig, engine_context: EngineContext
+) -> None:
+    engine = ObservedLlamaCpp(pool.expert(EXPERT), engine_context)
+    batcher = MicroBatcher(ModelManager({EXPERT: engine}, budget_bytes=2048 * MB), max_wait_ms=50)
+    short = GenerationRequest.user("Write a long story about a cat.", max_tokens=30)
+    try:
+        leaving = asyncio.create_task(batcher.submit(EXPERT, short))
+        staying = asyncio.create_task(batcher.submit(EXPERT, requests(1)[0]))
+        await eventually(lambda: engine.calls, what="the batch to start")
+        leaving.cancel()
+        answer = await staying
+    finally:
+        await batcher.close()
+        await engine.unload()
+    assert engine.calls == [2]
+    assert engine.finished[0].finish_reason == "length"  # ran to its limit, not stopped
+    assert answer.completion_tokens > 0
