@@ -156,14 +156,15 @@ class ExpertWorker:
             opts.consumer, opts.batch_size, block_ms=0, min_idle_ms=opts.min_idle_ms
         )
         if items:
-            self.stats.routed += await route_items(
-                items,
-                self.jobs,
-                self.stages,
-                self._pipeline,
-                opts.default_suite,
-                opts.max_deliveries,
-            )
+            async with self._claim_heartbeat(()):  # no stage entries yet: stay registered
+                self.stats.routed += await route_items(
+                    items,
+                    self.jobs,
+                    self.stages,
+                    self._pipeline,
+                    opts.default_suite,
+                    opts.max_deliveries,
+                )
         return len(items)
 
     async def _place(self) -> None:
@@ -221,15 +222,17 @@ class ExpertWorker:
 
     @contextlib.asynccontextmanager
     async def _claim_heartbeat(self, entries: Sequence[StageEntry]) -> AsyncIterator[None]:
-        """Extend the claim on ``entries`` every ``heartbeat_s`` while the block runs. The beat
-        is stopped between Redis calls, never cancelled inside one (a redis-py call cancelled
-        mid-reply can leave its connection hanging)."""
+        """Extend the claim on ``entries`` and renew this worker's registration every
+        ``heartbeat_s`` while the block runs, so a long round neither loses its entries nor
+        shows its experts as unhosted. The beat is stopped between Redis calls, never cancelled
+        inside one (a redis-py call cancelled mid-reply can leave its connection hanging)."""
         done = asyncio.Event()
 
         async def beat() -> None:
             while not await _wait(done, self.options.heartbeat_s):
                 with contextlib.suppress(StoreError):
-                    await self.stages.extend(self.name, entries)
+                    if entries:
+                        await self.stages.extend(self.name, entries)
                     await self._heartbeat(force=True)
 
         task = asyncio.create_task(beat())

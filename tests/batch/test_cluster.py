@@ -218,3 +218,23 @@ async def test_a_question_whose_aggregation_keeps_stopping_workers_is_failed_onc
             assert "final" in record and record["batch"]["deliveries"] == 1
     assert stats.aggregated == 2  # settled by the aggregator; the two given up are not
     assert counts["aggregated"] == 4  # every question left the aggregation stage once
+
+
+@pytest.mark.slow
+async def test_a_worker_stays_registered_through_a_round_longer_than_its_ttl(
+    cluster: Cluster,
+) -> None:
+    runtime = cluster.runtime()
+    try:
+        worker = make_worker(runtime, "w-long", (cluster.experts[0],), heartbeat_s=0.5)
+        await worker.run_round()  # registers, for 3 heartbeats (the 3 s floor)
+        await asyncio.sleep(3.5)  # a round with no beat (routing was one): the entry lapses
+        lapsed = [w.consumer for w in await worker.stages.workers()]
+        await worker.run_round()
+        async with worker._claim_heartbeat(()):  # what a routing round runs in
+            await asyncio.sleep(3.5)
+            kept = [w.consumer for w in await worker.stages.workers()]
+    finally:
+        await runtime.close()
+    assert "w-long" not in lapsed
+    assert "w-long" in kept
