@@ -24,7 +24,7 @@ FINISHED = ("completed", "cancelled", "failed", "expired")
 
 
 class Usage(BaseModel):
-    """Tokens spent on a request: every expert's and the aggregator's."""
+    """Tokens spent on a request: the tagger's, every expert's and the aggregator's."""
 
     model_config = _OPEN
     prompt_tokens: int = 0

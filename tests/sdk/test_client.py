@@ -50,7 +50,8 @@ def test_chat_max_tokens_limits_a_routed_answer_and_usage_has_its_parts(
     assert result.finish_reason == "length"
     assert all(0 < e.completion_tokens <= 4 for e in result.router.experts)
     parts = result.router.usage
-    assert set(parts) == {"experts", "aggregator"}
+    assert set(parts) == {"tagger", "experts", "aggregator"}
+    assert parts["tagger"].total_tokens == 0  # the keyword tagger runs no model
     assert result.usage.total_tokens == sum(part.total_tokens for part in parts.values())
 
 
