@@ -37,6 +37,7 @@ from tests.support import (
     free_port,
     redis_env,
     serve_in_thread,
+    share_models,
     start_server,
     stop,
     wait_until_up,
@@ -126,16 +127,6 @@ def _profile(skills_dir: Path, data_dir: Path) -> None:
     asyncio.run(go())
 
 
-def _share_models(data_dir: Path) -> None:
-    """Reuse the assembled Gemma file of the checkout instead of assembling it again."""
-    shared = ROOT / ".router-svc" / "models"
-    shared.mkdir(parents=True, exist_ok=True)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    link = data_dir / "models"
-    if not link.exists():
-        link.symlink_to(shared, target_is_directory=True)
-
-
 @pytest.fixture(scope="session")
 def tiny_profile_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """ROUTER_SVC_* variables pointing at a fresh copy of the tiny suite's profile.
@@ -144,11 +135,11 @@ def tiny_profile_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]
     steps) and copied into a temporary folder, once per session.
     """
     cache_skills, cache_data = PROFILE_CACHE / "skills", PROFILE_CACHE / "data"
-    _share_models(cache_data)
+    share_models(cache_data)
     _profile(cache_skills, cache_data)
     base = tmp_path_factory.mktemp("tiny-profile")
     shutil.copytree(cache_skills / SUITE, base / "skills" / SUITE)
-    _share_models(base / "data")
+    share_models(base / "data")
     return {
         "ROUTER_SVC_SKILLS_DIR": str(base / "skills"),
         "ROUTER_SVC_SUITES_DIR": str(SUITES),

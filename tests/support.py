@@ -68,6 +68,17 @@ def free_port() -> int:
         return port
 
 
+def share_models(data_dir: Path) -> None:
+    """Point ``data_dir/models`` at the checkout's model cache, so the Gemma file is assembled
+    once per checkout, not once per data folder."""
+    shared = ROOT / ".router-svc" / "models"
+    shared.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    link = data_dir / "models"
+    if not link.exists():
+        link.symlink_to(shared, target_is_directory=True)
+
+
 def redis_env(label: str = "api") -> dict[str, str]:
     """Point a server at the real Redis under a fresh key prefix."""
     prefix = f"router-svc-test:{label}:{uuid.uuid4().hex[:12]}:v1"

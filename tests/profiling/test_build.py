@@ -19,6 +19,7 @@ from router_svc.profiling.build import profile_suite, stale_reason
 from router_svc.questions.suites import load_suite
 from router_svc.routing.artifacts import ProfileArtifacts
 from router_svc.tagging.inventory import SkillInventory
+from tests.support import share_models
 
 pytestmark = pytest.mark.slow
 
@@ -79,7 +80,13 @@ def test_profile_is_current_until_the_pool_changes(
     assert reason is not None and "smol-code" in reason
 
 
+LIMIT = 4
+"""Questions of the interrupted run: 4 x 4 experts = 16 outputs, killed after 5 or more."""
+PAIRS = LIMIT * 4
+
+
 async def test_resume_after_interruption(tmp_path: Path, root: Path) -> None:
+    share_models(tmp_path / "data")
     env = {
         **os.environ,
         "ROUTER_SVC_SKILLS_DIR": str(tmp_path / "skills"),
@@ -97,7 +104,7 @@ async def test_resume_after_interruption(tmp_path: Path, root: Path) -> None:
         "--tagger",
         "keyword",
         "--limit",
-        "6",
+        str(LIMIT),
     ]
     process = subprocess.Popen(
         command, env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -108,21 +115,21 @@ async def test_resume_after_interruption(tmp_path: Path, root: Path) -> None:
     process.send_signal(signal.SIGKILL)
     process.wait()
     before = _lines(outputs)
-    assert 5 <= before < 24, "the run should have been interrupted part-way"
+    assert 5 <= before < PAIRS, "the run should have been interrupted part-way"
 
     settings = Settings(skills_dir=tmp_path / "skills", data_dir=tmp_path / "data")
     runtime = Runtime.create(settings, load_pool(root / "experts.yaml"), use_cache=False)
     suite = load_suite("tiny", root / "tests" / "fixtures" / "suites")
     try:
-        await profile_suite(runtime, suite, tagger="keyword", limit=6)
+        await profile_suite(runtime, suite, tagger="keyword", limit=LIMIT)
     finally:
         await runtime.close()
     records = [json.loads(line) for line in outputs.read_text().splitlines()]
     pairs = [(r["question_id"], r["expert"]) for r in records]
-    assert len(pairs) == len(set(pairs)) == 24
+    assert len(pairs) == len(set(pairs)) == PAIRS
     # Only what was missing was generated again (plus the aggregator benchmark's calls).
     expert_calls = runtime.stats.generate_calls - _aggregation_calls(tmp_path)
-    assert expert_calls == 24 - before
+    assert expert_calls == PAIRS - before
 
 
 def _lines(path: Path) -> int:
