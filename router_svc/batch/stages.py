@@ -8,6 +8,7 @@ path (``expert_answers``, ``aggregate``), so a cluster result equals a single-pr
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 
@@ -66,12 +67,16 @@ class AnswerRecord(BaseModel):
 
 
 def routing_json(assignment: Assignment) -> str:
-    return json.dumps(assignment.to_json())
+    """The assignment's JSON record, with what the tagger spent (its tokens count too)."""
+    tagging = assignment.tagging
+    spent = dataclasses.asdict(tagging) if tagging is not None else None
+    return json.dumps({**assignment.to_json(), "tagging": spent})
 
 
 def assignment_of(text: str) -> Assignment:
     """The ``Assignment`` that ``routing_json`` wrote."""
     data = json.loads(text)
+    spent = data.get("tagging")
     return Assignment(
         question_id=str(data["question_id"]),
         tags=list(data["tags"]),
@@ -79,6 +84,7 @@ def assignment_of(text: str) -> Assignment:
         scores=[ExpertScore(**s) for s in data["scores"]],
         chosen=list(data["chosen"]),
         fallback=bool(data["fallback"]),
+        tagging=Completion(**spent) if spent else None,
     )
 
 
