@@ -41,6 +41,7 @@ from router_svc.evaluation.strategies import baselines, routed_scores
 from router_svc.replay.data import load_replay
 from router_svc.replay.outcomes import OutcomeTable
 from router_svc.routing.inputs import SuiteData
+from router_svc.routing.memo import remembered
 from router_svc.routing.neighbours import knn_choice, nearest
 from router_svc.routing.recruiter import RecruitOptions
 from router_svc.routing.registry import ROUTERS
@@ -147,8 +148,9 @@ class ReplayBench:
         with self._timed("tag"):
             prepared = self.prepare(validation, test)
         # Many small products over (questions x neighbours x experts) arrays: BLAS threads only
-        # add synchronisation (and spin against other processes on a busy machine).
-        with threadpool_limits(limits=1, user_api="blas"):
+        # add synchronisation (and spin against other processes on a busy machine). The
+        # methods' variants share their neighbours and clusterings (``routing.memo``).
+        with threadpool_limits(limits=1, user_api="blas"), remembered():
             results, extras = self.strategies(prepared)
         report = BenchReport(
             suite=path.stem,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from router_svc.routing.memo import memoised
 from router_svc.tagging.embedder import Embedder
 
 
@@ -36,6 +37,7 @@ def default_clusters(questions: int) -> int:
     return max(2, min(64, round(math.sqrt(questions / 4))))
 
 
+@memoised
 def kmeans(
     vectors: np.ndarray, clusters: int, *, seed: int = 0, iterations: int = 25
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from router_svc.routing.memo import memoised
+
 _CHUNK = 1024
 
 
+@memoised
 def nearest(
     queries: np.ndarray, reference: np.ndarray, n: int, *, exclude_self: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
