@@ -74,6 +74,9 @@ class Services:
     warm: bool = False
     """Set once the default suite's pipeline is built and its tagger and embedder are loaded
     (``warm_up``); /readyz is 503 until then."""
+    warm_up_error: str | None = None
+    """Why the warm-up failed (it routes one question as a request would): /readyz reports it
+    and stays 503, since requests to the default suite would fail the same way."""
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -120,6 +123,7 @@ class Services:
             return True
         except Exception as exc:  # readiness reports what is broken; requests will too
             logger.warning("warm-up of suite %s failed: %r", self.default_suite, exc)
+            self.warm_up_error = f"warm-up of suite {self.default_suite} failed: {exc!r}"
             return True
         except BaseException as exc:  # a cancellation (or a group of them) from shared work
             task = asyncio.current_task()

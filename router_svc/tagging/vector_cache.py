@@ -9,6 +9,7 @@ temporary name and renamed, so a crash leaves no half-written cache.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -17,6 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from router_svc.tagging.embedder import Embedder, EmbeddingKind
+
+logger = logging.getLogger(__name__)
 
 
 def cache_path(folder: Path, embedder_name: str, texts: Sequence[str], kind: str) -> Path:
@@ -37,10 +40,15 @@ def cached_embed(
         if vectors.shape[0] == len(texts):
             return np.ascontiguousarray(vectors, dtype=np.float32)
     vectors = np.asarray(embedder.embed(list(texts), kind=kind), dtype=np.float32)
-    folder.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npy")
-    np.save(tmp, vectors, allow_pickle=False)
-    tmp.replace(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        np.save(tmp, vectors, allow_pickle=False)
+        tmp.replace(path)
+    except OSError as exc:  # a read-only or foreign-owned folder: the vectors still serve
+        logger.warning(
+            "vectors not cached in %s (%s); they are embedded again next time", folder, exc
+        )
     return vectors
 
 

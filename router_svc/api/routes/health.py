@@ -94,6 +94,8 @@ async def readyz(request: Request, services: ServicesDep) -> dict[str, object]:
 
 async def _problems(services: Services) -> list[str]:
     problems = [] if services.warm else ["warming up (loading the tagger and the embedder)"]
+    if services.warm_up_error is not None:
+        problems.append(services.warm_up_error)
     if not services.models_ready:
         models = await asyncio.to_thread(_model_problems, services)
         services.models_ready = not models
