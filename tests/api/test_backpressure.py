@@ -136,3 +136,33 @@ async def test_a_client_that_goes_away_stops_its_generation(busy_server: str) ->
         short = await http.post("/v1/chat/completions", json={**LONG, "max_tokens": 1})
 
     assert short.status_code == 200, short.text
+
+
+async def test_a_routed_stream_whose_experts_outlast_the_deadline_is_a_504(
+    busy_server: str,
+) -> None:
+    """The experts of a routed stream run before its first byte, under the deadline."""
+    body = {
+        "model": "router-svc:tiny",
+        "messages": [{"role": "user", "content": "Write a very long story about a dragon."}],
+        "max_tokens": 1500,
+        "stream": True,
+        "k": 2,
+        "tagger": "keyword",
+    }
+    async with httpx.AsyncClient(base_url=busy_server, timeout=60) as http:
+        response = await http.post("/v1/chat/completions", json=body)
+
+        async def released() -> bool:
+            text = (await http.get("/metrics")).text
+            return all(
+                value == 0
+                for line in text.splitlines()
+                if line.startswith("router_svc_expert_requests{")
+                for value in [float(line.rsplit(" ", 1)[1])]
+            )
+
+        await eventually(released, what="the experts' slots to be given back")
+
+    assert response.status_code == 504, response.text
+    assert response.json()["error"]["code"] == "deadline_exceeded"
