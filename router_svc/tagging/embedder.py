@@ -90,8 +90,9 @@ class SentenceTransformerEmbedder:
                 return np.zeros((0, _dimension(model)), np.float32)
             prefix = self.prefixes[kind]
             small = len(texts) <= self.small_batch
-            if small and self._fast is not None:
-                return self._fast.encode([prefix + text for text in texts])
+            fast = self._fast_encoder() if small else None
+            if fast is not None:
+                return fast.encode([prefix + text for text in texts])
             with _torch_threads(1 if small else None):
                 vectors = model.encode(
                     [prefix + text for text in texts],
@@ -109,10 +110,17 @@ class SentenceTransformerEmbedder:
     def _loaded_unlocked(self) -> Any:
         if self._model is None:
             self._model = self._load()
-            if self.onnx:
-                path = resolve_model_path(self.model, self.cache_dir)
-                self._fast = onnx_encoder(self._model, path)
         return self._model
+
+    def _fast_encoder(self) -> OnnxEncoder | None:
+        """The ONNX Runtime encoder of tiny batches (None: PyTorch), set up on the first tiny
+        batch, so a process that only embeds big batches (a bench) never pays for it; tried
+        once."""
+        if self.onnx and self._fast is None:
+            path = resolve_model_path(self.model, self.cache_dir)
+            self._fast = onnx_encoder(self._model, path)
+            self.onnx = self._fast is not None
+        return self._fast
 
     def _load(self) -> Any:
         path = resolve_model_path(self.model, self.cache_dir)
