@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import write_results
+from _common import RESULTS, write_results
 
 from router_svc.config.routers import DEFAULT_ROUTER, KnnShrinkageOptions
 from router_svc.evaluation.embedders import MemoEmbedder
@@ -304,6 +304,9 @@ def main() -> None:
         results["synthetic"] = synthetic(Path(folder), embedder)
         if not arguments.skip_speed:
             results["speed"] = speed(Path(folder), arguments.speed_questions, model)
+        elif (RESULTS / "routing.json").is_file():  # keep the last measured speed figures
+            kept = json.loads((RESULTS / "routing.json").read_text()).get("speed")
+            results["speed"] = kept
     write_results("routing", results)
     table(results)
 
