@@ -298,3 +298,11 @@ class CountingEmbedder:
     def embed(self, texts: Sequence[str], *, kind: EmbeddingKind = "query") -> np.ndarray:
         self.calls.append(list(texts))
         return self.inner.embed(texts, kind=kind)
+
+
+def metric_sample(text: str, series: str) -> float:
+    """The value of one series (name and labels, as written) in Prometheus text; 0 if absent."""
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0

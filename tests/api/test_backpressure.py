@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import ServerStarter
 from tests.support import eventually, redis_env
+from tests.support import metric_sample as sample
 
 pytestmark = pytest.mark.slow
 
@@ -33,13 +34,6 @@ def busy_server(tiny_profile_env: dict[str, str], server_factory: ServerStarter)
         short = {**LONG, "max_tokens": 1}
         httpx.post(f"{base_url}/v1/chat/completions", json=short, timeout=120)  # loads it
         yield base_url
-
-
-def sample(text: str, series: str) -> float:
-    for line in text.splitlines():
-        if line.startswith(series + " "):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 HELD = f'router_svc_expert_requests{{expert="{EXPERT}"}}'

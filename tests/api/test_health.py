@@ -12,6 +12,8 @@ from contextlib import AbstractContextManager
 import httpx
 import pytest
 
+from tests.support import metric_sample as sample
+
 pytestmark = pytest.mark.slow
 
 ServerStarter = Callable[..., AbstractContextManager[str]]
@@ -50,13 +52,6 @@ def test_readyz_names_a_missing_profile(
     error = response.json()["error"]
     assert error["code"] == "not_ready"
     assert "router-svc profile" in error["message"]
-
-
-def sample(text: str, series: str) -> float:
-    for line in text.splitlines():
-        if line.startswith(series + " "):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 def test_metrics_move(api_server: str) -> None:

@@ -11,6 +11,7 @@ import openai
 import pytest
 
 from tests.support import eventually
+from tests.support import metric_sample as sample
 
 pytestmark = pytest.mark.slow
 
@@ -93,13 +94,6 @@ def test_usage_counts_the_taggers_tokens(client: openai.OpenAI, tagger: str) -> 
     assert spent > 0 if tagger == "llm" else spent == 0
     assert usage_of(completion)[2] == sum(part["total_tokens"] for part in parts.values())
     assert parts["tagger"]["completion_tokens"] <= 5 * 32  # 5 samples of at most 32 tokens
-
-
-def sample(text: str, series: str) -> float:
-    for line in text.splitlines():
-        if line.startswith(series + " "):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 GENERATED = f'router_svc_tokens_total{{expert="{EXPERT}",kind="completion"}}'
