@@ -28,9 +28,19 @@ log = logging.getLogger(__name__)
 OPSET = 17
 PROBES = ("a", "What is the area of a circle of radius 3 cm?", "word " * 300)
 """Texts of one, a dozen and more than the model's maximum number of tokens."""
-THREADS = min(2, os.cpu_count() or 1)
+
+
+def _usable_cpus() -> int:
+    """The CPUs this process may run on (a container's or ``taskset``'s share, not the host's)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+THREADS = min(2, _usable_cpus())
 """Threads of one call: two cut a ~50-token question's time by about a fifth on a busy
-2-core machine (more on an idle one); more threads than that only add synchronisation."""
+2-core machine; more than that only add synchronisation, and more than the process's CPUs
+(a server pinned to one core) make the threads spin against each other."""
 TOLERANCE = 1e-4
 """Largest difference allowed between a probe's vector here and from sentence-transformers."""
 
