@@ -31,7 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, write_results
 
 from router_svc.config.routers import DEFAULT_ROUTER, KnnShrinkageOptions
-from router_svc.evaluation.embedders import MemoEmbedder
 from router_svc.evaluation.improved import MethodBench, MethodRun, RoutedSplit, fitted_knobs
 from router_svc.evaluation.metrics import SweepPoint
 from router_svc.evaluation.records import StrategyResult
@@ -42,7 +41,7 @@ from router_svc.replay.data import load_replay
 from router_svc.replay.outcomes import OutcomeTable
 from router_svc.routing.suite import suite_from_table
 from router_svc.tagging.embedder import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder
-from router_svc.tagging.vector_cache import DiskCachedEmbedder, cache_path
+from router_svc.tagging.vector_cache import DiskCachedEmbedder, MemoEmbedder, cache_path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "eval" / "replay" / "routerbench_pooled3.jsonl"

@@ -24,7 +24,6 @@ from threadpoolctl import threadpool_limits
 
 from router_svc.config.routers import DEFAULT_ROUTER, router_options
 from router_svc.errors import ConfigError, UnknownComponentError
-from router_svc.evaluation.embedders import HashingEmbedder, MemoEmbedder
 from router_svc.evaluation.improved import (
     LADDER,
     MethodBench,
@@ -47,8 +46,9 @@ from router_svc.routing.recruiter import RecruitOptions
 from router_svc.routing.registry import ROUTERS
 from router_svc.routing.suite import suite_from_table
 from router_svc.tagging.embedder import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder
+from router_svc.tagging.hashing import HashingEmbedder
 from router_svc.tagging.tagger import EmbeddingTagger, KeywordTagger, SkillTagger
-from router_svc.tagging.vector_cache import DiskCachedEmbedder
+from router_svc.tagging.vector_cache import DiskCachedEmbedder, MemoEmbedder
 
 TaggerKind = Literal["keyword", "embedding"]
 VectorKind = Literal["minilm", "hashing"]

@@ -42,5 +42,8 @@ def test_the_limit_drops_the_least_recently_used() -> None:
     assert spy.calls == [["a b"], ["c d"], ["e f"], ["c d"]]
 
 
-def test_no_texts_keep_the_dimension() -> None:
-    assert MemoEmbedder(counting()).embed([]).shape == (0, 64)
+def test_no_texts_keep_the_dimension_and_the_name_is_the_models() -> None:
+    spy = counting()
+    memo = MemoEmbedder(spy)
+    assert memo.embed([]).shape == (0, 64)
+    assert memo.name == spy.name
