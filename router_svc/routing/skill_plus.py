@@ -130,7 +130,7 @@ class SkillPlusRouter(Recruiter):
             suite.ids, with_clusters(suite.tags, clustering, vectors), suite.scores, vectors
         )
         knobs = tune(train, suite.experts, suite.embedder, settings)
-        model = learn(train.ids, suite.experts, train.scores, train.tags, suite.embedder)
+        model = learn(suite.experts, train.scores, train.tags, suite.embedder)
         return cls(model, train, suite.expected_cost, settings, clustering=clustering, knobs=knobs)
 
     def estimator(self, tags: Sequence[Sequence[str]], vectors: np.ndarray | None) -> Estimator:
@@ -194,7 +194,7 @@ def folds(
         if not len(rows) or not len(other):
             continue
         learned = train.take(other)
-        model = learn(learned.ids, experts, learned.scores, learned.tags, embedder)
+        model = learn(experts, learned.scores, learned.tags, embedder)
         query = train.take(rows)
         result.append((rows, Estimator(model, learned, query.tags, query.vectors, options)))
     return result

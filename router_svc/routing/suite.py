@@ -74,7 +74,7 @@ def suite_from_table(
     vectors: np.ndarray | None = None,
 ) -> SuiteData:
     """A replay or live bench's validation split, profiled on ``tags`` (no generation)."""
-    model = learn(table.ids, table.experts, table.scores, tags, embedder, tokens=table.tokens)
+    model = learn(table.experts, table.scores, tags, embedder, tokens=table.tokens)
     return SuiteData(
         experts=list(table.experts),
         matrix=model.matrix,

@@ -15,6 +15,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ JSON_FILE = "inventory.json"
 VECTORS_FILE = "inventory.npy"
 
 _SPACES = re.compile(r"\s+")
+_MATCHES_KEPT = 1 << 16
+"""Mapped keywords an inventory remembers (a service's requests bring ever new ones)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ class SkillInventory:
     vectors: np.ndarray
     embedder_name: str
     _index: dict[str, int] = field(init=False, repr=False)
+    _matched: dict[str, SkillMatch] = field(init=False, repr=False, default_factory=dict)
+    """Keywords already mapped (the same embedder always maps a keyword the same way)."""
 
     def __post_init__(self) -> None:
         if len(self.counts) != len(self.skills):
@@ -85,11 +90,17 @@ class SkillInventory:
         self, keyword_lists: Sequence[Sequence[str]], embedder: Embedder
     ) -> list[list[SkillMatch]]:
         """``map`` for many questions at once, with one embed call for all their keywords."""
-        nearest = self._nearest(
-            {_clean(k) for keywords in keyword_lists for k in keywords} - self._index.keys(),
-            embedder,
-        )
-        return [[self._match(k, nearest) for k in keywords] for keywords in keyword_lists]
+        self._check_embedder(embedder)
+        matched = self._matched
+        new = {k for keywords in keyword_lists for k in keywords if k not in matched}
+        nearest = self._nearest({_clean(k) for k in new} - self._index.keys(), embedder)
+        for keyword in new:
+            if len(matched) < _MATCHES_KEPT:
+                matched[keyword] = self._match(keyword, nearest)
+        return [
+            [matched.get(k) or self._match(k, nearest) for k in keywords]
+            for keywords in keyword_lists
+        ]
 
     def _match(self, keyword: str, nearest: dict[str, tuple[int, float]]) -> SkillMatch:
         cleaned = _clean(keyword)
@@ -146,7 +157,9 @@ class SkillInventory:
         return cls(skills, metadata["counts"], vectors, metadata["embedder"])
 
 
+@lru_cache(maxsize=1 << 16)
 def _clean(keyword: str) -> str:
+    """The keyword as the inventory keys it (memoised: a bench cleans each tag many times)."""
     return _SPACES.sub(" ", keyword).strip().lower()
 
 
