@@ -20,6 +20,7 @@ from router_svc.routing.shrinkage import (
     NeighbourSums,
     ShrinkageKnobs,
     ShrinkageModel,
+    membership,
     neighbour_sums,
 )
 
@@ -45,6 +46,10 @@ class FoldedData:
     costs: np.ndarray
     fold: np.ndarray
     models: dict[tuple[int, int, int], ShrinkageModel] = field(default_factory=dict)
+    members: dict[tuple[int, int, int, float], tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=dict
+    )
+    """Per (fold, clusters, seed, temperature): the training and held-out rows' memberships."""
     near: dict[int, Neighbours] = field(default_factory=dict)
     sums: dict[tuple[int, int, float], NeighbourSums] = field(default_factory=dict)
 
@@ -64,8 +69,8 @@ class FoldedData:
         estimate = np.zeros_like(self.scores)
         for f in range(self.folds):
             rows = self.fold == f
-            model = self._model(f, knobs)
-            prior = model.cluster_prior(self.vectors[rows])
+            model, member = self._model(f, knobs)
+            prior = model.cluster_prior(self.vectors[rows], member)
             if knobs.neighbours < 1:
                 estimate[rows] = prior[0]
             else:
@@ -81,14 +86,28 @@ class FoldedData:
             self.sums[key] = neighbour_sums(self._near(f), model.scores, model.costs, knobs)
         return self.sums[key]
 
-    def _model(self, f: int, knobs: ShrinkageKnobs) -> ShrinkageModel:
+    def _model(self, f: int, knobs: ShrinkageKnobs) -> tuple[ShrinkageModel, np.ndarray | None]:
+        """Fold f's model for ``knobs`` and its held-out rows' cluster membership (None: one
+        cluster). Clusterings and memberships are computed once: only the pseudo-counts vary
+        between most of the settings tried."""
         key = (f, knobs.clusters, knobs.seed)
         if key not in self.models:
             train = self.fold != f
             self.models[key] = ShrinkageModel.fit(
                 self.vectors[train], self.scores[train], self.costs[train], knobs
             )
-        return self.models[key].refit(knobs)
+        fitted = self.models[key]
+        if not len(fitted.centroids):
+            return fitted.refit(knobs), None
+        member_key = (*key, knobs.membership_temperature)
+        if member_key not in self.members:
+            width = knobs.membership_temperature
+            self.members[member_key] = (
+                membership(fitted.vectors, fitted.centroids, width),
+                membership(self.vectors[self.fold == f], fitted.centroids, width),
+            )
+        train_member, held_member = self.members[member_key]
+        return fitted.refit(knobs, train_member), held_member
 
     def _near(self, f: int) -> Neighbours:
         """Fold f's nearest training questions, as many as the widest knob asks for."""

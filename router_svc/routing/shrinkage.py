@@ -84,11 +84,13 @@ class ShrinkageModel:
         )
         return cls._levels(vectors, scores, costs, centroids, knobs)
 
-    def refit(self, knobs: ShrinkageKnobs) -> ShrinkageModel:
-        """The model for other knobs, reusing the centroids where the clustering is the same."""
+    def refit(self, knobs: ShrinkageKnobs, member: np.ndarray | None = None) -> ShrinkageModel:
+        """The model for other knobs, reusing the centroids where the clustering is the same;
+        ``member``: the validation vectors' ``membership`` under ``knobs``, when known."""
         if (knobs.clusters, knobs.seed) != (self.knobs.clusters, self.knobs.seed):
             return ShrinkageModel.fit(self.vectors, self.scores, self.costs, knobs)
-        return self._levels(self.vectors, self.scores, self.costs, self.centroids, knobs)
+        centroids = self.centroids
+        return self._levels(self.vectors, self.scores, self.costs, centroids, knobs, member)
 
     @classmethod
     def _levels(
@@ -98,13 +100,15 @@ class ShrinkageModel:
         costs: np.ndarray,
         centroids: np.ndarray,
         knobs: ShrinkageKnobs,
+        member: np.ndarray | None = None,
     ) -> ShrinkageModel:
         scores, costs = np.asarray(scores, dtype=float), np.asarray(costs, dtype=float)
         overall = (scores.sum(axis=0) + 1.0) / (len(scores) + 2.0)
         mean_cost = costs.mean(axis=0)
         if not len(centroids):
             return cls(knobs, vectors, scores, costs, centroids, overall[None], mean_cost[None])
-        member = membership(vectors, centroids, knobs.membership_temperature)
+        if member is None:
+            member = membership(vectors, centroids, knobs.membership_temperature)
         counts, pseudo = member.sum(axis=0)[:, None], knobs.cluster_pseudo
         accuracy = (member.T @ scores + pseudo * overall) / (counts + pseudo)
         cost = (member.T @ costs + pseudo * mean_cost) / (counts + pseudo)
@@ -124,15 +128,23 @@ class ShrinkageModel:
         sums = neighbour_sums(near, self.scores, self.costs, self.knobs)
         return self.blend(prior, prior_cost, sums)
 
-    def cluster_prior(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(r(x), its expected cost): the cluster level of each query, (queries, experts)."""
+    def cluster_prior(
+        self, queries: np.ndarray, member: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(r(x), its expected cost): the cluster level of each query, (queries, experts);
+        ``member``: the queries' ``membership`` of this model's clusters, when known."""
         if len(self.centroids):
-            member = membership(queries, self.centroids, self.knobs.membership_temperature)
+            if member is None:
+                member = self.membership(queries)
             return member @ self.accuracy, member @ self.cost
         return (
             np.repeat(self.accuracy, len(queries), axis=0),
             np.repeat(self.cost, len(queries), axis=0),
         )
+
+    def membership(self, queries: np.ndarray) -> np.ndarray:
+        """(queries, K): the queries' soft membership of this model's clusters."""
+        return membership(queries, self.centroids, self.knobs.membership_temperature)
 
     def blend(
         self, prior: np.ndarray, prior_cost: np.ndarray, sums: NeighbourSums
