@@ -5,7 +5,10 @@ matplotlib is imported inside the functions, so importing this module stays chea
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
 from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +19,8 @@ from router_svc.evaluation.metrics import StrategyMetrics, SweepPoint, pareto_fr
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+
+log = logging.getLogger(__name__)
 
 COLOURS = {
     "single": "#9e9e9e",
@@ -43,6 +48,36 @@ def write_plots(
     for name, figure in drawn.items():
         figure.savefig(folder / name, dpi=110)
     return list(drawn)
+
+
+class BackgroundPlots:
+    """``write_plots`` running in a separate (spawned) process while the caller works on: the
+    drawing is single-threaded Python, so on a machine with a spare core it costs no wall
+    time. Where no process can be started, or it fails, ``wait`` draws here instead."""
+
+    def __init__(
+        self, folder: Path, metrics: list[StrategyMetrics], sweeps: dict[str, list[SweepPoint]]
+    ) -> None:
+        self.folder, self.metrics, self.sweeps = folder, metrics, sweeps
+        self._pool: ProcessPoolExecutor | None = None
+        self._future: Future[list[str]] | None = None
+        try:
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            self._future = self._pool.submit(write_plots, folder, metrics, sweeps)
+        except (OSError, RuntimeError) as exc:
+            log.warning("plots are drawn in this process: no worker process (%s)", exc)
+
+    def wait(self) -> list[str]:
+        """The file names written, once every plot is drawn."""
+        try:
+            if self._future is not None:
+                return self._future.result()
+        except (OSError, RuntimeError) as exc:  # BrokenProcessPool is a RuntimeError
+            log.warning("the plot process failed (%s): drawing here", exc)
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown()
+        return write_plots(self.folder, self.metrics, self.sweeps)
 
 
 def _figure(width: float, height: float) -> Figure:

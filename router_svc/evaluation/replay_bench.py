@@ -35,7 +35,7 @@ from router_svc.evaluation.improved import (
 )
 from router_svc.evaluation.metrics import SweepPoint
 from router_svc.evaluation.records import StrategyResult, one_hot
-from router_svc.evaluation.report import AblationRow, BenchReport, write_report
+from router_svc.evaluation.report import AblationRow, BenchReport, start_plots, write_report
 from router_svc.evaluation.strategies import baselines, routed_scores
 from router_svc.replay.data import load_replay
 from router_svc.replay.outcomes import OutcomeTable
@@ -151,27 +151,29 @@ class ReplayBench:
         # add synchronisation (and spin against other processes on a busy machine). The
         # methods' variants share their neighbours and clusterings (``routing.memo``).
         with threadpool_limits(limits=1, user_api="blas"), remembered():
-            results, extras = self.strategies(prepared)
-        report = BenchReport(
-            suite=path.stem,
-            source=str(path),
-            created=datetime.now(UTC).isoformat(timespec="seconds"),
-            settings=self._settings(prepared),
-            validation=validation,
-            test=test,
-            results=results,
-            sweeps=extras["sweeps"],
-            ablation=extras["ablation"],
-            notes=_notes(data.has_cost, test, self.options.holdout_category),
-            timings=self.timings,
-            seed=self.options.seed,
-            bootstrap=self.options.bootstrap,
-            default_strategy=self.options.router,
-            paper_strategy="symbolic-moe",
-        )
-        folder = report_folder(out, path.stem)
+            results, sweeps, bench = self.strategies(prepared)
+            report = BenchReport(
+                suite=path.stem,
+                source=str(path),
+                created=datetime.now(UTC).isoformat(timespec="seconds"),
+                settings=self._settings(prepared),
+                validation=validation,
+                test=test,
+                results=results,
+                sweeps=sweeps,
+                notes=_notes(data.has_cost, test, self.options.holdout_category),
+                timings=self.timings,
+                seed=self.options.seed,
+                bootstrap=self.options.bootstrap,
+                default_strategy=self.options.router,
+                paper_strategy="symbolic-moe",
+            )
+            folder = report_folder(out, path.stem)
+            drawing = start_plots(folder, report)  # on the other core, during the ablation
+            with self._timed("ablation"):
+                ablation = _ablation(bench) if self.options.ablation else []
         with self._timed("report"):
-            results_json = write_report(folder, report)
+            results_json = write_report(folder, replace(report, ablation=ablation), drawing)
         return BenchRun(folder, results_json)
 
     def prepare(self, validation: OutcomeTable, test: OutcomeTable) -> Prepared:
@@ -180,9 +182,12 @@ class ReplayBench:
         val_tags = keyword.tag_sync(validation.questions)
         questions, skills, source = self._embedders(validation)
         embedding = EmbeddingTagger(questions, validation.questions, val_tags)
+        val_vectors, test_vectors = (
+            _read_only(questions.embed(split.questions)) for split in (validation, test)
+        )
         return Prepared(
-            validation=View(validation, val_tags, questions.embed(validation.questions)),
-            test=View(test, keyword.tag_sync(test.questions), questions.embed(test.questions)),
+            validation=View(validation, val_tags, val_vectors),
+            test=View(test, keyword.tag_sync(test.questions), test_vectors),
             skill_embedder=skills,
             embedding_tags=_chunked(embedding.tag_sync, test.questions),
             vectors_from=source,
@@ -204,8 +209,11 @@ class ReplayBench:
         questions = HashingEmbedder.fitted(validation.questions)
         return questions, HashingEmbedder(256), "hashed words (no model)"
 
-    def strategies(self, prepared: Prepared) -> tuple[list[StrategyResult], dict[str, Any]]:
-        """Every strategy's result on the test split, plus the sweeps and the ablation."""
+    def strategies(
+        self, prepared: Prepared
+    ) -> tuple[list[StrategyResult], dict[str, list[SweepPoint]], MethodBench]:
+        """Every strategy's result on the test split, the cost sweeps, and the fitted methods
+        (which the ablation reuses)."""
         options = self.options
         val, test = prepared.validation.table, prepared.test.table
         results = self._timed_list(lambda: baselines(val, test, k=options.k, seed=options.seed))
@@ -220,9 +228,7 @@ class ReplayBench:
                 name: sweep(bench, MethodRun.default(name), test, options)
                 for name in dict.fromkeys(("skill", options.router))
             }  # fmt: skip
-        with self._timed("ablation"):
-            ablation = _ablation(bench) if options.ablation else []
-        return results, {"sweeps": sweeps, "ablation": ablation}
+        return results, sweeps, bench
 
     def _knn(self, prepared: Prepared) -> StrategyResult:
         val, test = prepared.validation, prepared.test
@@ -357,6 +363,14 @@ def _ablation(bench: MethodBench) -> list[AblationRow]:
         knobs = fitted_knobs(bench.fit(run.method, run.options))
         rows.append(AblationRow(result, "default", knobs, None if run == full else full.name))
     return rows
+
+
+def _read_only(vectors: np.ndarray) -> np.ndarray:
+    """A split's question vectors, owned and read-only: every method reads them, none may
+    change them, and ``routing.memo`` then hashes them once per run instead of per call."""
+    owned = np.array(vectors, dtype=np.float32)
+    owned.flags.writeable = False
+    return owned
 
 
 def _chunked(tag: Callable[[list[str]], list[list[str]]], questions: list[str]) -> list[list[str]]:

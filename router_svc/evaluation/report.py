@@ -21,7 +21,7 @@ from router_svc.evaluation.metrics import (
     summarise,
     sweep_front,
 )
-from router_svc.evaluation.plots import write_plots
+from router_svc.evaluation.plots import BackgroundPlots, write_plots
 from router_svc.evaluation.records import StrategyResult
 from router_svc.evaluation.report_html import write_html
 from router_svc.replay.outcomes import OutcomeTable
@@ -67,20 +67,37 @@ class BenchReport:
     """The paper's method (symbolic-moe), which the summary compares the default against."""
 
 
-def write_report(folder: Path, report: BenchReport) -> dict[str, Any]:
-    """Write every file of the report into ``folder``; returns what results.json holds."""
+def write_report(
+    folder: Path, report: BenchReport, drawing: BackgroundPlots | None = None
+) -> dict[str, Any]:
+    """Write every file of the report into ``folder``; returns what results.json holds.
+    ``drawing``: this report's plots, already being drawn (``start_plots``); None draws
+    them here."""
     folder.mkdir(parents=True, exist_ok=True)
     samples = bootstrap_samples(len(report.test), report.bootstrap, report.seed)
     reference = reference_accuracies(report.results)
-    metrics = [summarise(r, report.test, samples, reference) for r in report.results]
+    metrics = (
+        [summarise(r, report.test, samples, reference) for r in report.results]
+        if drawing is None
+        else drawing.metrics
+    )
     ablation = [summarise(row.result, report.test, samples, reference) for row in report.ablation]
-    plots = write_plots(folder, metrics, report.sweeps)
+    plots = write_plots(folder, metrics, report.sweeps) if drawing is None else drawing.wait()
     results = _results_json(report, metrics, ablation, plots)
     (folder / "results.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     _write_questions(folder / "questions.jsonl", report)
     (folder / "report.md").write_text(_markdown(report, metrics, ablation, plots), "utf-8")
     write_html(folder, results, metrics, plots)
     return results
+
+
+def start_plots(folder: Path, report: BenchReport) -> BackgroundPlots:
+    """Start drawing the report's plots in another process (they need only its strategies
+    and sweeps), so a bench can run its ablation meanwhile; pass it to ``write_report``."""
+    samples = bootstrap_samples(len(report.test), report.bootstrap, report.seed)
+    reference = reference_accuracies(report.results)
+    metrics = [summarise(r, report.test, samples, reference) for r in report.results]
+    return BackgroundPlots(folder, metrics, report.sweeps)
 
 
 def reference_accuracies(results: Sequence[StrategyResult]) -> tuple[float, float]:

@@ -60,3 +60,33 @@ def test_nearest_and_kmeans_give_the_same_answers_remembered() -> None:
     for expected, got in zip((*plain[0], *plain[1]), (*kept[0], *kept[1]), strict=True):
         np.testing.assert_array_equal(expected, got)
     assert again[0] is kept[0][0]
+
+
+def test_a_frozen_array_is_hashed_once_and_a_writeable_one_every_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import hashlib
+
+    from router_svc.routing import memo
+
+    hashed: list[int] = []
+    blake2b = hashlib.blake2b
+
+    def counting(data: memoryview) -> hashlib.blake2b:
+        hashed.append(data.nbytes)
+        return blake2b(data)
+
+    monkeypatch.setattr(memo.hashlib, "blake2b", counting)
+    frozen = np.arange(6.0)
+    frozen.flags.writeable = False
+    changing = np.arange(6.0)
+    with remembered():
+        first = doubled(frozen)
+        assert doubled(frozen) is first
+        assert len(hashed) == 1
+        before = doubled(changing)
+        changing[0] = 10.0  # changed in place: the content key must see it
+        after = doubled(changing)
+        assert len(hashed) == 3
+    np.testing.assert_array_equal(before, np.arange(6.0) * 2)
+    assert after[0] == 20.0
