@@ -10,6 +10,7 @@ the skill router with LLM tags.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -51,6 +52,8 @@ from router_svc.tagging.tagger import EmbeddingTagger, KeywordTagger, SkillTagge
 from router_svc.tagging.vector_cache import DiskCachedEmbedder, MemoEmbedder
 
 TaggerKind = Literal["keyword", "embedding"]
+_BLAS_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+"""BLAS threads of the strategies: two where the process may use two CPUs."""
 VectorKind = Literal["minilm", "hashing"]
 LAMBDAS = (0.0, *(float(f"{w:.4g}") for w in np.geomspace(0.001, 1000.0, 801)))
 """Cost weights of the sweep: 0, then 800 geometric steps from 0.001 to 1000, fine enough that
@@ -147,10 +150,11 @@ class ReplayBench:
                 validation, test = holdout(validation, test, self.options.holdout_category)
         with self._timed("tag"):
             prepared = self.prepare(validation, test)
-        # Many small products over (questions x neighbours x experts) arrays: BLAS threads only
-        # add synchronisation (and spin against other processes on a busy machine). The
-        # methods' variants share their neighbours and clusterings (``routing.memo``).
-        with threadpool_limits(limits=1, user_api="blas"), remembered():
+        # The strategies' big products (question x validation similarities) gain from a second
+        # BLAS thread; more only add synchronisation to the many small ones. The ablation runs
+        # on one while the plots are drawn on another core. The methods' variants share their
+        # neighbours and clusterings (``routing.memo``).
+        with threadpool_limits(limits=_BLAS_THREADS, user_api="blas"), remembered():
             results, sweeps, bench = self.strategies(prepared)
             report = BenchReport(
                 suite=path.stem,
@@ -170,7 +174,7 @@ class ReplayBench:
             )
             folder = report_folder(out, path.stem)
             drawing = start_plots(folder, report)  # on the other core, during the ablation
-            with self._timed("ablation"):
+            with self._timed("ablation"), threadpool_limits(limits=1, user_api="blas"):
                 ablation = _ablation(bench) if self.options.ablation else []
         with self._timed("report"):
             results_json = write_report(folder, replace(report, ablation=ablation), drawing)
@@ -329,16 +333,15 @@ def sweep(
     """Accuracy and cost of the method's k=1 choice for every cost weight lambda, by the
     method's own rule (``Recruiter.utility`` then ``recruit``, as ``assign`` does)."""
     router, parts = bench.fit(run.method, run.options), bench.parts(run)
-    points = []
+    rows, points = np.arange(len(test)), []
     for weight in options.lambdas:
         chosen = router.recruit(router.utility(parts, weight)[1], RecruitOptions(k=1))[:, 0]
-        calls = one_hot(chosen, len(test.experts))
         points.append(
             SweepPoint(
                 cost_weight=weight,
                 accuracy=float(routed_scores(test, chosen).mean()),
-                cost_per_query=float((calls * test.costs).sum(axis=1).mean()),
-                tokens_per_query=float((calls * test.tokens).sum(axis=1).mean()),
+                cost_per_query=float(test.costs[rows, chosen].astype(float).mean()),
+                tokens_per_query=float(test.tokens[rows, chosen].astype(float).mean()),
             )
         )
     return points

@@ -139,7 +139,11 @@ class Recruiter:
         """Indices (questions, k) of k distinct experts per question, best first."""
         k = cap_k(options.k, scores.shape[1])
         if options.mode == "top_k":
-            # Stable sort on -score: ties go to the expert listed first in the pool.
+            # Stable sort on -score: ties go to the expert listed first in the pool. For one
+            # expert that is argmax (its first best), a tenth of the time (a bench sweep
+            # recruits a whole split per cost weight); NaN sorts differently, so not then.
+            if k == 1 and len(scores) and not np.isnan(scores).any():
+                return np.asarray(np.argmax(scores, axis=1))[:, None]
             return np.argsort(-scores, axis=1, kind="stable")[:, :k]
         rng = np.random.default_rng(options.seed)
         return np.stack([_sample(row, k, rng) for row in scores]) if len(scores) else scores
