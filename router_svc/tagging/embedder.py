@@ -18,7 +18,7 @@ import numpy as np
 
 from router_svc.config.model_files import resolve_model_path
 from router_svc.errors import BackendUnavailableError, ConfigError
-from router_svc.tagging.onnx_encoder import OnnxEncoder, onnx_encoder
+from router_svc.tagging.onnx_encoder import OnnxEncoder, onnx_encoder, verified_encoder
 
 EmbeddingKind = Literal["query", "document"]
 
@@ -40,10 +40,13 @@ class Embedder(Protocol):
 class SentenceTransformerEmbedder:
     """A sentence-transformers model on the CPU, loaded on the first ``embed`` call.
 
-    ``model`` is a packaged reference (``pkg:all-minilm-l6-v2``) or a local model folder. Tiny
-    batches (a routed question, a request's keywords) run on ONNX Runtime where the model
-    qualifies (``tagging.onnx_encoder``: the same vectors in about half the time), else on one
-    torch thread, which is faster than spreading a few short strings over every core.
+    ``model`` is a packaged reference (``pkg:all-minilm-l6-v2``) or a local model folder.
+    Where the model qualifies, it runs on ONNX Runtime (``tagging.onnx_encoder``: the same
+    vectors; a routed question in about half the time): at once, without loading PyTorch,
+    when this machine holds a verified export, else after the first tiny batch (a routed
+    question, a request's keywords) has made and verified one. Otherwise sentence-transformers
+    embeds, tiny batches on one torch thread (faster than spreading a few short strings over
+    every core).
     """
 
     def __init__(
@@ -70,9 +73,10 @@ class SentenceTransformerEmbedder:
             "document": document_prefix,
         }
         self.onnx = onnx
-        """Run tiny batches on ONNX Runtime where the model qualifies."""
+        """Run on ONNX Runtime where the model qualifies."""
         self._model: Any = None
         self._fast: OnnxEncoder | None = None
+        self._looked_for_export = not onnx
         self._lock = threading.Lock()
         self.progress = False
         """Show a progress bar when embedding a large batch (the benches turn it on)."""
@@ -80,47 +84,54 @@ class SentenceTransformerEmbedder:
     @property
     def dimension(self) -> int:
         """The length of each vector (loads the model)."""
-        return _dimension(self._loaded())
+        return int(self.embed([]).shape[1])
 
     def embed(self, texts: Sequence[str], *, kind: EmbeddingKind = "query") -> np.ndarray:
         """Normalised float32 vectors, one row per text."""
+        prefixed = [self.prefixes[kind] + text for text in texts or ["a probe of the width"]]
+        small = len(prefixed) <= self.small_batch
+        progress = self.progress and len(prefixed) >= 1000
         with self._lock:
-            model = self._loaded_unlocked()
-            if not texts:
-                return np.zeros((0, _dimension(model)), np.float32)
-            prefix = self.prefixes[kind]
-            small = len(texts) <= self.small_batch
-            fast = self._fast_encoder() if small else None
-            if fast is not None:
-                return fast.encode([prefix + text for text in texts])
-            with _torch_threads(1 if small else None):
-                vectors = model.encode(
-                    [prefix + text for text in texts],
-                    batch_size=self.batch_size,
-                    convert_to_numpy=True,
-                    normalize_embeddings=True,
-                    show_progress_bar=self.progress and len(texts) >= 1000,
-                )
+            fast = self._onnx(small)
+            if fast is None:
+                vectors = self._torch(prefixed, small, progress)
+            elif small:
+                vectors = fast.encode(prefixed)
+            else:
+                vectors = fast.encode_many(prefixed, self.batch_size, progress)
+        return vectors[: len(texts)]
+
+    def _onnx(self, small: bool) -> OnnxEncoder | None:
+        """The ONNX Runtime encoder, or None (PyTorch). An export verified earlier on this
+        machine is used at once, without loading PyTorch; else the first tiny batch makes and
+        verifies one (a process that embeds only big batches never pays for the export)."""
+        if self._fast is not None or not self.onnx:
+            return self._fast
+        folder = resolve_model_path(self.model, self.cache_dir)
+        if not self._looked_for_export:
+            self._looked_for_export = True
+            self._fast = verified_encoder(folder)
+        if self._fast is None and small:
+            self._fast = onnx_encoder(self._loaded(), folder)
+            self.onnx = self._fast is not None
+        return self._fast
+
+    def _torch(self, texts: list[str], small: bool, progress: bool) -> np.ndarray:
+        with _torch_threads(1 if small else None):
+            vectors = self._loaded().encode(
+                texts,
+                batch_size=self.batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=progress,
+            )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def _loaded(self) -> Any:
-        with self._lock:
-            return self._loaded_unlocked()
-
-    def _loaded_unlocked(self) -> Any:
+        """The sentence-transformers model (the caller holds the lock)."""
         if self._model is None:
             self._model = self._load()
         return self._model
-
-    def _fast_encoder(self) -> OnnxEncoder | None:
-        """The ONNX Runtime encoder of tiny batches (None: PyTorch), set up on the first tiny
-        batch, so a process that only embeds big batches (a bench) never pays for it; tried
-        once."""
-        if self.onnx and self._fast is None:
-            path = resolve_model_path(self.model, self.cache_dir)
-            self._fast = onnx_encoder(self._model, path)
-            self.onnx = self._fast is not None
-        return self._fast
 
     def _load(self) -> Any:
         path = resolve_model_path(self.model, self.cache_dir)
@@ -138,14 +149,6 @@ class SentenceTransformerEmbedder:
                 backend="sentence-transformers",
             ) from exc
         return SentenceTransformer(str(path), device="cpu")
-
-
-def _dimension(model: Any) -> int:
-    """The vector length (newer sentence-transformers call it ``get_embedding_dimension``)."""
-    method = getattr(model, "get_embedding_dimension", None)
-    method = method or model.get_sentence_embedding_dimension
-    dimension: int = method()
-    return dimension
 
 
 @contextmanager

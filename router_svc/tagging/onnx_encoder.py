@@ -1,17 +1,21 @@
-"""A sentence-transformers model on ONNX Runtime, for the short calls that decide latency.
+"""A sentence-transformers model on ONNX Runtime: the same vectors without loading PyTorch.
 
-Routing one question embeds one short text. PyTorch spends most of such a call on per-operator
-overhead; ONNX Runtime runs the same graph in about half the time. The model's
-transformer is exported once per machine (``torch.onnx``, written under the user's cache
-folder, named by a fingerprint of the weights) and its vectors are compared with
-sentence-transformers' own on a few probe texts before it is used. Pooling and normalisation
-are done here, so only models built exactly as Transformer -> mean Pooling -> Normalize
-qualify (all-MiniLM-L6-v2 does). Anything else, a failed export, or a missing onnxruntime
-keeps the PyTorch path, with the reason logged.
+PyTorch spends most of a short call (routing one question) on per-operator overhead, where
+ONNX Runtime runs the same graph in about half the time; and importing sentence-transformers
+and torch takes longer than a whole small bench. So the model's transformer is exported once
+per machine (``torch.onnx``, written under the user's cache folder, named by a fingerprint of
+the model folder), its vectors are compared with sentence-transformers' own on probe texts,
+and only if they agree is a ``.verified.json`` written beside it. A process that finds a
+verified export (for the installed onnxruntime) embeds through it alone: the tokenizer comes
+from the model folder's ``tokenizer.json`` (the ``tokenizers`` library), pooling and
+normalisation are done here. Only models built exactly as Transformer -> mean Pooling ->
+Normalize qualify (all-MiniLM-L6-v2 does). Anything else, a failed export, or a missing
+onnxruntime keeps the PyTorch path, with the reason logged.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import warnings
@@ -20,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from router_svc.config.model_files import file_fingerprint
 
@@ -57,58 +62,132 @@ def default_cache() -> Path:
 class OnnxEncoder:
     """Texts in, L2-normalised mean-pooled float32 rows out (as the source model gives them)."""
 
-    def __init__(self, session: Any, tokenizer: Any, max_length: int) -> None:
-        self.session = session
-        self.tokenizer = tokenizer
+    def __init__(self, path: Path, folder: Path, max_length: int) -> None:
+        self.path = path
         self.max_length = max_length
-        self.inputs = [i.name for i in session.get_inputs()]
+        self.tokenizer = _tokenizer(folder, max_length)
+        self._sessions: dict[int, Any] = {}
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        batch = self.tokenizer(
-            list(texts),
-            padding=True,
-            truncation=True,
-            max_length=self.max_length,
-            return_tensors="np",
-        )
-        feeds = {name: np.asarray(batch[name], dtype=np.int64) for name in self.inputs}
-        hidden = self.session.run(None, feeds)[0]
-        mask = np.asarray(batch["attention_mask"], dtype=np.float32)[..., None]
+    def encode(self, texts: Sequence[str], threads: int = THREADS) -> np.ndarray:
+        """One padded batch on ``threads`` threads."""
+        session = self._session(threads)
+        encodings = self.tokenizer.encode_batch([text.strip() for text in texts])
+        columns = {
+            "input_ids": [e.ids for e in encodings],
+            "token_type_ids": [e.type_ids for e in encodings],
+            "attention_mask": [e.attention_mask for e in encodings],
+        }
+        feeds = {i.name: np.asarray(columns[i.name], dtype=np.int64) for i in session.get_inputs()}
+        hidden = session.run(None, feeds)[0]
+        mask = np.asarray(columns["attention_mask"], dtype=np.float32)[..., None]
         pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
         norms = np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
         return np.ascontiguousarray(pooled / norms, dtype=np.float32)
 
+    def encode_many(
+        self, texts: Sequence[str], batch_size: int, progress: bool = False
+    ) -> np.ndarray:
+        """Any number of texts: longest first in batches of ``batch_size`` (little padding),
+        on every CPU the process may use, in the callers' order."""
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        starts = range(0, len(texts), batch_size)
+        batches = [
+            self.encode([texts[i] for i in order[s : s + batch_size]], _usable_cpus())
+            for s in tqdm(starts, desc="Batches", disable=not progress)
+        ]
+        vectors = np.empty_like(np.concatenate(batches))
+        vectors[order] = np.concatenate(batches)
+        return vectors
 
-def onnx_encoder(model: Any, folder: Path, cache: Path | None = None) -> OnnxEncoder | None:
-    """``model`` (a loaded SentenceTransformer from ``folder``) on ONNX Runtime, or None."""
+    def _session(self, threads: int) -> Any:
+        if threads not in self._sessions:
+            import onnxruntime
+
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            self._sessions[threads] = onnxruntime.InferenceSession(
+                str(self.path), options, providers=["CPUExecutionProvider"]
+            )
+        return self._sessions[threads]
+
+
+def verified_encoder(folder: Path, cache: Path | None = None) -> OnnxEncoder | None:
+    """The encoder of ``folder``'s model exported and verified earlier on this machine (for
+    the installed onnxruntime), or None: nothing here loads PyTorch."""
     try:
         import onnxruntime
     except ImportError:
-        log.info("onnxruntime is not installed: short embeddings run on PyTorch")
+        return None
+    try:
+        path = _export_path(folder, cache)
+        marker = json.loads(_marker(path).read_text(encoding="utf-8"))
+        if not path.is_file() or marker.get("onnxruntime") != onnxruntime.__version__:
+            return None
+        return OnnxEncoder(path, folder, int(marker["max_length"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def onnx_encoder(model: Any, folder: Path, cache: Path | None = None) -> OnnxEncoder | None:
+    """``model`` (a loaded SentenceTransformer from ``folder``) on ONNX Runtime, or None:
+    exported if needed, checked against the model's own vectors, then marked verified."""
+    try:
+        import onnxruntime
+    except ImportError:
+        log.info("onnxruntime is not installed: embeddings run on PyTorch")
         return None
     if not _mean_pooled(model):
         log.info("%s is not Transformer -> mean Pooling -> Normalize: PyTorch path", folder)
         return None
-    path = (cache or default_cache()) / f"{file_fingerprint(folder)}-opset{OPSET}.onnx"
+    path = _export_path(folder, cache)
     try:
         if not path.is_file():
             _export(model, path)
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = THREADS
-        options.inter_op_num_threads = 1
-        session = onnxruntime.InferenceSession(
-            str(path), options, providers=["CPUExecutionProvider"]
-        )
-        encoder = OnnxEncoder(session, model.tokenizer, int(model.max_seq_length))
+        encoder = OnnxEncoder(path, folder, int(model.max_seq_length))
         reference = model.encode(list(PROBES), normalize_embeddings=True, convert_to_numpy=True)
         difference = float(np.abs(encoder.encode(PROBES) - reference).max())
     except Exception as exc:  # any export or runtime failure leaves the PyTorch path working
-        log.warning("ONNX export of %s failed (%s): short embeddings run on PyTorch", folder, exc)
+        log.warning("ONNX export of %s failed (%s): embeddings run on PyTorch", folder, exc)
         return None
     if difference > TOLERANCE:
         log.warning("ONNX vectors of %s differ by %.2g: PyTorch path", folder, difference)
         return None
+    verdict = {
+        "max_length": encoder.max_length,
+        "max_difference": difference,
+        "onnxruntime": onnxruntime.__version__,
+    }
+    _write_atomically(_marker(path), json.dumps(verdict, indent=1) + "\n")
     return encoder
+
+
+def _export_path(folder: Path, cache: Path | None) -> Path:
+    return (cache or default_cache()) / f"{file_fingerprint(folder)}-opset{OPSET}.onnx"
+
+
+def _marker(path: Path) -> Path:
+    return path.with_name(f"{path.stem}.verified.json")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
+
+
+def _tokenizer(folder: Path, max_length: int) -> Any:
+    """The model's fast tokenizer as sentence-transformers calls it: cut at ``max_length``
+    tokens, padded to the longest text of the batch."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    padding = tokenizer.padding or {}
+    tokenizer.enable_truncation(max_length)
+    tokenizer.enable_padding(
+        pad_id=padding.get("pad_id", 0), pad_token=padding.get("pad_token", "[PAD]")
+    )
+    return tokenizer
 
 
 def _mean_pooled(model: Any) -> bool:

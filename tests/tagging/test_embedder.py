@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -9,8 +11,10 @@ import numpy as np
 import pytest
 
 from router_svc.backends.base import EngineContext
+from router_svc.config.model_files import resolve_model_path
 from router_svc.errors import BackendUnavailableError, ConfigError
 from router_svc.tagging.embedder import Embedder, SentenceTransformerEmbedder
+from router_svc.tagging.onnx_encoder import verified_encoder
 
 MINILM = "pkg:all-minilm-l6-v2"
 
@@ -77,8 +81,9 @@ def test_missing_folder_fails_on_first_embed(tmp_path: Path) -> None:
 
 
 def test_missing_sentence_transformers_names_the_extra(
-    engine_context: EngineContext, monkeypatch: pytest.MonkeyPatch
+    engine_context: EngineContext, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    monkeypatch.setenv("ROUTER_SVC_ONNX_CACHE", str(tmp_path))  # no verified export either
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # as if not installed
     embedder = SentenceTransformerEmbedder(MINILM, cache_dir=engine_context.model_cache_dir)
     with pytest.raises(BackendUnavailableError, match=r"pip install 'router-svc\[embeddings\]'"):
@@ -119,4 +124,42 @@ def test_the_onnx_export_is_made_once_per_machine(
     np.testing.assert_allclose(second.embed(["first"]), first.embed(["first"]), atol=1e-6)
     assert second._fast is not None
     assert exported.stat().st_mtime_ns == written
-    assert [p.name for p in (tmp_path / "onnx").iterdir()] == [exported.name]  # no partials
+    marker = f"{exported.stem}.verified.json"
+    assert sorted(p.name for p in (tmp_path / "onnx").iterdir()) == [exported.name, marker]
+
+
+def test_a_verified_export_embeds_without_loading_pytorch(
+    engine_context: EngineContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once an export is verified, a new process embeds big and tiny batches on ONNX Runtime
+    alone (importing torch and sentence-transformers took longer than a small bench), with
+    PyTorch's vectors; a verdict made with another onnxruntime is not trusted."""
+    cache = tmp_path / "onnx"
+    monkeypatch.setenv("ROUTER_SVC_ONNX_CACHE", str(cache))
+    torch_only = SentenceTransformerEmbedder(
+        MINILM, cache_dir=engine_context.model_cache_dir, onnx=False
+    )
+    SentenceTransformerEmbedder(MINILM, cache_dir=engine_context.model_cache_dir).embed(["x"])
+    texts = [f"question {i}: " + "why is the sky blue? " * (i % 7) for i in range(20)]
+    models = str(engine_context.model_cache_dir)
+    script = (
+        "import json, sys; import numpy as np\n"
+        "from router_svc.tagging.embedder import SentenceTransformerEmbedder\n"
+        f"e = SentenceTransformerEmbedder({MINILM!r}, cache_dir={models!r})\n"
+        "texts = json.loads(sys.argv[1])\n"
+        "np.save(sys.argv[2], np.concatenate([e.embed(texts), e.embed(texts[:2])]))\n"
+        "print('torch' in sys.modules, 'sentence_transformers' in sys.modules)\n"
+    )
+    saved = tmp_path / "vectors.npy"
+    done = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(texts), str(saved)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert done.stdout.split() == ["False", "False"]
+    expected = torch_only.embed(texts)
+    np.testing.assert_allclose(np.load(saved), np.concatenate([expected, expected[:2]]), atol=1e-5)
+    folder = resolve_model_path(MINILM, engine_context.model_cache_dir)
+    assert verified_encoder(folder) is not None
+    (marker,) = cache.glob("*.verified.json")
+    marker.write_text(marker.read_text().replace('"onnxruntime": "', '"onnxruntime": "0.'))
+    assert verified_encoder(folder) is None
