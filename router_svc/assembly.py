@@ -99,7 +99,21 @@ def build_embedder(model: str, cache_dir: Path) -> MemoEmbedder:
         if model == HASHING
         else SentenceTransformerEmbedder(model, cache_dir=cache_dir)
     )
+    if model != HASHING:
+        _one_blas_thread()
     return MemoEmbedder(inner, limit=RECENT_VECTORS)
+
+
+def _one_blas_thread() -> None:
+    """Routing's numpy products are small, and OpenBLAS's threads spin for a while after each,
+    on the very cores ONNX Runtime then embeds the next question on: routing one RouterBench
+    question took 58 ms p50 on 2 cores, 27 ms with one BLAS thread. So a process that embeds
+    with a model keeps BLAS on one thread (threadpoolctl; left alone where it is missing)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    threadpool_limits(limits=1, user_api="blas")
 
 
 @cache

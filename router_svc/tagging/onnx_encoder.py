@@ -158,7 +158,10 @@ def onnx_encoder(model: Any, folder: Path, cache: Path | None = None) -> OnnxEnc
         "max_difference": difference,
         "onnxruntime": onnxruntime.__version__,
     }
-    _write_atomically(_marker(path), json.dumps(verdict, indent=1) + "\n")
+    try:
+        _write_atomically(_marker(path), json.dumps(verdict, indent=1) + "\n")
+    except OSError as exc:  # a read-only cache: this process still uses the export
+        log.warning("could not mark %s verified (%s): the next process checks it again", path, exc)
     return encoder
 
 
