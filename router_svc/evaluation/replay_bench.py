@@ -10,7 +10,6 @@ the skill router with LLM tags.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from router_svc.config.machine import usable_cpus
 from router_svc.config.routers import DEFAULT_ROUTER, router_options
 from router_svc.errors import ConfigError, UnknownComponentError
 from router_svc.evaluation.improved import (
@@ -52,7 +52,7 @@ from router_svc.tagging.tagger import EmbeddingTagger, KeywordTagger, SkillTagge
 from router_svc.tagging.vector_cache import DiskCachedEmbedder, MemoEmbedder
 
 TaggerKind = Literal["keyword", "embedding"]
-_BLAS_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+_BLAS_THREADS = min(2, usable_cpus())
 """BLAS threads of the strategies: two where the process may use two CPUs."""
 VectorKind = Literal["minilm", "hashing"]
 LAMBDAS = (0.0, *(float(f"{w:.4g}") for w in np.geomspace(0.001, 1000.0, 801)))

@@ -74,14 +74,8 @@ def write_report(
     ``drawing``: this report's plots, already being drawn (``start_plots``); None draws
     them here."""
     folder.mkdir(parents=True, exist_ok=True)
-    samples = bootstrap_samples(len(report.test), report.bootstrap, report.seed)
-    reference = reference_accuracies(report.results)
-    metrics = (
-        [summarise(r, report.test, samples, reference) for r in report.results]
-        if drawing is None
-        else drawing.metrics
-    )
-    ablation = [summarise(row.result, report.test, samples, reference) for row in report.ablation]
+    metrics = _summarised(report, report.results) if drawing is None else drawing.metrics
+    ablation = _summarised(report, [row.result for row in report.ablation])
     plots = write_plots(folder, metrics, report.sweeps) if drawing is None else drawing.wait()
     results = _results_json(report, metrics, ablation, plots)
     (folder / "results.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
@@ -94,10 +88,14 @@ def write_report(
 def start_plots(folder: Path, report: BenchReport) -> BackgroundPlots:
     """Start drawing the report's plots in another process (they need only its strategies
     and sweeps), so a bench can run its ablation meanwhile; pass it to ``write_report``."""
+    return BackgroundPlots(folder, _summarised(report, report.results), report.sweeps)
+
+
+def _summarised(report: BenchReport, results: Sequence[StrategyResult]) -> list[StrategyMetrics]:
+    """The report rows of ``results``, on the report's shared bootstrap samples."""
     samples = bootstrap_samples(len(report.test), report.bootstrap, report.seed)
     reference = reference_accuracies(report.results)
-    metrics = [summarise(r, report.test, samples, reference) for r in report.results]
-    return BackgroundPlots(folder, metrics, report.sweeps)
+    return [summarise(r, report.test, samples, reference) for r in results]
 
 
 def reference_accuracies(results: Sequence[StrategyResult]) -> tuple[float, float]:

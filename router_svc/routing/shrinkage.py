@@ -89,8 +89,7 @@ class ShrinkageModel:
         ``member``: the validation vectors' ``membership`` under ``knobs``, when known."""
         if (knobs.clusters, knobs.seed) != (self.knobs.clusters, self.knobs.seed):
             return ShrinkageModel.fit(self.vectors, self.scores, self.costs, knobs)
-        centroids = self.centroids
-        return self._levels(self.vectors, self.scores, self.costs, centroids, knobs, member)
+        return self._levels(self.vectors, self.scores, self.costs, self.centroids, knobs, member)
 
     @classmethod
     def _levels(

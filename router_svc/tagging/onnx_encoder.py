@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from router_svc.config.machine import usable_cpus
 from router_svc.config.model_files import file_fingerprint
 
 log = logging.getLogger(__name__)
@@ -35,14 +36,7 @@ PROBES = ("a", "What is the area of a circle of radius 3 cm?", "word " * 300)
 """Texts of one, a dozen and more than the model's maximum number of tokens."""
 
 
-def _usable_cpus() -> int:
-    """The CPUs this process may run on (a container's or ``taskset``'s share, not the host's)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-THREADS = min(2, _usable_cpus())
+THREADS = min(2, usable_cpus())
 """Threads of one call: two cut a ~50-token question's time by about a fifth on a busy
 2-core machine; more than that only add synchronisation, and more than the process's CPUs
 (a server pinned to one core) make the threads spin against each other."""
@@ -92,11 +86,12 @@ class OnnxEncoder:
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         starts = range(0, len(texts), batch_size)
         batches = [
-            self.encode([texts[i] for i in order[s : s + batch_size]], _usable_cpus())
+            self.encode([texts[i] for i in order[s : s + batch_size]], usable_cpus())
             for s in tqdm(starts, desc="Batches", disable=not progress)
         ]
-        vectors = np.empty_like(np.concatenate(batches))
-        vectors[order] = np.concatenate(batches)
+        stacked = np.concatenate(batches)
+        vectors = np.empty_like(stacked)
+        vectors[order] = stacked
         return vectors
 
     def _session(self, threads: int) -> Any:
@@ -174,9 +169,14 @@ def _marker(path: Path) -> Path:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    partial = _partial(path)
     partial.write_text(text, encoding="utf-8")
     partial.replace(path)
+
+
+def _partial(path: Path) -> Path:
+    """Where ``path`` is written before it is renamed into place (no reader sees half a file)."""
+    return path.with_name(f"{path.stem}.{os.getpid()}.partial")
 
 
 def _tokenizer(folder: Path, max_length: int) -> Any:
@@ -220,7 +220,7 @@ def _export(model: Any, path: Path) -> None:
     sample = model.tokenizer(["an example"], return_tensors="pt")
     axes = {name: {0: "batch", 1: "tokens"} for name in [*names, "hidden"]}
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.stem}.{os.getpid()}.partial")
+    partial = _partial(path)
     # The exporter warns that the TorchScript path is the legacy one; it is the one that
     # needs no extra packages, and the probes check what it wrote.
     with torch.no_grad(), warnings.catch_warnings():
