@@ -86,6 +86,7 @@ def suite_from_table(
         costs=table.costs,
         expected_cost=table.costs.mean(axis=0),
         vector_source=(lambda: vectors) if vectors is not None else _no_vectors,
+        categories=list(table.categories),
     )
 
 
