@@ -10,10 +10,10 @@ from router_svc.replay.outcomes import OutcomeTable
 from router_svc.routing.knn_shrinkage import KnnShrinkageRouter
 from router_svc.routing.knob_search import GRID, log_likelihood, select_knobs
 from router_svc.routing.recruiter import RecruitOptions
-from router_svc.routing.registry import fit_router
 from router_svc.routing.shrinkage import ShrinkageKnobs, ShrinkageModel, membership
 from router_svc.routing.suite import suite_from_table
 from router_svc.tagging.hashing import HashingEmbedder
+from tests.support import fit_router
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
