@@ -11,11 +11,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from perf.synthetic import SMALL_FIXTURE, SyntheticConfig, write_replay
 from router_svc.cli.bench import bench
 from router_svc.config.routers import DEFAULT_ROUTER
 from router_svc.evaluation.improved import LADDER
 from router_svc.evaluation.replay_bench import BenchOptions, ReplayBench
-from router_svc.evaluation.synthetic import SMALL_FIXTURE, SyntheticConfig, write_replay
 from router_svc.replay.data import load_replay
 from router_svc.tagging.tagger import KeywordTagger
 
