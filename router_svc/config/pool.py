@@ -75,7 +75,7 @@ class ExpertConfig(BaseModel):
     @classmethod
     def _known_engine(cls, engine: str) -> str:
         if engine not in ENGINES:
-            raise ValueError(unknown_message("engine", engine, ENGINES.names()))
+            raise ValueError(ENGINES.unknown(engine))
         return engine
 
     @model_validator(mode="after")
@@ -113,7 +113,7 @@ class TaggerConfig(BaseModel):
     @classmethod
     def _known_kind(cls, kind: str) -> str:
         if kind not in TAGGERS:
-            raise ValueError(unknown_message("tagger", kind, TAGGERS.names()))
+            raise ValueError(TAGGERS.unknown(kind))
         return kind
 
 
@@ -137,7 +137,7 @@ class RoutingConfig(BaseModel):
     @classmethod
     def _known_method(cls, method: str) -> str:
         if method not in ROUTERS:
-            raise ValueError(unknown_message("routing method", method, ROUTERS.names()))
+            raise ValueError(ROUTERS.unknown(method, "routing method"))
         return method
 
     @field_validator("options")
@@ -145,7 +145,7 @@ class RoutingConfig(BaseModel):
     def _valid_options(cls, options: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         for method, values in options.items():
             if method not in ROUTERS:
-                raise ValueError(unknown_message("routing method", method, ROUTERS.names()))
+                raise ValueError(ROUTERS.unknown(method, "routing method"))
             router_options(method, values)
         return options
 

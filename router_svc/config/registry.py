@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from router_svc.errors import ConfigError, UnknownComponentError
+from router_svc.errors import ConfigError, UnknownComponentError, unknown_message
 
 logger = logging.getLogger(__name__)
 
@@ -83,8 +83,17 @@ class Registry:
         """``name``; UnknownComponentError (with the closest name) when none is registered."""
         found = self._found()
         if name not in found:
+            if not any(entry.builtin for entry, _ in found.values()):
+                raise ConfigError(self.unknown(name))
             raise UnknownComponentError(self.kind, name, found)
         return name
+
+    def unknown(self, name: str, kind: str | None = None) -> str:
+        """What to say about a name nothing registered (``kind``: the word for it there)."""
+        found = self._found()
+        if not any(entry.builtin for entry, _ in found.values()):
+            return _unregistered(self.kind, self.group, name)
+        return unknown_message(kind or self.kind, name, found)
 
     def load(self, name: str) -> type[Any]:
         """The class registered as ``name``, imported on first use."""
@@ -108,18 +117,9 @@ class Registry:
             self._classes.clear()
 
     def _found(self) -> dict[str, tuple[Registered, importlib.metadata.EntryPoint]]:
-        entries = self._entries
-        if entries is None:
-            entries = _discover(self.group)
-            if not any(entry.builtin for entry, _ in entries.values()):
-                logger.warning(
-                    "no %s of router-svc itself is registered (group %s): is router-svc "
-                    "installed? From a checkout: pip install -e .",
-                    self.kind,
-                    self.group,
-                )
-            self._entries = entries
-        return entries
+        if self._entries is None:
+            self._entries = _discover(self.group)
+        return self._entries
 
     def _import(self, name: str) -> type[Any]:
         entry, point = self._found()[name]
@@ -159,6 +159,14 @@ def _discover(group: str) -> dict[str, tuple[Registered, importlib.metadata.Entr
             continue
         found[point.name] = (entry, point)
     return found
+
+
+def _unregistered(kind: str, group: str, name: str) -> str:
+    return (
+        f"no {kind} named {name!r}: router-svc's own {kind}s are not registered either "
+        f"(entry-point group {group}), so its installed metadata is missing or older than the "
+        "code; reinstall it (from a checkout: pip install -e .)"
+    )
 
 
 def _normal(name: str) -> str:
