@@ -138,14 +138,10 @@ def build_taggers(runtime: Runtime, artifacts: ProfileArtifacts) -> dict[str, Sk
 
 
 def llm_tagger(runtime: Runtime) -> LLMTagger | None:
-    config = runtime.pool.tagger
-    if config.expert is None:
-        return None
-    return LLMTagger(
-        runtime.models.engine(config.expert),
-        samples=config.samples,
-        temperature=config.temperature,
-        min_votes=config.min_votes,
+    """The pool's LLM tagger (profiling tags the validation questions with it), if any."""
+    pool = runtime.pool
+    return LLMTagger.build(
+        TaggerSources((), (), runtime.embedder, pool.tagger, runtime.models.engine)
     )
 
 
