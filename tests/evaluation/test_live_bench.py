@@ -84,6 +84,11 @@ def _check_replay_file(folder: Path, results: dict[str, Any]) -> None:
     assert len(data.rows("test")) == results["questions"]["test"] == 4
     assert len(data.rows("validation")) == results["questions"]["validation"]
     test = data.table("test")
+    records = [json.loads(line) for line in (folder / "questions.jsonl").read_text().splitlines()]
+    rows = [test.ids.index(record["id"]) for record in records]
+    for record, row in zip(records, rows, strict=True):  # each question's line is its own
+        for column, expert in enumerate(data.experts):
+            assert record["scores"][f"single:{expert}"] == test.scores[row, column]
     single = {e: results["strategies"][f"single:{e}"]["accuracy"] for e in data.experts}
     assert dict(zip(data.experts, test.scores.mean(axis=0).tolist(), strict=True)) == single
     assert all(r is not None for row in data.responses for r in row)
