@@ -29,6 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, write_results
+from synthetic import SyntheticConfig, write_replay
 
 from router_svc.config.routers import DEFAULT_ROUTER, KnnShrinkageOptions
 from router_svc.evaluation.improved import MethodBench, MethodRun, RoutedSplit, fitted_knobs
@@ -36,7 +37,6 @@ from router_svc.evaluation.metrics import SweepPoint
 from router_svc.evaluation.records import StrategyResult
 from router_svc.evaluation.replay_bench import LAMBDAS, BenchOptions, ReplayBench, holdout, sweep
 from router_svc.evaluation.strategies import baselines
-from router_svc.evaluation.synthetic import SyntheticConfig, write_replay
 from router_svc.replay.data import load_replay
 from router_svc.replay.outcomes import OutcomeTable
 from router_svc.routing.suite import suite_from_table

@@ -26,7 +26,9 @@ from router_svc.store import Store, open_store
 from router_svc.tagging.embedder import Embedder, SentenceTransformerEmbedder
 from router_svc.tagging.hashing import HASHING, HashingEmbedder
 from router_svc.tagging.inventory import SkillInventory
-from router_svc.tagging.tagger import EmbeddingTagger, KeywordTagger, LLMTagger, SkillTagger
+from router_svc.tagging.registry import build_taggers as registered_taggers
+from router_svc.tagging.sources import TaggerSources
+from router_svc.tagging.tagger import LLMTagger, SkillTagger
 from router_svc.tagging.vector_cache import MemoEmbedder
 from router_svc.types import LoadStats
 
@@ -123,33 +125,23 @@ def _fingerprint(model: str, cache_dir: Path) -> str:
 
 
 def build_taggers(runtime: Runtime, artifacts: ProfileArtifacts) -> dict[str, SkillTagger]:
-    """Every tagger this pool and profile allow: llm (when configured), embedding, keyword."""
+    """Every registered tagger this pool and profile allow (llm only with ``tagger.expert``)."""
     ids = [qid for qid in artifacts.question_tags if qid in artifacts.question_text]
-    texts = [artifacts.question_text[qid] for qid in ids]
-    taggers: dict[str, SkillTagger] = {
-        "embedding": EmbeddingTagger(
-            runtime.embedder,
-            texts,
-            [artifacts.question_tags[qid] for qid in ids],
-            neighbours=runtime.pool.tagger.neighbours,
-        ),
-        "keyword": KeywordTagger(texts),
-    }
-    llm = llm_tagger(runtime)
-    if llm is not None:
-        taggers["llm"] = llm
-    return taggers
+    sources = TaggerSources(
+        questions=[artifacts.question_text[qid] for qid in ids],
+        tags=[artifacts.question_tags[qid] for qid in ids],
+        embedder=runtime.embedder,
+        config=runtime.pool.tagger,
+        engine=runtime.models.engine,
+    )
+    return registered_taggers(sources)
 
 
 def llm_tagger(runtime: Runtime) -> LLMTagger | None:
-    config = runtime.pool.tagger
-    if config.expert is None:
-        return None
-    return LLMTagger(
-        runtime.models.engine(config.expert),
-        samples=config.samples,
-        temperature=config.temperature,
-        min_votes=config.min_votes,
+    """The pool's LLM tagger (profiling tags the validation questions with it), if any."""
+    pool = runtime.pool
+    return LLMTagger.build(
+        TaggerSources((), (), runtime.embedder, pool.tagger, runtime.models.engine)
     )
 
 

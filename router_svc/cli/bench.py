@@ -16,7 +16,7 @@ from router_svc.cli._common import (
     run_async,
     settings,
 )
-from router_svc.config.routers import DEFAULT_ROUTER, ROUTER_OPTIONS
+from router_svc.config.routers import DEFAULT_ROUTER
 from router_svc.errors import ConfigError
 from router_svc.questions.suites import load_suite
 
@@ -50,7 +50,8 @@ def bench(
         str,
         typer.Option(
             "--router",
-            help=f"The routing method the report leads with: {', '.join(ROUTER_OPTIONS)}.",
+            help="The routing method the report leads with: symbolic-moe, skill, skill-plus, "
+            "knn-shrinkage, or one a plugin registers.",
         ),
     ] = DEFAULT_ROUTER,
     holdout_category: Annotated[

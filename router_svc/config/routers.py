@@ -1,9 +1,8 @@
-"""Routing methods: the names experts.yaml accepts under ``routing:`` and each one's options.
+"""The built-in routing methods' options, and the default method.
 
-The config layer validates against these models without importing the routing code; the
-registry in ``router_svc.routing.registry`` maps the same names to classes (a test keeps the
-two equal). ``DEFAULT_ROUTER`` is the one place that names the default method: the best one
-measured on the replay data.
+Each method class carries its model as ``Options`` (``config.registry.ROUTERS.options`` reads
+it there); the models live here, in a module with no heavy import. ``DEFAULT_ROUTER`` is the
+one place that names the default method: the best one measured on the replay data.
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from router_svc.config.registry import ROUTERS
 from router_svc.errors import closest
 
 _MODEL = ConfigDict(frozen=True, extra="forbid")
@@ -129,21 +129,14 @@ class KnnShrinkageOptions(BaseModel):
     seed: int = Field(0, description="Seed of the folds and of the clustering.")
 
 
-ROUTER_OPTIONS: dict[str, type[BaseModel]] = {
-    "symbolic-moe": SymbolicMoEOptions,
-    "skill": SkillOptions,
-    "skill-plus": SkillPlusOptions,
-    "knn-shrinkage": KnnShrinkageOptions,
-}
-"""Every routing method's name and its options model."""
-
 DEFAULT_ROUTER = "knn-shrinkage"
 """The method the service, the worker, ``run``, the SDK and ``bench`` use unless told."""
 
 
 def router_options(method: str, options: dict[str, Any] | None = None) -> BaseModel:
-    """``options`` validated for ``method``; ValueError naming the field (and a close name)."""
-    model = ROUTER_OPTIONS[method]
+    """``options`` validated for ``method`` (its class's ``Options``); ValueError naming the
+    field (and a close name)."""
+    model = ROUTERS.options(method)
     try:
         return model.model_validate(options or {})
     except ValidationError as exc:

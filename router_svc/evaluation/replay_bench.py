@@ -23,8 +23,9 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from router_svc.config.machine import usable_cpus
+from router_svc.config.registry import ROUTERS
 from router_svc.config.routers import DEFAULT_ROUTER, router_options
-from router_svc.errors import ConfigError, UnknownComponentError
+from router_svc.errors import ConfigError
 from router_svc.evaluation.improved import (
     LADDER,
     MethodBench,
@@ -44,7 +45,6 @@ from router_svc.routing.inputs import SuiteData
 from router_svc.routing.memo import remembered
 from router_svc.routing.neighbours import knn_choice, nearest
 from router_svc.routing.recruiter import RecruitOptions
-from router_svc.routing.registry import ROUTERS
 from router_svc.routing.suite import suite_from_table
 from router_svc.tagging.embedder import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder
 from router_svc.tagging.hashing import HashingEmbedder
@@ -93,8 +93,7 @@ class BenchOptions:
             raise ConfigError(f"vectors must be 'minilm' or 'hashing', not {self.vectors!r}")
         if self.tagger == "embedding" and self.vectors != "minilm":
             raise ConfigError("the embedding tagger needs MiniLM vectors (vectors='minilm')")
-        if self.router not in ROUTERS:
-            raise UnknownComponentError("router", self.router, ROUTERS)
+        ROUTERS.check(self.router)
         if self.k < 1 or self.neighbours < 1 or self.bootstrap < 10:
             raise ConfigError("k and neighbours must be >= 1 and bootstrap >= 10")
 
@@ -250,7 +249,10 @@ class ReplayBench:
         """Every registered method with its default options (``symbolic-moe`` with the paper's
         k draws and a vote), the skill method's top k + vote, and calibrated k."""
         k = self.options.k
-        runs = [MethodRun.default(name, k=k if name == "symbolic-moe" else 1) for name in ROUTERS]
+        runs = [
+            MethodRun.default(name, k=k if name == "symbolic-moe" else 1)
+            for name in ROUTERS.names()
+        ]
         runs.append(MethodRun.default("skill", f"skill k={k}+vote", k=k))
         runs.append(
             MethodRun(

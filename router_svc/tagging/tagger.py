@@ -19,13 +19,14 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Protocol
+from typing import Protocol, Self
 
 import numpy as np
 
 from router_svc.backends.base import Engine
 from router_svc.errors import DataError
 from router_svc.tagging.embedder import Embedder
+from router_svc.tagging.sources import TaggerSources
 from router_svc.types import Completion, GenerationRequest, Message
 
 MAX_KEYWORD_CHARS = 40
@@ -151,6 +152,19 @@ class LLMTagger:
         self.max_question_chars = max_question_chars
         self.strip_options = strip_options
         self.grammar = grammar
+
+    @classmethod
+    def build(cls, sources: TaggerSources) -> Self | None:
+        """The pool's ``tagger.expert`` sampled as configured; None when none is named."""
+        config = sources.config
+        if config.expert is None:
+            return None
+        return cls(
+            sources.engine(config.expert),
+            samples=config.samples,
+            temperature=config.temperature,
+            min_votes=config.min_votes,
+        )
 
     async def tag(self, questions: Sequence[str]) -> list[list[str]]:
         """All samples of all questions go to the engine in one generate call."""
@@ -289,6 +303,16 @@ class EmbeddingTagger:
         self.min_share = min_share
         self._vectors: np.ndarray | None = None
 
+    @classmethod
+    def build(cls, sources: TaggerSources) -> Self:
+        """The profile's tagged questions as references, ``tagger.neighbours`` of them voting."""
+        return cls(
+            sources.embedder,
+            sources.questions,
+            sources.tags,
+            neighbours=sources.config.neighbours,
+        )
+
     async def tag(self, questions: Sequence[str]) -> list[list[str]]:
         return await asyncio.to_thread(self.tag_sync, questions)
 
@@ -396,6 +420,11 @@ class KeywordTagger:
         self._df = Counter(term for runs in corpus for term in set(self._terms(runs)))
         self._documents = len(corpus)
         self._df_range = range(min_df, max(min_df, int(max_df * len(corpus))) + 1)
+
+    @classmethod
+    def build(cls, sources: TaggerSources) -> Self:
+        """IDF from the profile's questions."""
+        return cls(sources.questions)
 
     async def tag(self, questions: Sequence[str]) -> list[list[str]]:
         return await asyncio.to_thread(self.tag_sync, questions)

@@ -13,10 +13,10 @@ from router_svc.routing.evidence import Evidence, SkillRows
 from router_svc.routing.knn_shrinkage import KnnShrinkageRouter
 from router_svc.routing.knob_search import GRID, fold_families, select_knobs
 from router_svc.routing.recruiter import RecruitOptions
-from router_svc.routing.registry import fit_router
 from router_svc.routing.shrinkage import ShrinkageKnobs, ShrinkageModel, membership
 from router_svc.routing.suite import suite_from_table
 from router_svc.tagging.hashing import HashingEmbedder
+from tests.support import fit_router
 
 OFF = math.inf
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -72,17 +74,25 @@ def test_repeated_keywords_count_again() -> None:
 def test_k_draws_with_replacement_keep_the_distinct_experts_most_drawn_first() -> None:
     router = SymbolicMoERouter(MATRIX)
     # algebra: only math (5) and general (1) are positive.
-    skills = [matches("algebra")] * 200
+    n = 5_000
+    skills = [matches("algebra")] * n
     assignments = router.assign(
-        [str(i) for i in range(200)], [["x"]] * 200, skills, RecruitOptions(k=3, seed=1)
+        [str(i) for i in range(n)], [["x"]] * n, skills, RecruitOptions(k=3, seed=1)
     )
     teams = [a.chosen for a in assignments]
     assert all(set(team) <= {"math", "general"} for team in teams)
     assert any(len(team) == 1 for team in teams)  # three draws of one expert: one answers
     assert {team[0] for team in teams} == {"math", "general"}
     # math (weight 5 x prior 1/51) against general (1 x 25/51): math drawn with p = 1/6.
-    first = np.mean([team[0] == "math" for team in teams])
-    assert first == pytest.approx(0.074, abs=0.05)  # math leads only when drawn 2+ of 3 times
+    p = 1 / 6
+    in_team = 1 - (1 - p) ** 3  # drawn at least once of 3
+    leads = 3 * p**2 * (1 - p) + p**3  # leads only when drawn 2+ of 3 times
+    for share, expected in (
+        (np.mean(["math" in team for team in teams]), in_team),
+        (np.mean([team[0] == "math" for team in teams]), leads),
+    ):
+        four_sigma = 4 * math.sqrt(expected * (1 - expected) / n)  # binomial spread
+        assert share == pytest.approx(expected, abs=four_sigma)
 
 
 def test_draws_are_seeded() -> None:
