@@ -67,10 +67,11 @@ class Registry:
         return name in self._found()
 
     def names(self, *, builtin_only: bool = False) -> list[str]:
-        """The registered names: router-svc's own in the order pyproject.toml lists them, then
-        the plugins' sorted (``builtin_only``: router-svc's own only)."""
+        """The registered names: router-svc's own sorted, then the plugins' sorted
+        (``builtin_only``: router-svc's own only). Sorted, since installers may write the
+        entry points in any order."""
         found = self._found()
-        builtins = [name for name, (entry, _) in found.items() if entry.builtin]
+        builtins = sorted(name for name, (entry, _) in found.items() if entry.builtin)
         if builtin_only:
             return builtins
         return builtins + sorted(name for name in found if name not in builtins)

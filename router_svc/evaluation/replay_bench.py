@@ -34,6 +34,7 @@ from router_svc.evaluation.improved import (
     ablation_runs,
     default_ablation,
     fitted_knobs,
+    knob_search_summary,
 )
 from router_svc.evaluation.metrics import SweepPoint
 from router_svc.evaluation.records import StrategyResult, one_hot
@@ -170,6 +171,9 @@ class ReplayBench:
                 bootstrap=self.options.bootstrap,
                 default_strategy=self.options.router,
                 paper_strategy="symbolic-moe",
+                knob_search=knob_search_summary(
+                    bench.fit(self.options.router, router_options(self.options.router))
+                ),
             )
             folder = report_folder(out, path.stem)
             drawing = start_plots(folder, report)  # on the other core, during the ablation

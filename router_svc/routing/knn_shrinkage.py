@@ -81,6 +81,11 @@ class KnnShrinkageRouter(Recruiter):
             score=estimate.probability,
             fallback=np.zeros(len(queries), dtype=bool),
             cost=estimate.cost,
+            evidence={
+                name: (level.probability, level.weight)
+                for name, level in estimate.levels.items()
+                if name == "global" or level.weight.any()
+            },
         )
 
 

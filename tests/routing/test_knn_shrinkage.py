@@ -209,7 +209,14 @@ def test_the_router_trades_expected_score_against_cost() -> None:
     assert chosen(10.0) == ["cheap"]
     decision = router.assign(["q"], [[]], [[]], RecruitOptions(k=2), vectors=queries)[0]
     assert [s.expert for s in decision.scores] == ["cheap", "dear"]
-    assert decision.scores[1].relevance > 0.7 > 0.3 > decision.scores[0].relevance
+    dear, cheap = decision.scores[1], decision.scores[0]
+    assert dear.probability is not None and cheap.probability is not None
+    assert dear.probability > 0.7 > 0.3 > cheap.probability
+    assert dear.relevance is None and dear.prior is None  # it has neither
+    assert dear.evidence is not None and {"global", "cluster"} <= set(dear.evidence)
+    assert dear.evidence["global"]["questions"] == 80.0
+    assert 0 < dear.evidence["cluster"]["questions"] < 80
+    assert set(dear.evidence) <= {"global", "cluster", "neighbours"}  # no task, no skill
 
 
 def test_untuned_options_are_the_knobs_it_runs_with() -> None:

@@ -24,10 +24,10 @@ SMALL = Path(__file__).resolve().parents[1] / "fixtures" / "replay_small.jsonl"
 
 def test_the_built_in_methods_carry_their_options_from_the_config_layer() -> None:
     assert ROUTERS.names(builtin_only=True) == [
-        "symbolic-moe",
+        "knn-shrinkage",
         "skill",
         "skill-plus",
-        "knn-shrinkage",
+        "symbolic-moe",
     ]
     assert DEFAULT_ROUTER in ROUTERS
     for name in ROUTERS.names(builtin_only=True):
