@@ -23,8 +23,8 @@ from router_svc.routing.catalog import RouterCatalog
 from router_svc.routing.profiles import ExpertProfile
 from router_svc.routing.suite import suite_from_artifacts
 from router_svc.store import Store, open_store
-from router_svc.tagging.embedder import Embedder, SentenceTransformerEmbedder
-from router_svc.tagging.hashing import HASHING, HashingEmbedder
+from router_svc.tagging.embedder import SentenceTransformerEmbedder
+from router_svc.tagging.embedders import open_embedder
 from router_svc.tagging.inventory import SkillInventory
 from router_svc.tagging.tagger import EmbeddingTagger, KeywordTagger, LLMTagger, SkillTagger
 from router_svc.tagging.vector_cache import MemoEmbedder
@@ -92,14 +92,10 @@ embedding tagger and the router both read its vector."""
 
 
 def build_embedder(model: str, cache_dir: Path) -> MemoEmbedder:
-    """The pool's embedder (``hashing``: the model-free ``HashingEmbedder``, else a
+    """The pool's embedder (``tagging.embedders``: the static default, hashing or a
     sentence-transformers model), remembering its ``RECENT_VECTORS`` most recent texts."""
-    inner: Embedder = (
-        HashingEmbedder()
-        if model == HASHING
-        else SentenceTransformerEmbedder(model, cache_dir=cache_dir)
-    )
-    if model != HASHING:
+    inner = open_embedder(model, cache_dir)
+    if isinstance(inner, SentenceTransformerEmbedder):
         _one_blas_thread()
     return MemoEmbedder(inner, limit=RECENT_VECTORS)
 
@@ -108,7 +104,8 @@ def _one_blas_thread() -> None:
     """Routing's numpy products are small, and OpenBLAS's threads spin for a while after each,
     on the very cores ONNX Runtime then embeds the next question on: routing one RouterBench
     question took 58 ms p50 on 2 cores, 27 ms with one BLAS thread. So a process that embeds
-    with a model keeps BLAS on one thread (threadpoolctl; left alone where it is missing)."""
+    with a transformer keeps BLAS on one thread (threadpoolctl, which the ``minilm`` extra
+    brings; left alone where it is missing)."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from router_svc.cli.bench import bench
 from router_svc.config.routers import DEFAULT_ROUTER
+from router_svc.errors import ConfigError
 from router_svc.evaluation.improved import LADDER
 from router_svc.evaluation.replay_bench import BenchOptions, ReplayBench
 from router_svc.evaluation.synthetic import SMALL_FIXTURE, SyntheticConfig, write_replay
@@ -205,11 +206,18 @@ def test_cli_errors(tmp_path: Path, arguments: list[str], message: str) -> None:
 
 
 @pytest.mark.slow
-def test_embedding_tagger_uses_minilm(tmp_path: Path) -> None:
+def test_embedding_tagger_uses_the_default_static_model(tmp_path: Path) -> None:
     options = BenchOptions(tagger="embedding", bootstrap=50, ablation=False)
     run = ReplayBench(options).run(SMALL, tmp_path)
-    assert run.results["settings"]["vectors"] == "pkg:all-minilm-l6-v2"
+    assert run.results["settings"]["vectors"] == "pkg:minilm-static"
     assert run.results["strategies"]["skill:embedding"]["accuracy"] > 0.5
+
+
+def test_the_embedding_tagger_needs_model_vectors() -> None:
+    with pytest.raises(ConfigError, match="vectors='static' or 'minilm'"):
+        BenchOptions(tagger="embedding", vectors="hashing")
+    with pytest.raises(ConfigError, match="'static', 'minilm' or 'hashing'"):
+        BenchOptions(vectors="bert")  # type: ignore[arg-type]
 
 
 def test_a_configured_llm_tagger_adds_its_router(tmp_path: Path) -> None:
