@@ -129,6 +129,7 @@ def build_taggers(runtime: Runtime, artifacts: ProfileArtifacts) -> dict[str, Sk
             texts,
             [artifacts.question_tags[qid] for qid in ids],
             neighbours=runtime.pool.tagger.neighbours,
+            inline=not isinstance(runtime.embedder.inner, SentenceTransformerEmbedder),
         ),
         "keyword": KeywordTagger(texts),
     }

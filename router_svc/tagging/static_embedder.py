@@ -126,7 +126,8 @@ class _Loaded:
         return np.zeros((0, self.table.shape[1]), dtype=np.float32)
 
     def one(self, text: str) -> np.ndarray:
-        ids = self._ids(self.tokenizer.encode(self._cut(text), add_special_tokens=False).ids)
+        (encoding,) = self.tokenizer.encode_batch_fast([self._cut(text)], add_special_tokens=False)
+        ids = self._ids(encoding.ids)
         if not ids:
             return np.zeros((1, self.table.shape[1]), dtype=np.float32)
         vector = self.table[ids].mean(axis=0, keepdims=True)
