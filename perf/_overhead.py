@@ -225,10 +225,15 @@ async def sequential(fronts: list[Front], calls: int) -> dict[str, Any]:
     for index in range(-WARMUP, calls):
         rng.shuffle(order)
         for front in order:
+            payload = front.body(question(index + WARMUP, front.name))
             started = time.perf_counter()
-            status, headers, body = await connections[front.name].post(
-                CHAT, front.body(question(index + WARMUP, front.name))
-            )
+            try:
+                status, headers, body = await connections[front.name].post(CHAT, payload)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                # The server closed a keep-alive connection left idle past its timeout while
+                # a slow front (MiniLM on a busy machine) answered: call again on a new one.
+                started = time.perf_counter()
+                status, headers, body = await connections[front.name].post(CHAT, payload)
             seconds = time.perf_counter() - started
             if index < 0:
                 continue
