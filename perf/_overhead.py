@@ -51,6 +51,8 @@ from _common import percentile
 from _instant import Connection
 from _servers import ROOT, base_env, free_port, process
 
+from router_svc.tagging.embedder import DEFAULT_MODEL, MINILM
+
 WORK = ROOT / ".router-svc" / "bench-instant"
 SUITES = ROOT / "tests" / "fixtures" / "suites"
 LITELLM_PROXY = os.environ.get("LITELLM_PROXY", "/tmp/venv-litellm-proxy/bin/litellm")
@@ -65,8 +67,8 @@ BACKPRESSURE = {"max_queue": 4, "deadline_s": 1.0, "seconds": 6.0, "refused_wait
 MAIN_MAX_QUEUE = 64
 # The default static embedder, and MiniLM as the baseline ("hashing" only to try it out).
 EMBEDDING_MODELS = {
-    "static": os.environ.get("BENCH_EMBEDDING_MODEL", "pkg:minilm-static"),
-    "minilm": "pkg:all-minilm-l6-v2",
+    "static": os.environ.get("BENCH_EMBEDDING_MODEL", DEFAULT_MODEL),
+    "minilm": MINILM,
 }
 ROUTED = {"static": "router_svc_routed", "minilm": "router_svc_routed_minilm"}
 TWO_CPUS = (os.cpu_count() or 1) >= 2

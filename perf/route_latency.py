@@ -32,12 +32,15 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import median, percentile, write_results
 
+from router_svc.evaluation.replay_bench import VECTOR_MODELS
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "eval" / "replay" / "routerbench_pooled3.jsonl"
 POOL = ROOT / "experts.yaml"
 SUITE = "starter"
 WARM_UP = 20
-EMBEDDERS = {"static": "pkg:minilm-static", "minilm": "pkg:all-minilm-l6-v2"}
+EMBEDDERS = VECTOR_MODELS
+"""static: the default (pkg:minilm-static); minilm: the baseline (pkg:all-minilm-l6-v2)."""
 TARGET_MS = 2.0
 
 
