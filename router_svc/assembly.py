@@ -23,8 +23,8 @@ from router_svc.routing.catalog import RouterCatalog
 from router_svc.routing.profiles import ExpertProfile
 from router_svc.routing.suite import suite_from_artifacts
 from router_svc.store import Store, open_store
-from router_svc.tagging.embedder import Embedder, SentenceTransformerEmbedder
-from router_svc.tagging.hashing import HASHING, HashingEmbedder
+from router_svc.tagging.embedder import SentenceTransformerEmbedder
+from router_svc.tagging.embedders import open_embedder
 from router_svc.tagging.inventory import SkillInventory
 from router_svc.tagging.registry import build_taggers as registered_taggers
 from router_svc.tagging.sources import TaggerSources
@@ -94,14 +94,10 @@ embedding tagger and the router both read its vector."""
 
 
 def build_embedder(model: str, cache_dir: Path) -> MemoEmbedder:
-    """The pool's embedder (``hashing``: the model-free ``HashingEmbedder``, else a
+    """The pool's embedder (``tagging.embedders``: the static default, hashing or a
     sentence-transformers model), remembering its ``RECENT_VECTORS`` most recent texts."""
-    inner: Embedder = (
-        HashingEmbedder()
-        if model == HASHING
-        else SentenceTransformerEmbedder(model, cache_dir=cache_dir)
-    )
-    if model != HASHING:
+    inner = open_embedder(model, cache_dir)
+    if isinstance(inner, SentenceTransformerEmbedder):
         _one_blas_thread()
     return MemoEmbedder(inner, limit=RECENT_VECTORS)
 
@@ -110,7 +106,8 @@ def _one_blas_thread() -> None:
     """Routing's numpy products are small, and OpenBLAS's threads spin for a while after each,
     on the very cores ONNX Runtime then embeds the next question on: routing one RouterBench
     question took 58 ms p50 on 2 cores, 27 ms with one BLAS thread. So a process that embeds
-    with a model keeps BLAS on one thread (threadpoolctl; left alone where it is missing)."""
+    with a transformer keeps BLAS on one thread (threadpoolctl, which the ``minilm`` extra
+    brings; left alone where it is missing)."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
@@ -127,6 +124,7 @@ def _fingerprint(model: str, cache_dir: Path) -> str:
 def build_taggers(runtime: Runtime, artifacts: ProfileArtifacts) -> dict[str, SkillTagger]:
     """Every registered tagger this pool and profile allow (llm only with ``tagger.expert``)."""
     ids = [qid for qid in artifacts.question_tags if qid in artifacts.question_text]
+<<<<<<< HEAD
     sources = TaggerSources(
         questions=[artifacts.question_text[qid] for qid in ids],
         tags=[artifacts.question_tags[qid] for qid in ids],
@@ -135,6 +133,23 @@ def build_taggers(runtime: Runtime, artifacts: ProfileArtifacts) -> dict[str, Sk
         engine=runtime.models.engine,
     )
     return registered_taggers(sources)
+=======
+    texts = [artifacts.question_text[qid] for qid in ids]
+    taggers: dict[str, SkillTagger] = {
+        "embedding": EmbeddingTagger(
+            runtime.embedder,
+            texts,
+            [artifacts.question_tags[qid] for qid in ids],
+            neighbours=runtime.pool.tagger.neighbours,
+            inline=not isinstance(runtime.embedder.inner, SentenceTransformerEmbedder),
+        ),
+        "keyword": KeywordTagger(texts),
+    }
+    llm = llm_tagger(runtime)
+    if llm is not None:
+        taggers["llm"] = llm
+    return taggers
+>>>>>>> embed
 
 
 def llm_tagger(runtime: Runtime) -> LLMTagger | None:

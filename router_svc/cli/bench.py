@@ -35,16 +35,17 @@ def bench(
     ] = Path("eval/reports"),
     tagger: Annotated[
         str,
-        typer.Option("--tagger", help="keyword (no model) or embedding (MiniLM vectors for tags)."),
+        typer.Option("--tagger", help="keyword (no model) or embedding (model vectors for tags)."),
     ] = "keyword",
     vectors: Annotated[
         str,
         typer.Option(
             "--vectors",
-            help="Question vectors of knn and knn-shrinkage: minilm (the service's, cached by "
-            "content under .router-svc/vectors) or hashing (no model, quick checks).",
+            help="Question vectors of knn and knn-shrinkage: static (the service's default, "
+            "distilled from MiniLM), minilm (the minilm extra), both cached per text under "
+            ".router-svc/vectors, or hashing (no model, quick checks).",
         ),
-    ] = "minilm",
+    ] = "static",
     k: Annotated[int, typer.Option("--k", min=1, help="Voters for random-k and k>1 routers.")] = 3,
     router: Annotated[
         str,

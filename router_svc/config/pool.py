@@ -166,11 +166,13 @@ class PoolConfig(BaseModel):
         default_factory=list, description="Experts the aggregation benchmark chooses among."
     )
     embedding_model: str = Field(
-        "pkg:all-minilm-l6-v2",
+        "pkg:minilm-static",
         description=(
-            "Embedder for skill matching and the embedding tagger: a sentence-transformers "
-            "model (a packaged pkg: name or a local folder), or 'hashing' for the model-free "
-            "hashed-words embedder (deterministic, nothing loaded)."
+            "Embedder for skill matching, the embedding tagger and question vectors: "
+            "pkg:minilm-static (a static model distilled from MiniLM, shipped with router-svc; "
+            "no torch), a model2vec static model folder, a sentence-transformers model "
+            "(pkg:all-minilm-l6-v2 with the 'minilm' extra, or a local folder), or 'hashing' "
+            "for the model-free hashed-words embedder (deterministic, nothing loaded)."
         ),
     )
     memory_budget_mb: int = Field(

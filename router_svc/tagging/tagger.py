@@ -262,12 +262,21 @@ def _keyword_item(item: str) -> str | None:
 # --- embedding tagger ------------------------------------------------------------------------
 
 
+INLINE_QUESTIONS = 8
+"""Questions an ``inline`` embedding tagger tags without leaving the event loop."""
+
+
 class EmbeddingTagger:
     """Tags a question with the tags of its nearest reference questions, no LLM call.
 
     Each of the ``neighbours`` most similar reference questions votes for its tags with weight
     ``exp((similarity - best) / temperature)``, so a near-duplicate outvotes loose matches; a
     tag is kept when it has at least ``min_share`` of the total weight (the top tag always).
+
+    ``inline``: tag a few questions (a routed request) on the event loop's thread, for an
+    embedder that takes well under a millisecond per text (the static model, hashing): handing
+    them to a worker thread cost more than embedding them. Larger batches, and a transformer
+    embedder, always run on a worker thread.
     """
 
     def __init__(
@@ -280,6 +289,7 @@ class EmbeddingTagger:
         max_keywords: int = 5,
         temperature: float = 0.1,
         min_share: float = 0.5,
+        inline: bool = False,
     ) -> None:
         if len(reference_questions) != len(reference_tags):
             counts = f"{len(reference_questions)} reference questions but {len(reference_tags)}"
@@ -301,6 +311,7 @@ class EmbeddingTagger:
         self.max_keywords = max_keywords
         self.temperature = temperature
         self.min_share = min_share
+        self.inline = inline
         self._vectors: np.ndarray | None = None
 
     @classmethod
@@ -314,6 +325,8 @@ class EmbeddingTagger:
         )
 
     async def tag(self, questions: Sequence[str]) -> list[list[str]]:
+        if self.inline and self._vectors is not None and len(questions) <= INLINE_QUESTIONS:
+            return self.tag_sync(questions)
         return await asyncio.to_thread(self.tag_sync, questions)
 
     def tag_sync(self, questions: Sequence[str]) -> list[list[str]]:
