@@ -124,32 +124,15 @@ def _fingerprint(model: str, cache_dir: Path) -> str:
 def build_taggers(runtime: Runtime, artifacts: ProfileArtifacts) -> dict[str, SkillTagger]:
     """Every registered tagger this pool and profile allow (llm only with ``tagger.expert``)."""
     ids = [qid for qid in artifacts.question_tags if qid in artifacts.question_text]
-<<<<<<< HEAD
     sources = TaggerSources(
         questions=[artifacts.question_text[qid] for qid in ids],
         tags=[artifacts.question_tags[qid] for qid in ids],
         embedder=runtime.embedder,
         config=runtime.pool.tagger,
         engine=runtime.models.engine,
+        inline=not isinstance(runtime.embedder.inner, SentenceTransformerEmbedder),
     )
     return registered_taggers(sources)
-=======
-    texts = [artifacts.question_text[qid] for qid in ids]
-    taggers: dict[str, SkillTagger] = {
-        "embedding": EmbeddingTagger(
-            runtime.embedder,
-            texts,
-            [artifacts.question_tags[qid] for qid in ids],
-            neighbours=runtime.pool.tagger.neighbours,
-            inline=not isinstance(runtime.embedder.inner, SentenceTransformerEmbedder),
-        ),
-        "keyword": KeywordTagger(texts),
-    }
-    llm = llm_tagger(runtime)
-    if llm is not None:
-        taggers["llm"] = llm
-    return taggers
->>>>>>> embed
 
 
 def llm_tagger(runtime: Runtime) -> LLMTagger | None:

@@ -99,13 +99,6 @@ class BenchOptions:
     def __post_init__(self) -> None:
         if self.tagger not in ("keyword", "embedding"):
             raise ConfigError(f"tagger must be 'keyword' or 'embedding', not {self.tagger!r}")
-<<<<<<< HEAD
-        if self.vectors not in ("minilm", "hashing"):
-            raise ConfigError(f"vectors must be 'minilm' or 'hashing', not {self.vectors!r}")
-        if self.tagger == "embedding" and self.vectors != "minilm":
-            raise ConfigError("the embedding tagger needs MiniLM vectors (vectors='minilm')")
-        ROUTERS.check(self.router)
-=======
         if self.vectors not in ("static", "minilm", "hashing"):
             raise ConfigError(
                 f"vectors must be 'static', 'minilm' or 'hashing', not {self.vectors!r}"
@@ -114,9 +107,7 @@ class BenchOptions:
             raise ConfigError(
                 "the embedding tagger needs a model's vectors (vectors='static' or 'minilm')"
             )
-        if self.router not in ROUTERS:
-            raise UnknownComponentError("router", self.router, ROUTERS)
->>>>>>> embed
+        ROUTERS.check(self.router)
         if self.k < 1 or self.neighbours < 1 or self.bootstrap < 10:
             raise ConfigError("k and neighbours must be >= 1 and bootstrap >= 10")
 

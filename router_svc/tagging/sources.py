@@ -24,3 +24,5 @@ class TaggerSources:
     """The pool's ``tagger`` section."""
     engine: Callable[[str], Engine]
     """An expert's engine, by expert name."""
+    inline: bool = False
+    """Whether the embedder is cheap enough to tag a routed question on the event loop."""

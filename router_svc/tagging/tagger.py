@@ -322,6 +322,7 @@ class EmbeddingTagger:
             sources.questions,
             sources.tags,
             neighbours=sources.config.neighbours,
+            inline=sources.inline,
         )
 
     async def tag(self, questions: Sequence[str]) -> list[list[str]]:
