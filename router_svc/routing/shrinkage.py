@@ -27,6 +27,7 @@ numpy, seeded, arrays in and arrays out.
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -182,12 +183,12 @@ class ShrinkageModel:
         if len(centroids) and member is None:
             member = membership(evidence.vectors, centroids, knobs.membership_temperature)
         clusters = Records.of(member, evidence) if member is not None else Records.none(evidence)
-        task_member, task_centroids = _task_membership(evidence)
         if skills is None:
             skills = Records.of_skills(evidence.skills, evidence, skill_count)
+        task_records, task_centroids = _tasks(evidence)
         return cls(
             knobs, evidence, skill_count, centroids, task_centroids, _global(evidence),
-            Records.of(task_member, evidence), clusters, skills,
+            task_records, clusters, skills,
         )  # fmt: skip
 
     def refit(self, knobs: ShrinkageKnobs, member: np.ndarray | None = None) -> ShrinkageModel:
@@ -271,6 +272,20 @@ class ShrinkageModel:
     def membership(self, queries: np.ndarray) -> np.ndarray:
         """(queries, K): the queries' soft membership of this model's clusters."""
         return membership(queries, self.centroids, self.knobs.membership_temperature)
+
+
+_TASKS: weakref.WeakKeyDictionary[Evidence, tuple[Records, np.ndarray]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _tasks(evidence: Evidence) -> tuple[Records, np.ndarray]:
+    """The experts' records on each known task and the tasks' unit mean vectors, once per
+    evidence (they depend on nothing else: the knob search refits many times over it)."""
+    if evidence not in _TASKS:
+        member, centroids = _task_membership(evidence)
+        _TASKS[evidence] = (Records.of(member, evidence), centroids)
+    return _TASKS[evidence]
 
 
 def _task_membership(evidence: Evidence) -> tuple[np.ndarray, np.ndarray]:
