@@ -161,12 +161,16 @@ class Pipeline:
         """Tag the questions, map the tags to inventory skills, recruit k experts for each."""
         started = time.perf_counter()
         texts = [q.question for q in questions]
-        tags, spent = await tag_counted(self.tagger(options.tagger), texts)
+        name = self.routers.check(options.router)
+        router = self.router(name)
+        tagger = self.tagger(options.tagger)
+        tags: list[list[str]] = [[] for _ in texts]
+        spent: list[Completion | None] = [None] * len(texts)
+        if router.needs_tags:  # a method that ignores tags never pays for a tagger
+            tags, spent = await tag_counted(tagger, texts)
         timings["tag"] = time.perf_counter() - started
         started = time.perf_counter()
         skills = self.inventory.map_many(tags, self.embedder)
-        name = self.routers.check(options.router)
-        router = self.router(name)
         vectors = self.embedder.embed(texts, kind="query") if router.needs_vectors else None
         ids = [q.id for q in questions]
         assignments = router.assign(ids, tags, skills, options, vectors=vectors)

@@ -116,3 +116,27 @@ async def test_a_routed_question_is_embedded_once(replay_suite: ReplaySuite) -> 
     finally:
         await runtime.close()
     assert [call for call in counting.calls if question.question in call] == [[question.question]]
+
+
+async def test_a_router_that_ignores_tags_tags_nothing(replay_suite: ReplaySuite) -> None:
+    """The default router reads tags through its skill level; with that level off it reads
+    none, so no question is tagged (an LLM tagger would never be paid for)."""
+    from router_svc.assembly import Runtime
+    from router_svc.config.loader import load_pool
+    from router_svc.config.pool import RoutingConfig
+
+    questions = replay_suite.questions()[:5]
+    settings = replay_suite.settings
+    pool = load_pool(settings.config_path)
+    tagged: dict[str, list[list[str]]] = {}
+    for name, options in (("skills on", {}), ("skills off", {"skill_pseudo": float("inf")})):
+        routing = RoutingConfig(method=DEFAULT_ROUTER, options={DEFAULT_ROUTER: options})
+        runtime = Runtime.create(settings, pool.model_copy(update={"routing": routing}))
+        try:
+            pipeline = build_pipeline(runtime, replay_suite.suite)
+            found = await pipeline.route(questions, pipeline.options(k=1, tagger="keyword"), {})
+            tagged[name] = [a.tags for a in found]
+        finally:
+            await runtime.close()
+    assert any(tagged["skills on"])
+    assert tagged["skills off"] == [[]] * 5

@@ -12,6 +12,7 @@ expensive expert (``Recruiter.utility``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Self
 
@@ -69,6 +70,11 @@ class KnnShrinkageRouter(Recruiter):
     @property
     def knobs(self) -> ShrinkageKnobs:
         return self.model.knobs
+
+    @property
+    def needs_tags(self) -> bool:  # type: ignore[override]
+        """Only the skill level reads tags: with it off, no question is tagged."""
+        return not math.isinf(self.model.knobs.skill_pseudo)
 
     def score_queries(self, queries: Queries) -> ScoreParts:
         skills = SkillRows.of_matches(

@@ -124,6 +124,9 @@ class Recruiter:
 
     needs_vectors: bool = False
     """Whether ``score_queries`` reads the queries' vectors (the pipeline then embeds them)."""
+    needs_tags: bool = True
+    """Whether ``score_queries`` reads the queries' tags or skills (else the pipeline tags
+    nothing: no tagger runs, and no LLM tagger is paid for)."""
     scores_are_probabilities: bool = False
     """True: scores are success probabilities, traded against cost as they are; False: each
     question's scores are first scaled to at most 1 (a fixed scale for the cost term)."""
