@@ -6,7 +6,7 @@ from __future__ import annotations
 from router_svc.aggregation.aggregator import Aggregate, ExpertAnswer
 from router_svc.assembly import build_pipeline
 from router_svc.config.routers import DEFAULT_ROUTER
-from router_svc.pipeline import QuestionResult
+from router_svc.pipeline import QuestionResult, expert_tasks
 from router_svc.replay.engine import recorded_text
 from router_svc.routing.recruiter import Assignment
 from router_svc.types import Completion, Question
@@ -116,3 +116,29 @@ async def test_a_routed_question_is_embedded_once(replay_suite: ReplaySuite) -> 
     finally:
         await runtime.close()
     assert [call for call in counting.calls if question.question in call] == [[question.question]]
+
+
+async def test_three_draws_of_one_expert_make_three_samples_and_one_aggregation(
+    replay_suite: ReplaySuite,
+) -> None:
+    """The paper runs every draw as its own sample and always aggregates all k of them."""
+    runtime = replay_suite.runtime()
+    try:
+        pipeline = build_pipeline(runtime, replay_suite.suite)
+        question = replay_suite.questions()[0]
+        expert = pipeline.recruiter.matrix.experts[0]
+        drawn = Assignment(
+            question.id, [], [], [], [expert], False, draws=(expert,) * 3, temperature=0.7,
+            always_aggregate=True, seed=5,
+        )  # fmt: skip
+        tasks = expert_tasks(question, drawn)
+        answers = await pipeline.run_experts([question], [drawn], {})
+        aggregates = await pipeline.aggregate([question], answers, assignments=[drawn])
+    finally:
+        await runtime.close()
+    assert [a.expert for a in answers[question.id]] == [expert] * 3
+    seeds = {t.request.seed for t in tasks}
+    assert len(seeds) == 3 and {t.request.temperature for t in tasks} == {0.7}
+    final = aggregates[question.id]
+    assert final.method == "aggregator"  # the answers agree, and it aggregates anyway
+    assert final.completion is not None and final.completion.expert == REPLAY_AGGREGATOR

@@ -38,6 +38,7 @@ from router_svc.evaluation.metrics import SweepPoint
 from router_svc.evaluation.records import StrategyResult, one_hot
 from router_svc.evaluation.report import AblationRow, BenchReport, start_plots, write_report
 from router_svc.evaluation.strategies import baselines, routed_scores
+from router_svc.evaluation.team import TeamBench, team_bench
 from router_svc.replay.data import load_replay
 from router_svc.replay.outcomes import OutcomeTable
 from router_svc.routing.inputs import SuiteData
@@ -156,6 +157,9 @@ class ReplayBench:
         # neighbours and clusterings (``routing.memo``).
         with threadpool_limits(limits=_BLAS_THREADS, user_api="blas"), remembered():
             results, sweeps, bench = self.strategies(prepared)
+            with self._timed("team"):
+                team = self._team(bench, results)
+            results += [r for role, r in team.results.items() if role != "k1"]
             report = BenchReport(
                 suite=path.stem,
                 source=str(path),
@@ -171,6 +175,8 @@ class ReplayBench:
                 bootstrap=self.options.bootstrap,
                 default_strategy=self.options.router,
                 paper_strategy="symbolic-moe",
+                team={role: r.name for role, r in team.results.items()},
+                team_rule=team.rule.describe() if team.rule is not None else None,
             )
             folder = report_folder(out, path.stem)
             drawing = start_plots(folder, report)  # on the other core, during the ablation
@@ -233,6 +239,12 @@ class ReplayBench:
                 for name in dict.fromkeys(("skill", options.router))
             }  # fmt: skip
         return results, sweeps, bench
+
+    def _team(self, bench: MethodBench, results: list[StrategyResult]) -> TeamBench:
+        """The default router with k = 1, k = 3 + vote and k: auto (``evaluation.team``)."""
+        name = self.options.router
+        single = next((r for r in results if r.name == name), None)
+        return team_bench(bench, name, single)
 
     def _knn(self, prepared: Prepared) -> StrategyResult:
         val, test = prepared.validation, prepared.test
