@@ -142,3 +142,24 @@ async def test_three_draws_of_one_expert_make_three_samples_and_one_aggregation(
     final = aggregates[question.id]
     assert final.method == "aggregator"  # the answers agree, and it aggregates anyway
     assert final.completion is not None and final.completion.expert == REPLAY_AGGREGATOR
+
+
+async def test_k_auto_sizes_each_team_by_the_learned_rule(replay_suite: ReplaySuite) -> None:
+    runtime = replay_suite.runtime()
+    try:
+        pipeline = build_pipeline(runtime, replay_suite.suite)
+        options = pipeline.options(k="auto")
+        questions = replay_suite.questions()[:40]
+        results = await pipeline.answer(questions, options)
+        rule = pipeline.team_rule(DEFAULT_ROUTER)
+    finally:
+        await runtime.close()
+    assert (options.k, options.auto) == (3, True)
+    assert rule is not None and len(rule.gains) == len(pipeline.routers.suite.ids)
+    sizes = {len(r.answers) for r in results}
+    assert sizes <= {1, 3}
+    assert all(len(r.assignment.chosen) == len(r.answers) for r in results)
+    fixed = pipeline.options(k=2)
+    assert (fixed.k, fixed.auto) == (2, False)
+    paper = pipeline.options(k="auto", router="symbolic-moe")
+    assert (paper.k, paper.auto) == (3, False)  # the paper's three draws

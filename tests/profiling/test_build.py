@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -78,6 +79,29 @@ def test_profile_is_current_until_the_pool_changes(
         Runtime.create(settings, pool.model_copy(update={"experts": changed})), suite
     )
     assert reason is not None and "smol-code" in reason
+
+
+def test_a_changed_tagger_rules_or_format_make_the_profile_stale(
+    tiny_profile: dict[str, str], root: Path, tmp_path: Path
+) -> None:
+    skills = tmp_path / "skills"
+    shutil.copytree(Path(tiny_profile["ROUTER_SVC_SKILLS_DIR"]) / "tiny", skills / "tiny")
+    settings = Settings(skills_dir=skills, data_dir=Path(tiny_profile["ROUTER_SVC_DATA_DIR"]))
+    suite = load_suite("tiny", Path(tiny_profile["ROUTER_SVC_SUITES_DIR"]))
+    pool = load_pool(root / "experts.yaml")
+    assert stale_reason(Runtime.create(settings, pool), suite) is None
+    tagger = pool.tagger.model_copy(update={"samples": 3})
+    reason = stale_reason(
+        Runtime.create(settings, pool.model_copy(update={"tagger": tagger})), suite
+    )
+    assert reason is not None and "tagger changed" in reason
+    path = skills / "tiny" / "profile.json"
+    data = json.loads(path.read_text())
+    for key, words in (("profile_rules", "rules changed"), ("profile_format", "format version")):
+        changed = {**data, "metadata": {**data["metadata"], key: 0}}
+        path.write_text(json.dumps(changed))
+        reason = stale_reason(Runtime.create(settings, pool), suite)
+        assert reason is not None and words in reason
 
 
 LIMIT = 4
