@@ -29,6 +29,8 @@ from router_svc.errors import RoutingError
 AUTO = "auto"
 AUTO_TEAM = 3
 """The team k: auto recruits where a team pays (the paper's k)."""
+EVIDENCE = 2.0
+"""Standard errors of the realised validation gain a team must clear to be recruited."""
 KSetting = int | Literal["auto"]
 """A k as experts.yaml and requests give it: a number of experts, or ``auto``."""
 
@@ -144,6 +146,8 @@ class TeamRule:
     """(n,) running sum of the realised gain (team minus top expert) in that order."""
     added: np.ndarray
     """(n,) running sum of the added relative cost (the other members, an aggregator)."""
+    spread: np.ndarray
+    """(n,) running sum of the squared realised gains (the noise of ``realised``)."""
     aggregator_cost: float = 0.0
     """The aggregator's relative cost per teamed question (0 for a vote)."""
     _thresholds: dict[float, float] = field(default_factory=dict, repr=False)
@@ -165,6 +169,7 @@ class TeamRule:
             gains=np.asarray(gains[order], dtype=float),
             realised=np.cumsum(realised[order]),
             added=np.cumsum(added[order]),
+            spread=np.cumsum(np.square(realised[order])),
             aggregator_cost=aggregator_cost,
         )
 
@@ -172,7 +177,7 @@ class TeamRule:
     def never(cls, settle: str = "vote") -> TeamRule:
         """A rule that never recruits a team (no validation evidence)."""
         empty = np.zeros(0)
-        return cls(settle, empty, empty, empty)
+        return cls(settle, empty, empty, empty, empty)
 
     def threshold(self, cost_weight: float) -> float:
         """The estimated gain above which a team is recruited at ``cost_weight`` (inf:
@@ -183,9 +188,12 @@ class TeamRule:
         return self._thresholds[key]
 
     def _fit_threshold(self, cost_weight: float) -> float:
+        """The cut with the best net gain less ``EVIDENCE`` standard errors of the realised
+        gain (a team must pay for itself beyond the noise of a validation set), inf if none
+        is positive."""
         if not len(self.gains):
             return float("inf")
-        net = self.realised - cost_weight * self.added
+        net = self.realised - cost_weight * self.added - EVIDENCE * np.sqrt(self.spread)
         best = int(np.argmax(net))
         if net[best] <= 0:
             return float("inf")

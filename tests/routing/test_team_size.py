@@ -59,27 +59,41 @@ def test_the_gain_is_largest_where_the_team_is_close() -> None:
 
 
 def _rule() -> TeamRule:
-    # Estimated gains 0.06 .. -0.3: teaming the first two paid, the rest lost.
-    gains = np.array([0.06, 0.04, 0.02, 0.0, -0.1, -0.3])
-    realised = np.array([1.0, 1.0, -1.0, 0.0, -1.0, 0.0])
-    return TeamRule.learn(gains, realised, np.full(6, 0.5))
+    """100 validation questions by estimated gain: teaming the first 30 paid a point each,
+    the other 70 lost or tied; each team adds 0.5 relative cost."""
+    gains = np.linspace(0.06, -0.3, 100)
+    realised = np.array([1.0] * 30 + [-1.0, 0.0] * 35)
+    return TeamRule.learn(gains, realised, np.full(100, 0.5))
 
 
 def test_the_threshold_keeps_the_questions_where_teaming_paid() -> None:
     rule = _rule()
-    assert rule.threshold(0.0) == pytest.approx(0.03)
+    gains = np.linspace(0.06, -0.3, 100)
+    assert rule.threshold(0.0) == pytest.approx((gains[29] + gains[30]) / 2)
     p = np.array([[0.7, 0.7, 0.7], [0.9, 0.1, 0.1]])  # gains 0.084 and -0.728
     team = np.array([[0, 1, 2], [0, 1, 2]])
     assert rule.sizes(p, team, np.zeros((2, 3)), 0.0).tolist() == [3, 1]
 
 
+def test_a_gain_within_the_noise_recruits_no_team() -> None:
+    """Two lucky questions out of six are no evidence that a team pays."""
+    rule = TeamRule.learn(
+        np.array([0.06, 0.04, 0.02, 0.0, -0.1, -0.3]),
+        np.array([1.0, 1.0, -1.0, 0.0, -1.0, 0.0]),
+        np.full(6, 0.5),
+    )
+    assert rule.threshold(0.0) == float("inf")
+
+
 def test_a_cost_weight_past_the_gain_recruits_no_team() -> None:
-    rule = _rule()  # two teamed questions realised 2 points for 1.0 added cost
-    assert rule.threshold(1.9) == pytest.approx(0.03)
-    assert rule.threshold(4.1) == float("inf")
+    rule = _rule()  # 30 teamed questions realised 30 points for 15 added cost
+    assert rule.threshold(1.0) == rule.threshold(0.0)
+    assert rule.threshold(1.5) == float("inf")
     p = np.array([[0.7, 0.7, 0.7]])
     team = np.array([[0, 1, 2]])
-    assert rule.sizes(p, team, np.full((1, 3), 1.0), 4.1).tolist() == [1]
+    # a mean gain of 1 point per team against lambda 1.0 x 2 added relative cost: alone
+    assert rule.sizes(p, team, np.full((1, 3), 1.0), 1.0).tolist() == [1]
+    assert rule.sizes(p, team, np.full((1, 3), 0.25), 1.0).tolist() == [3]
 
 
 def test_no_evidence_never_teams() -> None:
