@@ -21,7 +21,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np
+
 from perf._common import write_results
+from router_svc.routing.team_size import TeamRule
 
 ROOT = Path(__file__).resolve().parents[1]
 ROUTERBENCH = ROOT / "eval" / "replay" / "routerbench_pooled3.jsonl"
@@ -66,9 +69,24 @@ def team_figures(path: Path, vectors: str) -> dict[str, Any]:
         for role, r in result.results.items()
     }
     figures["rule"] = result.rule.describe() if result.rule is not None else None
+    if result.rule is not None:
+        figures["rule"]["decision_us"] = decision_us(result.rule, len(test.table.experts))
     figures["questions"] = {"validation": len(val.table), "test": len(test.table)}
     figures["seconds"] = round(time.perf_counter() - started, 1)
     return figures
+
+
+def decision_us(rule: TeamRule, experts: int, repeats: int = 2000) -> float:
+    """Microseconds k: auto adds to routing one question (the rule's ``sizes``)."""
+    rng = np.random.default_rng(0)
+    p = rng.random((1, experts))
+    team = np.argsort(-p, axis=1)[:, :3]
+    cost = rng.random((1, experts))
+    rule.sizes(p, team, cost, 0.0)
+    started = time.perf_counter()
+    for _ in range(repeats):
+        rule.sizes(p, team, cost, 0.0)
+    return round((time.perf_counter() - started) / repeats * 1e6, 1)
 
 
 def main() -> None:

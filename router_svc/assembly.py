@@ -23,6 +23,7 @@ from router_svc.routing.catalog import RouterCatalog
 from router_svc.routing.profiles import ExpertProfile
 from router_svc.routing.suite import suite_from_artifacts
 from router_svc.routing.team_fit import Settling, TeamRules
+from router_svc.routing.team_size import AUTO
 from router_svc.store import Store, open_store
 from router_svc.tagging.embedder import Embedder, SentenceTransformerEmbedder
 from router_svc.tagging.hashing import HASHING, HashingEmbedder
@@ -202,6 +203,11 @@ def build_pipeline(runtime: Runtime, suite: str, *, skip_unanimous: bool = True)
     candidates = runtime.pool.aggregator_candidates
     aggregator = artifacts.aggregator or (candidates[0] if candidates else None)
     routers = build_routers(runtime, folder, artifacts)
+    team_rules = TeamRules(
+        routers.suite, runtime.pool.routing.method_options, settling(artifacts, routers)
+    )
+    if runtime.pool.k == AUTO and routers.default.scores_are_probabilities:
+        team_rules(routers.default_name)  # learned now, so no request waits for it
     return Pipeline(
         taggers=taggers,
         default_tagger=default,
@@ -215,9 +221,7 @@ def build_pipeline(runtime: Runtime, suite: str, *, skip_unanimous: bool = True)
             max_tokens=runtime.pool.aggregator_max_tokens,
         ),
         default_k=runtime.pool.k,
-        team_rules=TeamRules(
-            routers.suite, runtime.pool.routing.method_options, settling(artifacts, routers)
-        ),
+        team_rules=team_rules,
     )
 
 
