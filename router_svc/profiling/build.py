@@ -304,6 +304,8 @@ def stale_reason(runtime: Runtime, suite: Suite) -> str | None:
 
 def _rules_changed(runtime: Runtime, suite: Suite, metadata: dict[str, Any]) -> str | None:
     """Why the profile's tags or format no longer match this code and tagger (None: same)."""
+    if "profile_format" not in metadata:
+        return "the profile was built by an older router-svc (it records no format version)"
     if metadata.get("profile_format") != VERSION:
         return (
             f"the profile was written in format version {metadata.get('profile_format')}; "
