@@ -178,7 +178,7 @@ class Recruiter:
             if k == 1 and len(scores) and not np.isnan(scores).any():
                 return np.asarray(np.argmax(scores, axis=1))[:, None]
             return np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        rngs = _generators(len(scores), options.seed, seeds)
+        rngs = generators(len(scores), options.seed, seeds)
         return (
             np.stack([_sample(row, k, r) for row, r in zip(scores, rngs, strict=True)])
             if len(scores)
@@ -362,7 +362,7 @@ def _scaled(scores: np.ndarray) -> np.ndarray:
     return np.asarray(scores / np.where(top > 0, top, 1.0))
 
 
-def _generators(questions: int, seed: int, seeds: np.ndarray | None) -> list[np.random.Generator]:
+def generators(questions: int, seed: int, seeds: np.ndarray | None) -> list[np.random.Generator]:
     """One generator per question: from its own seed, or all from one seeded stream."""
     if seeds is None:
         shared = np.random.default_rng(seed)

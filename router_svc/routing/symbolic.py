@@ -33,7 +33,7 @@ from router_svc.config.routers import SymbolicMoEOptions
 from router_svc.errors import RoutingError
 from router_svc.routing.inputs import Queries, SuiteData
 from router_svc.routing.profiles import ProfileMatrix
-from router_svc.routing.recruiter import Recruiter, RecruitOptions, ScoreParts
+from router_svc.routing.recruiter import Recruiter, RecruitOptions, ScoreParts, generators
 from router_svc.tagging.inventory import SkillMatch
 
 
@@ -99,12 +99,7 @@ class SymbolicMoERouter(Recruiter):
     ) -> np.ndarray:
         """(questions, k) draws with replacement, in draw order, each question from its own
         seed (``seeds``; without them one stream from ``options.seed`` for the batch)."""
-        shared = np.random.default_rng(options.seed)
-        rngs = (
-            [shared] * len(scores)
-            if seeds is None
-            else [np.random.default_rng(int(s)) for s in seeds]
-        )
+        rngs = generators(len(scores), options.seed, seeds)
         rows = [_draw(row, options.k, rng) for row, rng in zip(scores, rngs, strict=True)]
         return np.array(rows, dtype=int).reshape(len(scores), options.k)
 
