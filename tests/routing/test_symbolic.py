@@ -86,25 +86,34 @@ def test_k_draws_with_replacement_are_each_a_generation_in_draw_order() -> None:
     assert all(a.always_aggregate and a.temperature == 0.7 for a in assignments)
 
 
-def _draws(router: SymbolicMoERouter, questions: list[str], seed: int) -> list[tuple[str, ...]]:
-    """Each question routed alone, as a served request is."""
-    return [
-        router.assign(
-            [f"id-{q}"], [[]], [matches("chemistry")], RecruitOptions(k=3, seed=seed), texts=[q]
-        )[0].generations
-        for q in questions
-    ]
+def _draws(
+    router: SymbolicMoERouter, questions: list[str], seed: int, *, as_text: bool = True
+) -> list[tuple[str, ...]]:
+    """Each question routed alone, as a served request is (``as_text``: seeded by the text
+    the pipeline passes, under a fresh id each time; else by its id)."""
+    draws = []
+    for n, q in enumerate(questions):
+        options = RecruitOptions(k=3, seed=seed)
+        if as_text:
+            routed = router.assign(
+                [f"request-{n}"], [[]], [matches("chemistry")], options, texts=[q]
+            )
+        else:
+            routed = router.assign([q], [[]], [matches("chemistry")], options)
+        draws.append(routed[0].generations)
+    return draws
 
 
 def test_a_repeated_request_draws_the_same() -> None:
     router = SymbolicMoERouter(MATRIX)
     questions = [f"question {i}" for i in range(8)]
-    assert _draws(router, questions, 4) == _draws(router, questions, 4)
+    assert _draws(router, questions, 4) == _draws(router, list(reversed(questions)), 4)[::-1]
 
 
-def test_two_questions_with_the_same_seed_draw_differently() -> None:
+@pytest.mark.parametrize("as_text", [True, False])
+def test_two_questions_with_the_same_seed_draw_differently(as_text: bool) -> None:
     """Each request routes one question: a seed per request alone would give every question
     the same random numbers (a fixed rule, not sampling)."""
     router = SymbolicMoERouter(MATRIX)
-    draws = _draws(router, [f"question {i}" for i in range(8)], 0)
+    draws = _draws(router, [f"question {i}" for i in range(8)], 0, as_text=as_text)
     assert len(set(draws)) > 1
