@@ -263,8 +263,9 @@ def _metadata(
 
 
 def tagger_identity(runtime: Runtime, name: str) -> dict[str, Any]:
-    """What decides the profile's tags: the tagger (kind and settings) and, for an LLM tagger,
-    its expert's config and weights."""
+    """What decides the tags of a profile tagged by ``name`` (a tagger's name or kind): its
+    kind and, for an LLM tagger, the pool's tagger settings and its expert's config and
+    weights (the keyword tagger's rules are ``PROFILE_RULES``)."""
     pool = runtime.pool
     identity: dict[str, Any] = {"kind": name.split(":", 1)[0]}
     if identity["kind"] == "llm" and pool.tagger.expert is not None:
@@ -316,7 +317,9 @@ def _rules_changed(runtime: Runtime, suite: Suite, metadata: dict[str, Any]) -> 
             f"the tagging, inventory and grading rules changed since profiling (rules version "
             f"{metadata.get('profile_rules')}, now {PROFILE_RULES})"
         )
-    tagger = _tagger(runtime, suite.validation[:1], None)
-    if metadata.get("tagger_identity") != tagger_identity(runtime, tagger.name):
-        return f"the tagger changed since profiling (now {tagger.name})"
+    saved = metadata.get("tagger_identity")
+    if not isinstance(saved, dict):
+        return "the profile records no tagger identity (built by an older router-svc)"
+    if saved != tagger_identity(runtime, str(saved.get("kind"))):
+        return f"the {saved.get('kind')} tagger changed since profiling"
     return None

@@ -16,7 +16,7 @@ import pytest
 from router_svc.assembly import Runtime
 from router_svc.config.loader import load_pool
 from router_svc.config.settings import Settings
-from router_svc.profiling.build import profile_suite, stale_reason
+from router_svc.profiling.build import profile_suite, stale_reason, tagger_identity
 from router_svc.questions.suites import load_suite
 from router_svc.routing.artifacts import ProfileArtifacts
 from router_svc.tagging.inventory import SkillInventory
@@ -89,19 +89,25 @@ def test_a_changed_tagger_rules_or_format_make_the_profile_stale(
     settings = Settings(skills_dir=skills, data_dir=Path(tiny_profile["ROUTER_SVC_DATA_DIR"]))
     suite = load_suite("tiny", Path(tiny_profile["ROUTER_SVC_SUITES_DIR"]))
     pool = load_pool(root / "experts.yaml")
-    assert stale_reason(Runtime.create(settings, pool), suite) is None
-    tagger = pool.tagger.model_copy(update={"samples": 3})
-    reason = stale_reason(
-        Runtime.create(settings, pool.model_copy(update={"tagger": tagger})), suite
-    )
-    assert reason is not None and "tagger changed" in reason
+    runtime = Runtime.create(settings, pool)
+    assert stale_reason(runtime, suite) is None  # keyword tags: the LLM tagger is not asked
     path = skills / "tiny" / "profile.json"
     data = json.loads(path.read_text())
+
+    def saved(**metadata: object) -> None:
+        path.write_text(json.dumps({**data, "metadata": {**data["metadata"], **metadata}}))
+
+    saved(tagger_identity=tagger_identity(runtime, "llm"))  # as if tagged by the LLM tagger
+    assert stale_reason(runtime, suite) is None
+    tagger = pool.tagger.model_copy(update={"samples": 3})
+    changed = Runtime.create(settings, pool.model_copy(update={"tagger": tagger}))
+    reason = stale_reason(changed, suite)
+    assert reason is not None and "llm tagger changed" in reason
     for key, words in (("profile_rules", "rules changed"), ("profile_format", "format version")):
-        changed = {**data, "metadata": {**data["metadata"], key: 0}}
-        path.write_text(json.dumps(changed))
-        reason = stale_reason(Runtime.create(settings, pool), suite)
+        saved(**{key: 0})
+        reason = stale_reason(runtime, suite)
         assert reason is not None and words in reason
+        saved()
 
 
 LIMIT = 4
