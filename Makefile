@@ -7,7 +7,7 @@ CLI := $(VENV)/bin/router-svc
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test browser test-fast typecheck check lint format bench install clean
+.PHONY: demo test browser test-fast typecheck check lint format perf install clean
 
 install: $(INSTALLED)
 
@@ -28,8 +28,9 @@ $(INSTALLED): pyproject.toml | $(PY)
 demo: $(INSTALLED)
 	$(CLI) demo
 
-# The full suite: mypy, then every test (real models, Redis, servers). CI runs this.
-test: typecheck browser
+# The full suite: the linter and the formatter's check, mypy, then every test (real models,
+# Redis, servers). CI runs this.
+test: lint typecheck browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The report.html test renders the page in headless Chromium (Debian's package).
@@ -55,10 +56,13 @@ format: $(INSTALLED)
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-check: lint test
+check: test
 
-bench: $(INSTALLED)
-	$(PY) perf/engines.py
+# Speed figures (perf/*.py write perf/results/*.json). Not `bench`: `router-svc bench` is the
+# routing-quality bench. PERF picks the script: make perf PERF=routing
+PERF ?= engines
+perf: $(INSTALLED)
+	$(PY) perf/$(PERF).py
 
 # compose.yaml for real on a host that reaches no registry: a local Debian base image, wheels
 # built on the host, redis + api + two expert-affine workers, one worker killed mid-batch and

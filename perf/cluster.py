@@ -34,6 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_results
+from synthetic import SyntheticConfig, write_replay
 
 from router_svc.assembly import Runtime, build_pipeline
 from router_svc.batch.expert_worker import ClusterOptions, ExpertWorker
@@ -41,7 +42,6 @@ from router_svc.batch.payload import BatchPayload, BatchQuestion
 from router_svc.batch.worker import BatchWorker, WorkerOptions
 from router_svc.config.loader import load_pool
 from router_svc.config.settings import Settings
-from router_svc.evaluation.synthetic import SyntheticConfig, write_replay
 from router_svc.replay.data import load_replay
 from router_svc.store.redis_stages import stages_of
 

@@ -48,7 +48,7 @@ def child(path: Path, out: Path) -> None:
 
 
 def measure(questions: int, experts: int, seed: int) -> dict[str, Any]:
-    from router_svc.evaluation.synthetic import SyntheticConfig, write_replay
+    from synthetic import SyntheticConfig, write_replay
 
     with tempfile.TemporaryDirectory() as folder:
         config = SyntheticConfig(questions=questions, experts=experts, seed=seed)

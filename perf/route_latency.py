@@ -1,22 +1,27 @@
-"""Routing one question in the service, once warm: ``Pipeline.route`` on a recorded pool.
+"""Routing one question in process, once warm: ``router_svc.MoE.aroute``, static vs MiniLM.
 
     flock /tmp/router-cpu.lock nice .venv/bin/python perf/route_latency.py [--calls 300]
 
-Setup: the RouterBench replay file (eval/replay/routerbench_pooled3.jsonl) as a pool of
-``engine: replay`` experts with the service's defaults (MiniLM embeddings, the embedding
-tagger, the default router), profiled by ``router-svc profile --replay``, then built with the
-same ``Runtime`` and ``build_pipeline`` that ``router-svc serve`` uses. Each call routes one
-test question (k = 1), the questions all distinct and never seen by the warm-up; the figure is
-the wall time of ``Pipeline.route`` (tag, map skills, question vector, ``assign``), with the
-pipeline's own per-stage timings beside it. No HTTP: perf/service.py measures the server.
-Writes perf/results/route_latency.json.
+Setup, for each embedder (the default ``pkg:minilm-static`` and ``pkg:all-minilm-l6-v2``): the
+default pool (experts.yaml, its embedding tagger and default router, k = 1) with only
+``embedding_model`` changed, and the committed starter suite (skills/starter) copied to a
+scratch folder and profiled again with that pool (``router-svc profile --suite starter``: every
+tag and generation is reused, only the skill inventory is embedded anew). Each embedder runs in
+its own process (so MiniLM's torch is not loaded beside the static model), builds
+``MoE.from_config`` as a user does, routes WARM_UP questions, then times ``calls`` more: real
+RouterBench prompts (the test lines of eval/replay/routerbench_pooled3.jsonl), all distinct and
+never seen by the warm-up. The figure is the wall time of ``aroute`` with the pipeline's
+per-stage timings beside it; nothing is generated. No HTTP: perf/service.py measures the
+server. Writes perf/results/route_latency.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,97 +32,118 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import median, percentile, write_results
 
-from router_svc.assembly import Runtime, build_pipeline
-from router_svc.config.loader import load_pool
-from router_svc.config.routers import DEFAULT_ROUTER
-from router_svc.config.settings import Settings
-from router_svc.replay.data import load_replay
+from router_svc.evaluation.replay_bench import VECTOR_MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "eval" / "replay" / "routerbench_pooled3.jsonl"
-SUITE = "routerbench"
+POOL = ROOT / "experts.yaml"
+SUITE = "starter"
 WARM_UP = 20
-EXPERT = """\
-  - name: {name}
-    engine: replay
-    model: replay
-    options: {{file: {file}, expert: {recorded}}}
-"""
+EMBEDDERS = VECTOR_MODELS
+"""static: the default (pkg:minilm-static); minilm: the baseline (pkg:all-minilm-l6-v2)."""
+TARGET_MS = 2.0
 
 
-def prepare(folder: Path) -> tuple[Path, dict[str, str]]:
-    """The pool file and the profile; returns (pool, environment of the profile)."""
-    recorded = load_replay(DATA).experts
-    names = [e.replace("/", "-") for e in recorded]  # a pool name has no slash
-    head = "k: 1\nembedding_model: pkg:all-minilm-l6-v2\n"
-    head += f"tagger: {{kind: embedding}}\naggregator_candidates: [{names[0]}]\n"
+def prepare(folder: Path, model: str) -> tuple[Path, dict[str, str]]:
+    """The pool file for ``model`` and the starter profile embedded with it."""
+    lines = POOL.read_text(encoding="utf-8").splitlines(keepends=True)
     pool = folder / "experts.yaml"
     pool.write_text(
-        head
-        + "experts:\n"
-        + "".join(
-            EXPERT.format(name=n, file=DATA, recorded=r)
-            for n, r in zip(names, recorded, strict=True)
+        "".join(
+            f"embedding_model: {model}\n" if line.startswith("embedding_model:") else line
+            for line in lines
         )
     )
+    shutil.copytree(ROOT / "skills" / SUITE, folder / "skills" / SUITE)
     env = {
         "ROUTER_SVC_SKILLS_DIR": str(folder / "skills"),
         "ROUTER_SVC_DATA_DIR": str(folder / "data"),
+        "ROUTER_SVC_SUITES_DIR": str(ROOT / "eval" / "suites"),
     }
     cli = [sys.executable, "-c", "from router_svc.cli.main import app; app()"]
-    args = [*cli, "profile", "--replay", str(DATA), "--config", str(pool), "--suite", SUITE]
-    done = subprocess.run(args, env={**os.environ, **env}, capture_output=True, text=True)
+    args = [*cli, "profile", "--suite", SUITE, "--config", str(pool)]
+    done = subprocess.run(args, env={**os.environ, **env}, capture_output=True, text=True, cwd=ROOT)
     if done.returncode:
-        raise SystemExit(f"profile --replay failed:\n{done.stdout}{done.stderr}")
+        raise SystemExit(f"profile --suite {SUITE} failed:\n{done.stdout}{done.stderr}")
     return pool, env
 
 
-async def measure(pool: Path, env: dict[str, str], calls: int) -> dict[str, Any]:
-    os.environ.update(env)
-    runtime = Runtime.create(Settings(), load_pool(pool), use_cache=False)
+async def measure(pool: Path, calls: int) -> dict[str, Any]:
+    """One embedder's figures, in this process (the environment names the scratch folders)."""
+    import router_svc
+    from router_svc.replay.data import load_replay
+
+    data = load_replay(DATA)
+    questions = [data.questions[row].question for row in data.rows("test")]
+    if len(questions) < WARM_UP + calls:
+        raise SystemExit(f"the file has {len(questions)} test questions; ask for fewer calls")
+    started = time.perf_counter()
+    moe = router_svc.MoE.from_config(pool, suite=SUITE, use_cache=False)
+    built = time.perf_counter() - started
     try:
-        pipeline = build_pipeline(runtime, SUITE)
-        data = load_replay(DATA)
-        questions = [data.questions[row] for row in data.rows("test")]
-        if len(questions) < WARM_UP + calls:
-            raise SystemExit(f"the file has {len(questions)} test questions; ask for fewer calls")
-        options = pipeline.options(k=1)
         walls: list[float] = []
         stages: dict[str, list[float]] = {}
         for index, question in enumerate(questions[: WARM_UP + calls]):
-            timings: dict[str, float] = {}
             started = time.perf_counter()
-            await pipeline.route([question], options, timings)
+            decision = await moe.aroute(question, k=1)
             wall = 1000 * (time.perf_counter() - started)
             if index >= WARM_UP:
                 walls.append(wall)
-                for stage, seconds in timings.items():
+                for stage, seconds in decision.timings.items():
                     stages.setdefault(stage, []).append(1000 * seconds)
         return {
-            "calls": calls,
-            "warm_up_calls_not_counted": WARM_UP,
-            "router": DEFAULT_ROUTER,
-            "tagger": pipeline.default_tagger,
-            "p50_ms": round(median(walls), 2),
-            "p90_ms": round(percentile(walls, 90), 2),
-            "p99_ms": round(percentile(walls, 99), 2),
-            "p50_ms_per_stage": {s: round(median(v), 2) for s, v in stages.items()},
-            "load_average_1m": round(os.getloadavg()[0], 2),
-            "target": "p50 <= 15 ms",
-            "met": median(walls) <= 15,
+            "embedding_model": moe.runtime.pool.embedding_model,
+            "tagger": decision.tagger,
+            "router": decision.assignment.router,
+            "moe_from_config_s": round(built, 2),
+            "p50_ms": round(median(walls), 3),
+            "p90_ms": round(percentile(walls, 90), 3),
+            "p99_ms": round(percentile(walls, 99), 3),
+            "p50_ms_per_stage": {s: round(median(v), 3) for s, v in stages.items()},
+            "torch_imported": "torch" in sys.modules,
         }
     finally:
-        await runtime.close()
+        await moe.aclose()
+
+
+def run_arm(name: str, calls: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as scratch:
+        pool, env = prepare(Path(scratch), EMBEDDERS[name])
+        args = [sys.executable, __file__, "--arm", str(pool), "--calls", str(calls)]
+        done = subprocess.run(
+            args, env={**os.environ, **env}, capture_output=True, text=True, cwd=ROOT
+        )
+    if done.returncode:
+        raise SystemExit(f"{name} failed:\n{done.stdout}{done.stderr}")
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--arm", type=Path, help=argparse.SUPPRESS)  # one embedder's process
     arguments = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        pool, env = prepare(Path(folder))
-        figures = asyncio.run(measure(pool, env, arguments.calls))
-    write_results("route_latency", {"data": str(DATA.relative_to(ROOT)), **figures})
+    if arguments.arm is not None:
+        print(json.dumps(asyncio.run(measure(arguments.arm, arguments.calls))))
+        return
+    load_before = os.getloadavg()[0]
+    arms = {name: run_arm(name, arguments.calls) for name in EMBEDDERS}
+    static, minilm = arms["static"]["p50_ms"], arms["minilm"]["p50_ms"]
+    write_results(
+        "route_latency",
+        {
+            "what": "router_svc.MoE.aroute, default pool (experts.yaml), starter suite, k=1",
+            "questions": str(DATA.relative_to(ROOT)) + " (test lines)",
+            "calls": arguments.calls,
+            "warm_up_calls_not_counted": WARM_UP,
+            "embedders": arms,
+            "speed_up_p50": round(minilm / static, 1) if static else None,
+            "load_average_1m": {"before": round(load_before, 2), "after": os.getloadavg()[0]},
+            "target": f"static p50 <= {TARGET_MS} ms",
+            "met": static <= TARGET_MS,
+        },
+    )
 
 
 if __name__ == "__main__":

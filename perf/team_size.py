@@ -3,7 +3,7 @@
     .venv/bin/python perf/team_size.py [--vectors minilm|hashing]
 
 On the RouterBench pool (eval/replay/routerbench_pooled3.jsonl) and two generated sets
-(``evaluation.synthetic``): its default settings (experts' mistakes correlate through a shared
+(``perf/synthetic.py``): its default settings (experts' mistakes correlate through a shared
 difficulty and a tempting distractor) and a complementary one (no shared difficulty, weaker
 per-skill differences: independent mistakes, where a vote pays). Every number is on the test
 lines; k: auto's rule is learned on the validation lines alone (``evaluation.team``). Writes
@@ -91,9 +91,9 @@ def decision_us(rule: TeamRule, experts: int, repeats: int = 2000) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--vectors", default="minilm", choices=("minilm", "hashing"))
+    parser.add_argument("--vectors", default="static", choices=("static", "minilm", "hashing"))
     args = parser.parse_args()
-    from router_svc.evaluation.synthetic import SyntheticConfig, write_replay
+    from perf.synthetic import SyntheticConfig, write_replay
 
     results: dict[str, Any] = {"routerbench": team_figures(ROUTERBENCH, args.vectors)}
     with tempfile.TemporaryDirectory() as folder:

@@ -25,10 +25,12 @@ from router_svc.routing.suite import suite_from_artifacts
 from router_svc.routing.team_fit import Settling, TeamRules
 from router_svc.routing.team_size import AUTO
 from router_svc.store import Store, open_store
-from router_svc.tagging.embedder import Embedder, SentenceTransformerEmbedder
-from router_svc.tagging.hashing import HASHING, HashingEmbedder
+from router_svc.tagging.embedder import SentenceTransformerEmbedder
+from router_svc.tagging.embedders import open_embedder
 from router_svc.tagging.inventory import SkillInventory
-from router_svc.tagging.tagger import EmbeddingTagger, KeywordTagger, LLMTagger, SkillTagger
+from router_svc.tagging.registry import build_taggers as registered_taggers
+from router_svc.tagging.sources import TaggerSources
+from router_svc.tagging.tagger import LLMTagger, SkillTagger
 from router_svc.tagging.vector_cache import MemoEmbedder
 from router_svc.types import LoadStats
 
@@ -94,14 +96,10 @@ embedding tagger and the router both read its vector."""
 
 
 def build_embedder(model: str, cache_dir: Path) -> MemoEmbedder:
-    """The pool's embedder (``hashing``: the model-free ``HashingEmbedder``, else a
+    """The pool's embedder (``tagging.embedders``: the static default, hashing or a
     sentence-transformers model), remembering its ``RECENT_VECTORS`` most recent texts."""
-    inner: Embedder = (
-        HashingEmbedder()
-        if model == HASHING
-        else SentenceTransformerEmbedder(model, cache_dir=cache_dir)
-    )
-    if model != HASHING:
+    inner = open_embedder(model, cache_dir)
+    if isinstance(inner, SentenceTransformerEmbedder):
         _one_blas_thread()
     return MemoEmbedder(inner, limit=RECENT_VECTORS)
 
@@ -110,7 +108,8 @@ def _one_blas_thread() -> None:
     """Routing's numpy products are small, and OpenBLAS's threads spin for a while after each,
     on the very cores ONNX Runtime then embeds the next question on: routing one RouterBench
     question took 58 ms p50 on 2 cores, 27 ms with one BLAS thread. So a process that embeds
-    with a model keeps BLAS on one thread (threadpoolctl; left alone where it is missing)."""
+    with a transformer keeps BLAS on one thread (threadpoolctl, which the ``minilm`` extra
+    brings; left alone where it is missing)."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
@@ -125,33 +124,24 @@ def _fingerprint(model: str, cache_dir: Path) -> str:
 
 
 def build_taggers(runtime: Runtime, artifacts: ProfileArtifacts) -> dict[str, SkillTagger]:
-    """Every tagger this pool and profile allow: llm (when configured), embedding, keyword."""
+    """Every registered tagger this pool and profile allow (llm only with ``tagger.expert``)."""
     ids = [qid for qid in artifacts.question_tags if qid in artifacts.question_text]
-    texts = [artifacts.question_text[qid] for qid in ids]
-    taggers: dict[str, SkillTagger] = {
-        "embedding": EmbeddingTagger(
-            runtime.embedder,
-            texts,
-            [artifacts.question_tags[qid] for qid in ids],
-            neighbours=runtime.pool.tagger.neighbours,
-        ),
-        "keyword": KeywordTagger(texts),
-    }
-    llm = llm_tagger(runtime)
-    if llm is not None:
-        taggers["llm"] = llm
-    return taggers
+    sources = TaggerSources(
+        questions=[artifacts.question_text[qid] for qid in ids],
+        tags=[artifacts.question_tags[qid] for qid in ids],
+        embedder=runtime.embedder,
+        config=runtime.pool.tagger,
+        engine=runtime.models.engine,
+        inline=not isinstance(runtime.embedder.inner, SentenceTransformerEmbedder),
+    )
+    return registered_taggers(sources)
 
 
 def llm_tagger(runtime: Runtime) -> LLMTagger | None:
-    config = runtime.pool.tagger
-    if config.expert is None:
-        return None
-    return LLMTagger(
-        runtime.models.engine(config.expert),
-        samples=config.samples,
-        temperature=config.temperature,
-        min_votes=config.min_votes,
+    """The pool's LLM tagger (profiling tags the validation questions with it), if any."""
+    pool = runtime.pool
+    return LLMTagger.build(
+        TaggerSources((), (), runtime.embedder, pool.tagger, runtime.models.engine)
     )
 
 

@@ -13,16 +13,38 @@ store edge, and re-raised ``from`` the original.
     ├── BackendError                 an engine failed to load or generate
     │   ├── BackendUnavailableError  an optional dependency is missing (names the extra)
     │   ├── BackendTimeout           generation took longer than the expert's timeout
+    │   ├── ContextLengthError       the prompt does not fit the model's context window
     │   └── BackendHTTPError         a remote backend answered with an HTTP error
     ├── StoreError                   Redis / SQLite store failures
     ├── JobNotFoundError             an unknown batch job id
     └── APIError                     an error answer from a router-svc server (SDK side)
+
+A failed expert answer keeps its error's ``FailureKind`` (``failure_kind``): the API maps each
+kind to one HTTP status (``router_svc.api.errors.FAILURE_STATUS``), so nothing downstream reads
+the message text.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from enum import StrEnum
+from typing import ClassVar
+
+
+class FailureKind(StrEnum):
+    """Why an expert gave no answer."""
+
+    TIMEOUT = "timeout"
+    """The generation took longer than its timeout (``BackendTimeout``)."""
+    CONTEXT_LENGTH = "context_length"
+    """The prompt does not fit the model's context window (``ContextLengthError``)."""
+    BACKEND = "backend"
+    """The engine failed otherwise: it would not load, a remote server erred, it was missing."""
+    LOST = "lost"
+    """A cluster stage lost the answer: the question expired or every worker holding it died."""
+    INTERNAL = "internal"
+    """An unexpected error (a bug): anything that is not a ``BackendError``."""
 
 
 class RouterSvcError(Exception):
@@ -63,6 +85,8 @@ class NoExpertsError(RoutingError):
 class BackendError(RouterSvcError):
     """An engine failed to load a model or to generate."""
 
+    failure: ClassVar[FailureKind] = FailureKind.BACKEND
+
     def __init__(self, message: str, *, backend: str = "", expert: str = "") -> None:
         self.backend = backend
         self.expert = expert
@@ -75,6 +99,14 @@ class BackendUnavailableError(BackendError):
 
 class BackendTimeout(BackendError):
     """A generation took longer than its timeout."""
+
+    failure = FailureKind.TIMEOUT
+
+
+class ContextLengthError(BackendError):
+    """The prompt (with the room asked for the answer) does not fit the context window."""
+
+    failure = FailureKind.CONTEXT_LENGTH
 
 
 class BackendHTTPError(BackendError):
@@ -104,6 +136,11 @@ class APIError(RouterSvcError):
         self.type = type
         self.code = code
         super().__init__(message)
+
+
+def failure_kind(exc: BaseException) -> FailureKind:
+    """The kind of failure ``exc`` is: a backend error's own, else ``INTERNAL``."""
+    return exc.failure if isinstance(exc, BackendError) else FailureKind.INTERNAL
 
 
 def closest(name: str, known: Iterable[str]) -> str | None:

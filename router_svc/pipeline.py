@@ -368,6 +368,7 @@ def _answer_json(answer: ExpertAnswer) -> dict[str, Any]:
         "text": answer.text,
         "answer": answer.answer,
         "error": answer.error,
+        "failure": answer.failure.value if answer.failure else None,
         "prompt_tokens": c.prompt_tokens if c else 0,
         "completion_tokens": c.completion_tokens if c else 0,
         "seconds": round(c.seconds, 4) if c else 0.0,

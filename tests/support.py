@@ -27,12 +27,17 @@ from typing import Any, TypeVar
 
 import httpx
 import numpy as np
+from pydantic import BaseModel
 
 from router_svc.assembly import Runtime
 from router_svc.batch.worker import WorkerOptions, WorkerStats
 from router_svc.config.loader import load_pool
+from router_svc.config.routers import router_options
 from router_svc.config.settings import Settings
 from router_svc.replay.data import ReplayData, Split
+from router_svc.routing.inputs import SuiteData
+from router_svc.routing.recruiter import Recruiter
+from router_svc.routing.registry import router_class
 from router_svc.tagging.embedder import Embedder, EmbeddingKind
 from router_svc.types import Question
 
@@ -306,3 +311,10 @@ def metric_sample(text: str, series: str) -> float:
         if line.startswith(series + " "):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+def fit_router(suite: SuiteData, name: str, options: BaseModel | None = None) -> Recruiter:
+    """The routing method ``name`` fitted on ``suite`` (its default options unless given), as
+    the service's ``RouterCatalog`` fits it."""
+    chosen = options if options is not None else router_options(name)
+    return router_class(name).fit(suite, chosen)

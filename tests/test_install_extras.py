@@ -84,15 +84,47 @@ def test_each_mapped_module_comes_with_the_extra_it_names() -> None:
 
 def test_all_holds_every_cpu_extra_and_dev_holds_all() -> None:
     extras = PYPROJECT["optional-dependencies"]
-    assert set(extras) >= {"server", "llamacpp", "vllm", "litellm", "embeddings", "bench"}
-    for extra in ("server", "llamacpp", "litellm", "embeddings", "bench"):
+    assert set(extras) >= {"server", "llamacpp", "vllm", "litellm", "minilm", "bench"}
+    for extra in ("server", "llamacpp", "litellm", "minilm", "bench"):
         assert _distributions(extra) <= _distributions("all"), extra
     assert _distributions("all") <= _distributions("dev")
     assert "vllm" not in _distributions("all")
 
 
-def test_every_runtime_builds_the_embedder_so_the_server_installs_it() -> None:
-    assert _distributions("embeddings") <= _distributions("server")
+TRANSFORMER = {"torch", "sentence-transformers", "transformers", "onnx", "onnxruntime"}
+
+
+def test_the_server_reads_the_static_model_and_installs_no_transformer() -> None:
+    """Every runtime builds an embedder; the default one (the static model shipped in the
+    wheel) needs tokenizers and safetensors, MiniLM comes with the minilm extra."""
+    assert {"numpy", "tokenizers", "safetensors"} <= _distributions("server")
+    assert not TRANSFORMER & _distributions("server")
+    assert {"torch", "sentence-transformers"} <= _distributions("minilm")
+
+
+def test_the_wheel_carries_the_static_model() -> None:
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert setuptools["package-data"]["router_svc.tagging"] == ["static_model/*"]
+    assert (ROOT / "router_svc" / "tagging" / "static_model" / "model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_pip_resolves_the_server_extra_without_torch(tmp_path: Path) -> None:
+    """What pip would install for '.[server]' into an empty environment (its resolver, the
+    registry's metadata, nothing installed): no torch, no sentence-transformers."""
+    report = tmp_path / "report.json"
+    args = ["install", "--dry-run", "--ignore-installed", "--quiet", "--report", str(report)]
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", *args, ".[server]"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    names = {item["metadata"]["name"].lower() for item in json.loads(report.read_text())["install"]}
+    assert {"router-svc", "fastapi", "tokenizers", "safetensors", "numpy"} <= names
+    assert not TRANSFORMER & names, sorted(TRANSFORMER & names)
 
 
 def test_extra_for_reads_the_top_level_module() -> None:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from router_svc.errors import ConfigError
+from router_svc.errors import ConfigError, FailureKind
 from router_svc.execution.plan import Task, TaskKey
 from router_svc.execution.runner import TaskResult
 from router_svc.questions.grading import AnswerKind, canonical, extract_answer, majority
@@ -57,6 +57,8 @@ class ExpertAnswer:
     answer: str | None
     error: str | None = None
     completion: Completion | None = None
+    failure: FailureKind | None = None
+    """Why the expert gave no answer (with ``error``)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ def expert_answers(results: Sequence[TaskResult], kind: AnswerKind) -> list[Expe
                 answer=extract_answer(text, kind) if text else None,
                 error=result.error,
                 completion=result.completion,
+                failure=result.failure,
             )
         )
     return answers

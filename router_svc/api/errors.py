@@ -4,9 +4,9 @@
 
 Routes raise; they never build error responses. ``error_body`` maps an exception to a status
 and an envelope: our own ``HTTPError``s carry theirs, RouterSvcErrors map by class (400 bad
-routing parameters, 404 unknown model or job, 502/504 backend failures, 503 store down), request
-validation errors become 400 with ``param`` naming the field, anything else is a 500 that logs
-its traceback and shows only the request id.
+routing parameters, 404 unknown model or job, a backend failure by its kind in
+``FAILURE_STATUS``, 503 store down), request validation errors become 400 with ``param`` naming
+the field, anything else is a 500 that logs its traceback and shows only the request id.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from router_svc.api.state import current_request_id
 from router_svc.errors import (
     BackendError,
-    BackendTimeout,
     ConfigError,
     DataError,
+    FailureKind,
     JobNotFoundError,
     RouterSvcError,
     RoutingError,
@@ -109,12 +109,8 @@ def _router_body(exc: RouterSvcError) -> ErrorBody:
         return ErrorBody(400, message, INVALID, "routing_error")
     if isinstance(exc, JobNotFoundError):
         return ErrorBody(404, message, INVALID, "job_not_found")
-    if isinstance(exc, BackendError) and too_long(message):
-        return ErrorBody(400, message, INVALID, "context_length_exceeded", "messages")
-    if isinstance(exc, BackendTimeout):
-        return ErrorBody(504, message, "server_error", "backend_timeout")
     if isinstance(exc, BackendError):
-        return ErrorBody(502, message, "server_error", "backend_error")
+        return failure_body(exc.failure, message)
     if isinstance(exc, StoreError):
         return ErrorBody(503, message, "server_error", "store_unavailable")
     if isinstance(exc, DataError | ConfigError):
@@ -122,9 +118,31 @@ def _router_body(exc: RouterSvcError) -> ErrorBody:
     return ErrorBody(500, message, "server_error", "internal_error")
 
 
-def too_long(message: str) -> bool:
-    """Whether a backend error says the prompt does not fit the model's context window."""
-    return "exceed context window" in message
+@dataclass(frozen=True)
+class FailureStatus:
+    """The answer of one kind of failure: HTTP status, OpenAI error type, code, field."""
+
+    status: int
+    type: str
+    code: str
+    param: str | None = None
+
+
+FAILURE_STATUS: dict[FailureKind, FailureStatus] = {
+    FailureKind.CONTEXT_LENGTH: FailureStatus(400, INVALID, "context_length_exceeded", "messages"),
+    FailureKind.TIMEOUT: FailureStatus(504, "server_error", "backend_timeout"),
+    FailureKind.BACKEND: FailureStatus(502, "server_error", "backend_error"),
+    FailureKind.LOST: FailureStatus(502, "server_error", "backend_error"),
+    FailureKind.INTERNAL: FailureStatus(500, "server_error", "internal_error"),
+}
+"""Every kind of failed expert answer, as the API answers it: the one place that maps them
+(a backend exception raised to a handler, or every recruited expert failing alike)."""
+
+
+def failure_body(kind: FailureKind, message: str) -> ErrorBody:
+    """The error answer of a failure of ``kind``."""
+    answer = FAILURE_STATUS[kind]
+    return ErrorBody(answer.status, message, answer.type, answer.code, answer.param)
 
 
 def _validation_body(exc: RequestValidationError) -> ErrorBody:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from router_svc.aggregation.aggregator import Aggregate, ExpertAnswer
-from router_svc.api.errors import HTTPError, invalid, too_long
+from router_svc.api.errors import HTTPError, failure_body, invalid
 from router_svc.api.metrics import Metrics
 from router_svc.api.schemas import (
     ROUTER_MODEL,
@@ -23,7 +23,7 @@ from router_svc.api.schemas import (
     usage_body,
 )
 from router_svc.api.state import Services
-from router_svc.errors import RoutingError, unknown_message
+from router_svc.errors import FailureKind, RoutingError, unknown_message
 from router_svc.pipeline import Pipeline, QuestionResult, RouteOptions
 from router_svc.routing.recruiter import Assignment
 from router_svc.types import Completion, Question
@@ -141,17 +141,15 @@ def routed_usage(result: QuestionResult) -> dict[str, int]:
 
 
 def check_answered(answers: list[ExpertAnswer], aggregate: Aggregate) -> None:
-    """502 (504 if they all timed out) when no recruited expert produced an answer."""
+    """When no recruited expert produced an answer, the error of their failures' kind if they
+    all failed alike (a timeout: 504, a prompt too long: 400), else of a backend failure."""
     if aggregate.method != "none" or not answers:
         return
     errors = [f"{a.expert}: {a.error or 'empty answer'}" for a in answers]
-    timeouts = all((a.error or "").startswith("BackendTimeout") for a in answers)
-    message = "every recruited expert failed: " + "; ".join(errors)
-    if all(too_long(a.error or "") for a in answers):
-        raise HTTPError(400, message, code="context_length_exceeded", param="messages")
-    if timeouts:
-        raise HTTPError(504, message, type="server_error", code="backend_timeout")
-    raise HTTPError(502, message, type="server_error", code="backend_error")
+    kinds = {a.failure or FailureKind.BACKEND for a in answers}
+    kind = kinds.pop() if len(kinds) == 1 else FailureKind.BACKEND
+    body = failure_body(kind, "every recruited expert failed: " + "; ".join(errors))
+    raise HTTPError(body.status, body.message, type=body.type, code=body.code, param=body.param)
 
 
 def observe(metrics: Metrics, result: QuestionResult, live: Completion | None = None) -> None:

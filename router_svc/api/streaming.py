@@ -241,5 +241,6 @@ def _answer_json(answer: ExpertAnswer) -> dict[str, Any]:
         "text": answer.text,
         "answer": answer.answer,
         "error": answer.error,
+        "failure": answer.failure.value if answer.failure else None,
         "cached": completion.cached if completion else False,
     }

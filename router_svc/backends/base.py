@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from router_svc.config.pool import ExpertConfig
+from router_svc.config.registry import NoOptions
 from router_svc.errors import BackendError
 from router_svc.types import Completion, GenerationRequest, Sampling
 
@@ -20,12 +21,6 @@ _T = TypeVar("_T")
 
 StreamDone = Callable[[Completion], None]
 """Told a streamed generation's completion (its text and token counts) when it ends."""
-
-
-class NoOptions(BaseModel):
-    """An engine that takes no engine-specific options."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from router_svc.errors import (
     BackendHTTPError,
     BackendTimeout,
     BackendUnavailableError,
+    ContextLengthError,
 )
 from router_svc.types import Completion, GenerationRequest
 
@@ -119,6 +120,12 @@ class LiteLLMEngine(Engine):
         except exceptions.Timeout as exc:
             raise BackendTimeout(
                 f"expert {self.name!r}: no answer within {self.expert.timeout_s} s",
+                backend="litellm",
+                expert=self.name,
+            ) from exc
+        except exceptions.ContextWindowExceededError as exc:
+            raise ContextLengthError(
+                f"expert {self.name!r}: the prompt does not fit the context window: {exc}",
                 backend="litellm",
                 expert=self.name,
             ) from exc

@@ -14,7 +14,12 @@ from typing import Any
 from router_svc.backends.base import Engine, StreamDone
 from router_svc.config.engines import LlamaCppOptions
 from router_svc.config.model_files import resolve_model_path
-from router_svc.errors import BackendTimeout, BackendUnavailableError, ConfigError
+from router_svc.errors import (
+    BackendTimeout,
+    BackendUnavailableError,
+    ConfigError,
+    ContextLengthError,
+)
 from router_svc.types import Completion, GenerationRequest
 
 logger = logging.getLogger(__name__)
@@ -192,7 +197,18 @@ class LlamaCppEngine(Engine):
         try:
             yield
         except (ValueError, RuntimeError) as exc:
+            if _CONTEXT_FULL in str(exc):
+                raise ContextLengthError(
+                    f"expert {self.name!r}: llama.cpp failed: {exc}",
+                    backend=type(self).__name__,
+                    expert=self.name,
+                ) from exc
             raise self.error(f"llama.cpp failed: {exc}") from exc
+
+
+_CONTEXT_FULL = "exceed context window"
+"""What llama-cpp-python's ValueError says when the prompt does not fit ("Requested tokens
+(3000) exceed context window of 2048"): the one place its message is read."""
 
 
 def _import_llama_cpp() -> Any:

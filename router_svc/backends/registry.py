@@ -1,35 +1,28 @@
-"""The engine registry: config name -> engine class, imported only when used.
+"""Engines by name: the ``router_svc.engines`` entry points (``config.registry.ENGINES``).
 
-Engine classes are imported only when an expert needs one. The names are those of
-``router_svc.config.engines.ENGINE_OPTIONS`` (what experts.yaml accepts); a test keeps them equal.
+An expert's ``engine`` names one; its class is imported only when an expert needs it.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
-from router_svc.errors import UnknownComponentError
+from router_svc.config.registry import ENGINES
+from router_svc.errors import ConfigError
 
 if TYPE_CHECKING:
     from router_svc.backends.base import Engine, EngineContext
     from router_svc.config.pool import ExpertConfig
 
-ENGINES: dict[str, str] = {
-    "llamacpp": "router_svc.backends.llamacpp:LlamaCppEngine",
-    "litellm": "router_svc.backends.litellm:LiteLLMEngine",
-    "vllm": "router_svc.backends.vllm:VLLMEngine",
-    "replay": "router_svc.replay.engine:ReplayEngine",
-}
-
 
 def engine_class(name: str) -> type[Engine]:
     """The engine class registered as ``name``."""
-    if name not in ENGINES:
-        raise UnknownComponentError("engine", name, ENGINES)
-    module_name, class_name = ENGINES[name].split(":")
-    engine: type[Engine] = getattr(importlib.import_module(module_name), class_name)
-    return engine
+    from router_svc.backends.base import Engine
+
+    cls = ENGINES.load(name)
+    if not issubclass(cls, Engine):
+        raise ConfigError(f"engine {name!r}: {ENGINES.entry(name).target} is not an Engine")
+    return cls
 
 
 def create_engine(expert: ExpertConfig, context: EngineContext | None = None) -> Engine:

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from router_svc.batch.payload import BatchOptions, BatchPayload
 from router_svc.batch.stages import AnswerRecord, assignment_of, routing_json, task_results
 from router_svc.batch.worker import error_record
-from router_svc.errors import RouterSvcError, StoreError
+from router_svc.errors import FailureKind, RouterSvcError, StoreError
 from router_svc.execution.plan import Task
 from router_svc.execution.runner import Executor, TaskResult
 from router_svc.pipeline import Pipeline, QuestionResult
@@ -239,7 +239,8 @@ def _why(exc: Exception) -> tuple[str, str]:
 
 
 def _failed(expert: str, message: str, worker: str) -> str:
-    return AnswerRecord(expert=expert, error=message, worker=worker).model_dump_json()
+    record = AnswerRecord(expert=expert, error=message, failure=FailureKind.LOST, worker=worker)
+    return record.model_dump_json()
 
 
 def _gave_up(deliveries: int) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
+from router_svc.errors import FailureKind
 from router_svc.execution.runner import TaskResult
 from router_svc.pipeline import expert_task
 from router_svc.routing.recruiter import Assignment, ExpertScore
@@ -33,13 +34,19 @@ class AnswerRecord(BaseModel):
     seconds: float = 0.0
     cached: bool = False
     error: str | None = None
+    failure: FailureKind | None = None
     worker: str = ""
 
     @classmethod
     def of(cls, result: TaskResult, worker: str) -> AnswerRecord:
         c = result.completion
         if c is None or result.error is not None:
-            return cls(expert=result.task.expert, error=result.error or "no answer", worker=worker)
+            return cls(
+                expert=result.task.expert,
+                error=result.error or "no answer",
+                failure=result.failure or FailureKind.INTERNAL,
+                worker=worker,
+            )
         return cls(
             expert=result.task.expert,
             text=c.text,
@@ -54,7 +61,7 @@ class AnswerRecord(BaseModel):
         """The answer as the executor would have returned it."""
         task = expert_task(question, self.expert)
         if self.text is None:
-            return TaskResult(task, None, self.error or "no answer")
+            return TaskResult(task, None, self.error or "no answer", self.failure)
         completion = Completion(
             text=self.text,
             prompt_tokens=self.prompt_tokens,
@@ -98,7 +105,7 @@ def task_results(
         record = (
             AnswerRecord.model_validate_json(raw)
             if raw
-            else AnswerRecord(expert=expert, error="the answer was lost")
+            else AnswerRecord(expert=expert, error="the answer was lost", failure=FailureKind.LOST)
         )
         results.append(record.task_result(question))
     return results

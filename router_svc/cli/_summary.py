@@ -32,6 +32,10 @@ def print_summary(summary: Summary, title: str) -> None:
     if summary.experts:
         table.add_row("experts", escape(", ".join(summary.experts)))
     table.add_row("categories", _counts(summary.categories) or "-")
+    for path, category in summary.file_categories.items():
+        rows = summary.rows_by_file_category[path]
+        named = f"{escape(Path(path).name)} -> {escape(category)} ({rows} rows without one)"
+        table.add_row("category from file name", named)
     table.add_row("answer kinds", _counts(summary.answer_kinds) or "-")
     table.add_row("skipped", _counts(summary.skip_reasons()) or "0")
     for output in summary.outputs:

@@ -16,7 +16,7 @@ from router_svc.cli._common import (
     run_async,
     settings,
 )
-from router_svc.config.routers import DEFAULT_ROUTER, ROUTER_OPTIONS
+from router_svc.config.routers import DEFAULT_ROUTER
 from router_svc.errors import ConfigError
 from router_svc.questions.suites import load_suite
 
@@ -35,22 +35,24 @@ def bench(
     ] = Path("eval/reports"),
     tagger: Annotated[
         str,
-        typer.Option("--tagger", help="keyword (no model) or embedding (MiniLM vectors for tags)."),
+        typer.Option("--tagger", help="keyword (no model) or embedding (model vectors for tags)."),
     ] = "keyword",
     vectors: Annotated[
         str,
         typer.Option(
             "--vectors",
-            help="Question vectors of knn and knn-shrinkage: minilm (the service's, cached by "
-            "content under .router-svc/vectors) or hashing (no model, quick checks).",
+            help="Question vectors of knn and knn-shrinkage: static (the service's default, "
+            "distilled from MiniLM), minilm (the minilm extra), both cached per text under "
+            ".router-svc/vectors, or hashing (no model, quick checks).",
         ),
-    ] = "minilm",
+    ] = "static",
     k: Annotated[int, typer.Option("--k", min=1, help="Voters for random-k and k>1 routers.")] = 3,
     router: Annotated[
         str,
         typer.Option(
             "--router",
-            help=f"The routing method the report leads with: {', '.join(ROUTER_OPTIONS)}.",
+            help="The routing method the report leads with: symbolic-moe, skill, skill-plus, "
+            "knn-shrinkage, or one a plugin registers.",
         ),
     ] = DEFAULT_ROUTER,
     holdout_category: Annotated[

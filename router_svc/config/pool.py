@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from router_svc.config.engines import ENGINE_OPTIONS
-from router_svc.config.routers import DEFAULT_ROUTER, ROUTER_OPTIONS, router_options
+from router_svc.config.registry import ENGINES, ROUTERS, TAGGERS
+from router_svc.config.routers import DEFAULT_ROUTER, router_options
 from router_svc.errors import UnknownComponentError, unknown_message
 
 _MODEL = ConfigDict(frozen=True, extra="forbid")
@@ -29,7 +29,10 @@ class ExpertConfig(BaseModel):
     name: str = Field(
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", description="Unique name, used in requests."
     )
-    engine: str = Field(description=f"Engine that runs it: one of {', '.join(ENGINE_OPTIONS)}.")
+    engine: str = Field(
+        description="Engine that runs it: llamacpp, litellm, vllm, replay, or one a plugin "
+        "registers (entry-point group router_svc.engines)."
+    )
     model: str = Field(
         description=(
             "llamacpp: a GGUF path (relative to the YAML file) or a packaged model "
@@ -71,18 +74,18 @@ class ExpertConfig(BaseModel):
     @field_validator("engine")
     @classmethod
     def _known_engine(cls, engine: str) -> str:
-        if engine not in ENGINE_OPTIONS:
-            raise ValueError(unknown_message("engine", engine, ENGINE_OPTIONS))
+        if engine not in ENGINES:
+            raise ValueError(ENGINES.unknown(engine))
         return engine
 
     @model_validator(mode="after")
     def _valid_options(self) -> ExpertConfig:
-        ENGINE_OPTIONS[self.engine].model_validate(self.options)
+        self.engine_options()
         return self
 
     def engine_options(self) -> BaseModel:
-        """The validated options for this expert's engine."""
-        return ENGINE_OPTIONS[self.engine].model_validate(self.options)
+        """The validated options for this expert's engine (the engine class's ``Options``)."""
+        return ENGINES.options(self.engine).model_validate(self.options)
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         """Dollars for one call of this expert."""
@@ -95,12 +98,23 @@ class TaggerConfig(BaseModel):
     """How questions are tagged with skills."""
 
     model_config = _MODEL
-    kind: str = Field("embedding", description="Default tagger: llm, embedding or keyword.")
+    kind: str = Field(
+        "embedding",
+        description="Default tagger: llm, embedding, keyword, or one a plugin registers "
+        "(entry-point group router_svc.taggers).",
+    )
     expert: str | None = Field(None, description="Expert that writes skill keywords (llm tagger).")
     samples: int = Field(5, ge=1, le=20, description="Samples per question (llm tagger).")
     temperature: float = Field(0.7, ge=0.0, le=2.0, description="Sampling temperature (llm).")
     min_votes: int = Field(2, ge=1, description="A keyword must appear in this many samples.")
     neighbours: int = Field(5, ge=1, description="Nearest validation questions (embedding tagger).")
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        if kind not in TAGGERS:
+            raise ValueError(TAGGERS.unknown(kind))
+        return kind
 
 
 class RoutingConfig(BaseModel):
@@ -109,8 +123,9 @@ class RoutingConfig(BaseModel):
     model_config = _MODEL
     method: str = Field(
         DEFAULT_ROUTER,
-        description=f"Default routing method: one of {', '.join(ROUTER_OPTIONS)}; a request "
-        "may name another (its `router` field).",
+        description="Default routing method: symbolic-moe, skill, skill-plus, knn-shrinkage, "
+        "or one a plugin registers (entry-point group router_svc.routers); a request may name "
+        "another (its `router` field).",
     )
     options: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
@@ -121,23 +136,23 @@ class RoutingConfig(BaseModel):
     @field_validator("method")
     @classmethod
     def _known_method(cls, method: str) -> str:
-        if method not in ROUTER_OPTIONS:
-            raise ValueError(unknown_message("routing method", method, ROUTER_OPTIONS))
+        if method not in ROUTERS:
+            raise ValueError(ROUTERS.unknown(method, "routing method"))
         return method
 
     @field_validator("options")
     @classmethod
     def _valid_options(cls, options: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         for method, values in options.items():
-            if method not in ROUTER_OPTIONS:
-                raise ValueError(unknown_message("routing method", method, ROUTER_OPTIONS))
+            if method not in ROUTERS:
+                raise ValueError(ROUTERS.unknown(method, "routing method"))
             router_options(method, values)
         return options
 
     def method_options(self, method: str) -> BaseModel:
         """The validated options of ``method`` (UnknownComponentError for an unknown name)."""
-        if method not in ROUTER_OPTIONS:
-            raise UnknownComponentError("routing method", method, ROUTER_OPTIONS)
+        if method not in ROUTERS:
+            raise UnknownComponentError("routing method", method, ROUTERS.names())
         return router_options(method, self.options.get(method))
 
 
@@ -163,11 +178,13 @@ class PoolConfig(BaseModel):
         "max_tokens replaces it.",
     )
     embedding_model: str = Field(
-        "pkg:all-minilm-l6-v2",
+        "pkg:minilm-static",
         description=(
-            "Embedder for skill matching and the embedding tagger: a sentence-transformers "
-            "model (a packaged pkg: name or a local folder), or 'hashing' for the model-free "
-            "hashed-words embedder (deterministic, nothing loaded)."
+            "Embedder for skill matching, the embedding tagger and question vectors: "
+            "pkg:minilm-static (a static model distilled from MiniLM, shipped with router-svc; "
+            "no torch), a model2vec static model folder, a sentence-transformers model "
+            "(pkg:all-minilm-l6-v2 with the 'minilm' extra, or a local folder), or 'hashing' "
+            "for the model-free hashed-words embedder (deterministic, nothing loaded)."
         ),
     )
     memory_budget_mb: int = Field(

@@ -1,9 +1,8 @@
-"""Routing methods: the names experts.yaml accepts under ``routing:`` and each one's options.
+"""The built-in routing methods' options, and the default method.
 
-The config layer validates against these models without importing the routing code; the
-registry in ``router_svc.routing.registry`` maps the same names to classes (a test keeps the
-two equal). ``DEFAULT_ROUTER`` is the one place that names the default method: the best one
-measured on the replay data.
+Each method class carries its model as ``Options`` (``config.registry.ROUTERS.options`` reads
+it there); the models live here, in a module with no heavy import. ``DEFAULT_ROUTER`` is the
+one place that names the default method: the best one measured on the replay data.
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from router_svc.config.registry import ROUTERS
 from router_svc.errors import closest
 
 _MODEL = ConfigDict(frozen=True, extra="forbid")
@@ -89,30 +89,45 @@ class SkillPlusOptions(BaseModel):
 
 
 class KnnShrinkageOptions(BaseModel):
-    """Options of ``knn-shrinkage``: each expert's chance of being right from the nearest
-    validation questions, shrunk toward the question's cluster and the expert's overall record;
-    the choice is expected score minus lambda x expected cost."""
+    """Options of ``knn-shrinkage``: each expert's chance of being right from the graded
+    questions nearest it, its skills' records, its cluster and task, and the expert's overall
+    record, each level shrunk toward the next by how much evidence it holds; the choice is
+    expected score minus lambda x expected cost."""
 
     model_config = _MODEL
     tuned: bool = Field(
         True,
         description="Choose the knobs below by cross-validation on the validation questions "
-        "(held-out log-likelihood); they are then only the search's starting point.",
+        "(random folds, plus leave-one-task-out folds where tasks are named; scored by the "
+        "routing decisions' realised utility); a knob moves from the value given here only "
+        "when the gain is significant.",
     )
     neighbours: int = Field(
-        50, ge=0, description="Nearest validation questions per query (0: no neighbour level)."
+        0, ge=0, description="Nearest validation questions per query (0: no neighbour level)."
     )
     kernel_width: float = Field(
         0.1, gt=0, description="How fast a neighbour's weight falls with its distance."
     )
     neighbour_pseudo: float = Field(
-        1.0, gt=0, description="Weight of the cluster estimate, in neighbours."
+        10.0, gt=0, description="Weight of the skill estimate under the neighbours, in neighbours."
+    )
+    skill_pseudo: float = Field(
+        100.0,
+        gt=0,
+        description="Weight of the cluster estimate under the skill records, in questions "
+        "(a large value turns the skill level off).",
     )
     clusters: int = Field(
-        8, ge=1, description="k-means clusters of the validation questions (1: no cluster level)."
+        32, ge=1, description="k-means clusters of the validation questions (1: no cluster level)."
     )
     cluster_pseudo: float = Field(
-        20.0, gt=0, description="Weight of the overall accuracy inside a cluster, in questions."
+        20.0, gt=0, description="Weight of the task estimate inside a cluster, in questions."
+    )
+    task_pseudo: float = Field(
+        5.0,
+        gt=0,
+        description="Weight of the overall accuracy inside a task the validation lines name, "
+        "in questions (a large value turns the task level off).",
     )
     membership_temperature: float = Field(
         0.05, gt=0, description="Softness of a question's cluster membership."
@@ -121,21 +136,14 @@ class KnnShrinkageOptions(BaseModel):
     seed: int = Field(0, description="Seed of the folds and of the clustering.")
 
 
-ROUTER_OPTIONS: dict[str, type[BaseModel]] = {
-    "symbolic-moe": SymbolicMoEOptions,
-    "skill": SkillOptions,
-    "skill-plus": SkillPlusOptions,
-    "knn-shrinkage": KnnShrinkageOptions,
-}
-"""Every routing method's name and its options model."""
-
 DEFAULT_ROUTER = "knn-shrinkage"
 """The method the service, the worker, ``run``, the SDK and ``bench`` use unless told."""
 
 
 def router_options(method: str, options: dict[str, Any] | None = None) -> BaseModel:
-    """``options`` validated for ``method``; ValueError naming the field (and a close name)."""
-    model = ROUTER_OPTIONS[method]
+    """``options`` validated for ``method`` (its class's ``Options``); ValueError naming the
+    field (and a close name)."""
+    model = ROUTERS.options(method)
     try:
         return model.model_validate(options or {})
     except ValidationError as exc:

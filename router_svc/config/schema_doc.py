@@ -8,9 +8,9 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from router_svc.config.engines import ENGINE_OPTIONS
 from router_svc.config.pool import ExpertConfig, FewShot, PoolConfig, RoutingConfig, TaggerConfig
-from router_svc.config.routers import DEFAULT_ROUTER, ROUTER_OPTIONS
+from router_svc.config.registry import ENGINES, ROUTERS
+from router_svc.config.routers import DEFAULT_ROUTER
 from router_svc.config.settings import Settings
 
 HEADER = """# Configuration reference
@@ -34,13 +34,14 @@ def reference() -> str:
         ("Few-shot example (`few_shot` items)", FewShot),
     ):
         sections.append(_table(title, model))
-    for method, options in ROUTER_OPTIONS.items():
+    for method in ROUTERS.names():
+        options = ROUTERS.options(method)
         default = " (the default)" if method == DEFAULT_ROUTER else ""
         sections.append(
             _table(f"Routing method: `{method}`{default} (`routing.options.{method}`)", options)
         )
-    for engine in ENGINE_OPTIONS:
-        sections.append(_table(f"Engine options: `{engine}` (`options`)", ENGINE_OPTIONS[engine]))
+    for engine in ENGINES.names():
+        sections.append(_table(f"Engine options: `{engine}` (`options`)", ENGINES.options(engine)))
     return "\n".join(sections)
 
 

@@ -12,8 +12,10 @@ exceeds a margin fitted on the method's own cross-fitted validation estimates.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel
@@ -30,8 +32,10 @@ from router_svc.evaluation.strategies import expected_vote, routed_scores, vote
 from router_svc.replay.outcomes import OutcomeTable
 from router_svc.routing.inputs import Queries, SuiteData
 from router_svc.routing.knn_shrinkage import KnnShrinkageRouter
+from router_svc.routing.knob_search import Trial
 from router_svc.routing.recruiter import Recruiter, RecruitOptions, ScoreParts
 from router_svc.routing.registry import router_class
+from router_svc.routing.shrinkage import ShrinkageKnobs
 from router_svc.routing.skill_plus import SkillPlusRouter
 from router_svc.routing.team_size import question_seeds
 from router_svc.tagging.inventory import SkillMatch
@@ -256,13 +260,54 @@ def ablation_runs() -> Sequence[MethodRun]:
     return (*LADDER, *DROP_ONE)
 
 
-def fitted_knobs(router: Recruiter) -> dict[str, float] | None:
+def fitted_knobs(router: Recruiter) -> dict[str, float | None] | None:
     """The knobs a fitted method ran with, where it has some (chosen on validation if tuned)."""
     if isinstance(router, SkillPlusRouter):
         return {"pseudo_count": router.pseudo_count, "blend": router.blend}
     if isinstance(router, KnnShrinkageRouter):
-        return {k: float(v) for k, v in asdict(router.knobs).items() if k != "seed"}
+        return knob_values(router.knobs)
     return None
+
+
+def knob_values(knobs: ShrinkageKnobs) -> dict[str, float | None]:
+    """The estimator's knobs for a report (None: an infinite pseudo-count, a level off)."""
+    return {k: None if math.isinf(v) else float(v) for k, v in asdict(knobs).items() if k != "seed"}
+
+
+def knob_search_summary(router: Recruiter, runners_up: int = 3) -> dict[str, Any] | None:
+    """The default method's knob search: the chosen knobs with their cross-validated scores,
+    and the best few other settings tried (their scores and how their knobs differ)."""
+    if not isinstance(router, KnnShrinkageRouter) or router.selection is None:
+        return None
+    selection = router.selection
+    chosen = knob_values(selection.knobs)
+
+    def scores(trial: Trial) -> dict[str, Any]:
+        return {
+            "utility": {k: round(v, 5) for k, v in trial.utility.items()},
+            "accuracy": {k: round(v, 5) for k, v in trial.accuracy.items()},
+            "log_likelihood": round(trial.log_likelihood, 5),
+        }
+
+    others = []
+    for trial in selection.runners_up(runners_up):
+        values = knob_values(trial.knobs)
+        gain, error = trial.gain_over(selection.best)
+        others.append(
+            {
+                "changed": {k: v for k, v in values.items() if v != chosen[k]},
+                **scores(trial),
+                "gain_over_chosen": round(gain, 5),
+                "standard_error": round(error, 5),
+            }
+        )
+    return {
+        "chosen": chosen,
+        **scores(selection.best),
+        "folds": list(selection.best.utility),
+        "settings_tried": len(selection.trials),
+        "runners_up": others,
+    }
 
 
 def default_ablation(router: Recruiter) -> list[MethodRun]:
@@ -271,15 +316,25 @@ def default_ablation(router: Recruiter) -> list[MethodRun]:
     if not isinstance(router, KnnShrinkageRouter):
         return [full]
     chosen = KnnShrinkageOptions.model_validate({**asdict(router.knobs), "tuned": False})
-    changes = (
-        ("neighbours", {"neighbours": 0}),
-        ("clusters", {"clusters": 1}),
-        ("neighbours and clusters (overall accuracy)", {"neighbours": 0, "clusters": 1}),
-    )
+    knobs = router.knobs
+    changes: list[tuple[str, dict[str, Any]]] = [
+        ("- skills", {"skill_pseudo": math.inf}),
+        ("- task", {"task_pseudo": math.inf}),
+        ("- clusters", {"clusters": 1}),
+        ("- every level (overall accuracy)", {
+            "neighbours": 0, "skill_pseudo": math.inf, "task_pseudo": math.inf, "clusters": 1,
+        }),
+    ]  # fmt: skip
+    if knobs.neighbours:
+        changes.insert(0, ("- neighbours", {"neighbours": 0}))
+    else:
+        changes.insert(0, ("+ neighbours (50)", {"neighbours": 50}))
     runs = [full]
     for level, change in changes:
+        if all(getattr(knobs, k) == v for k, v in change.items()):
+            continue  # the chosen knobs already leave this level out
         runs.append(
-            MethodRun(f"{full.name} - {level}", full.method, chosen.model_copy(update=change))
+            MethodRun(f"{full.name} {level}", full.method, chosen.model_copy(update=change))
         )
     runs.append(MethodRun(f"{full.name} - tuning", full.method, KnnShrinkageOptions(tuned=False)))
     return runs

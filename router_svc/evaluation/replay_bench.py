@@ -2,8 +2,9 @@
 report. No strategy generates anything; every outcome comes from the replay file.
 
 Tagging calls no LLM by default: ``KeywordTagger`` keywords, a cluster tag per question and
-hashed word vectors (``--tagger keyword``), or MiniLM vectors for the embedding tagger, the
-clusters and the neighbours (``--tagger embedding``). An LLM tagger, when one is given, adds
+hashed word vectors (``--tagger keyword``), or the model's vectors (the static model distilled
+from MiniLM by default, or MiniLM itself) for the embedding tagger, the clusters and the
+neighbours (``--tagger embedding``). An LLM tagger, when one is given, adds
 the skill router with LLM tags.
 """
 
@@ -23,8 +24,9 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from router_svc.config.machine import usable_cpus
+from router_svc.config.registry import ROUTERS
 from router_svc.config.routers import DEFAULT_ROUTER, router_options
-from router_svc.errors import ConfigError, UnknownComponentError
+from router_svc.errors import ConfigError
 from router_svc.evaluation.improved import (
     LADDER,
     MethodBench,
@@ -33,6 +35,7 @@ from router_svc.evaluation.improved import (
     ablation_runs,
     default_ablation,
     fitted_knobs,
+    knob_search_summary,
 )
 from router_svc.evaluation.metrics import SweepPoint
 from router_svc.evaluation.records import StrategyResult, one_hot
@@ -45,9 +48,14 @@ from router_svc.routing.inputs import SuiteData
 from router_svc.routing.memo import remembered
 from router_svc.routing.neighbours import knn_choice, nearest
 from router_svc.routing.recruiter import RecruitOptions
-from router_svc.routing.registry import ROUTERS
 from router_svc.routing.suite import suite_from_table
-from router_svc.tagging.embedder import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder
+from router_svc.tagging.embedder import (
+    DEFAULT_MODEL,
+    MINILM,
+    Embedder,
+    SentenceTransformerEmbedder,
+)
+from router_svc.tagging.embedders import open_embedder
 from router_svc.tagging.hashing import HashingEmbedder
 from router_svc.tagging.tagger import EmbeddingTagger, KeywordTagger, SkillTagger
 from router_svc.tagging.vector_cache import DiskCachedEmbedder, MemoEmbedder
@@ -55,7 +63,9 @@ from router_svc.tagging.vector_cache import DiskCachedEmbedder, MemoEmbedder
 TaggerKind = Literal["keyword", "embedding"]
 _BLAS_THREADS = min(2, usable_cpus())
 """BLAS threads of the strategies: two where the process may use two CPUs."""
-VectorKind = Literal["minilm", "hashing"]
+VectorKind = Literal["static", "minilm", "hashing"]
+VECTOR_MODELS: dict[str, str] = {"static": DEFAULT_MODEL, "minilm": MINILM}
+"""The embedding model of each model-backed ``vectors`` choice."""
 LAMBDAS = (0.0, *(float(f"{w:.4g}") for w in np.geomspace(0.001, 1000.0, 801)))
 """Cost weights of the sweep: 0, then 800 geometric steps from 0.001 to 1000, fine enough that
 a user's lambda between two of them chooses as one of them does, wide enough to reach the
@@ -77,10 +87,10 @@ class BenchOptions:
     ablation: bool = True
     router: str = DEFAULT_ROUTER
     """The method the report leads with (``default_strategy``) and sweeps over lambda."""
-    vectors: VectorKind = "minilm"
+    vectors: VectorKind = "static"
     """Question vectors of the methods that read them (knn, knn-shrinkage): the service's
-    MiniLM (cached on disk by content), or hashed words (no model; for quick checks)."""
-    embedding_model: str = DEFAULT_MODEL
+    default static model (distilled from MiniLM), MiniLM itself (both cached on disk per
+    text), or hashed words (no model; for quick checks)."""
     model_cache_dir: Path = Path(".router-svc/models")
     vector_cache_dir: Path = Path(".router-svc/vectors")
     holdout_category: str | None = None
@@ -90,12 +100,15 @@ class BenchOptions:
     def __post_init__(self) -> None:
         if self.tagger not in ("keyword", "embedding"):
             raise ConfigError(f"tagger must be 'keyword' or 'embedding', not {self.tagger!r}")
-        if self.vectors not in ("minilm", "hashing"):
-            raise ConfigError(f"vectors must be 'minilm' or 'hashing', not {self.vectors!r}")
-        if self.tagger == "embedding" and self.vectors != "minilm":
-            raise ConfigError("the embedding tagger needs MiniLM vectors (vectors='minilm')")
-        if self.router not in ROUTERS:
-            raise UnknownComponentError("router", self.router, ROUTERS)
+        if self.vectors not in ("static", "minilm", "hashing"):
+            raise ConfigError(
+                f"vectors must be 'static', 'minilm' or 'hashing', not {self.vectors!r}"
+            )
+        if self.tagger == "embedding" and self.vectors == "hashing":
+            raise ConfigError(
+                "the embedding tagger needs a model's vectors (vectors='static' or 'minilm')"
+            )
+        ROUTERS.check(self.router)
         if self.k < 1 or self.neighbours < 1 or self.bootstrap < 10:
             raise ConfigError("k and neighbours must be >= 1 and bootstrap >= 10")
 
@@ -177,6 +190,9 @@ class ReplayBench:
                 paper_strategy="symbolic-moe",
                 team={role: r.name for role, r in team.results.items()},
                 team_rule=team.rule.describe() if team.rule is not None else None,
+                knob_search=knob_search_summary(
+                    bench.fit(self.options.router, router_options(self.options.router))
+                ),
             )
             folder = report_folder(out, path.stem)
             drawing = start_plots(folder, report)  # on the other core, during the ablation
@@ -209,11 +225,10 @@ class ReplayBench:
             memo = MemoEmbedder(self.embedder)
             return memo, memo, self.embedder.name
         options = self.options
-        if options.vectors == "minilm":
-            model = SentenceTransformerEmbedder(
-                options.embedding_model, cache_dir=options.model_cache_dir
-            )
-            model.progress = True
+        if options.vectors in VECTOR_MODELS:
+            model = open_embedder(VECTOR_MODELS[options.vectors], options.model_cache_dir)
+            if isinstance(model, SentenceTransformerEmbedder):
+                model.progress = True
             memo = MemoEmbedder(DiskCachedEmbedder(model, options.vector_cache_dir))
             return memo, memo, model.name
         questions = HashingEmbedder.fitted(validation.questions)
@@ -262,7 +277,10 @@ class ReplayBench:
         """Every registered method with its default options (``symbolic-moe`` with the paper's
         k draws and a vote), the skill method's top k + vote, and calibrated k."""
         k = self.options.k
-        runs = [MethodRun.default(name, k=k if name == "symbolic-moe" else 1) for name in ROUTERS]
+        runs = [
+            MethodRun.default(name, k=k if name == "symbolic-moe" else 1)
+            for name in ROUTERS.names()
+        ]
         runs.append(MethodRun.default("skill", f"skill k={k}+vote", k=k))
         runs.append(
             MethodRun(

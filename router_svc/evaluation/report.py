@@ -38,7 +38,7 @@ class AblationRow:
     result: StrategyResult
     group: str
     """ladder (each idea added to the row above) or drop-one (the full router minus one)."""
-    knobs: dict[str, float] | None = None
+    knobs: dict[str, float | None] | None = None
     """The knobs the variant ran with (chosen on validation where the method tunes them)."""
     compare_to: str | None = None
     """The row its change is measured against."""
@@ -69,6 +69,8 @@ class BenchReport:
     """The default router's team rows: role (k1, k3_vote, auto) -> strategy name."""
     team_rule: dict[str, Any] | None = None
     """The evidence k: auto's rule was learned from (``TeamRule.describe``)."""
+    knob_search: dict[str, Any] | None = None
+    """The default method's knob search on validation (``improved.knob_search_summary``)."""
 
 
 def write_report(
@@ -160,6 +162,7 @@ def _results_json(
         "sweep": {
             name: [vars(point) for point in points] for name, points in report.sweeps.items()
         },
+        "knob_search": report.knob_search,
         "ablation": [
             {
                 "name": m.name,
@@ -227,6 +230,7 @@ def _markdown(
         _strategy_table(metrics),
         _team_table(report, metrics),
         _ablation_tables(report.ablation, ablation),
+        _knob_search_section(report.knob_search),
         _sweep_tables(report.sweeps),
         _category_table(metrics),
         _recruitment_table(metrics, report.test.experts),
@@ -346,8 +350,41 @@ def _ablation_line(m: StrategyMetrics, row: AblationRow, base: StrategyMetrics |
     )
 
 
-def _knob_text(knobs: dict[str, float] | None) -> str:
-    return "-" if knobs is None else ", ".join(f"{k}={v:g}" for k, v in knobs.items())
+def _knob_text(knobs: dict[str, float | None] | None) -> str:
+    if knobs is None:
+        return "-"
+    return ", ".join(f"{k}={'off' if v is None else f'{v:g}'}" for k, v in knobs.items())
+
+
+def _knob_search_section(search: dict[str, Any] | None) -> str:
+    """The default method's knobs as chosen on validation, and the runners-up."""
+    if search is None:
+        return ""
+
+    def cv(entry: dict[str, Any]) -> str:
+        return ", ".join(
+            f"{fold} {100 * entry['accuracy'][fold]:.2f} % / {entry['utility'][fold]:.4f}"
+            for fold in entry["utility"]
+        )
+
+    lines = [
+        "## Knobs of the default router (chosen on validation)",
+        "",
+        f"Cross-validated over {' and '.join(search['folds'])} folds "
+        f"({search['settings_tried']} settings tried; a knob moves only on a significant "
+        "gain). Scores: accuracy of the lambda = 0 choice / mean realised utility over the "
+        "search's cost weights.",
+        "",
+        "| setting | knobs | cross-validated score | gain over chosen (s.e.) |",
+        "|---|---|---|---|",
+        f"| chosen | {_knob_text(search['chosen'])} | {cv(search)} | - |",
+    ]
+    for i, other in enumerate(search["runners_up"], start=1):
+        lines.append(
+            f"| runner-up {i} | {_knob_text(other['changed'])} | {cv(other)} | "
+            f"{other['gain_over_chosen']:+.4f} ({other['standard_error']:.4f}) |"
+        )
+    return "\n".join(lines)
 
 
 def _sweep_tables(sweeps: dict[str, list[SweepPoint]]) -> str:

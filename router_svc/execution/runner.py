@@ -18,6 +18,7 @@ from typing import Literal
 from tqdm import tqdm
 
 from router_svc.backends.base import Engine
+from router_svc.errors import FailureKind, failure_kind
 from router_svc.execution.cache import DEFAULT_CACHE_TTL_S, CacheLayer, GenerationCache
 from router_svc.execution.models import ModelManager
 from router_svc.execution.plan import Task, TaskKey, check_unique_keys, plan
@@ -33,11 +34,13 @@ MODES: tuple[Mode, ...] = ("grouped", "naive")
 
 @dataclass(frozen=True)
 class TaskResult:
-    """The outcome of one task: a completion, or the error that stopped it."""
+    """The outcome of one task: a completion, or the error that stopped it and its kind."""
 
     task: Task
     completion: Completion | None
     error: str | None = None
+    failure: FailureKind | None = None
+    """Why there is no completion (set with ``error``)."""
 
     @property
     def ok(self) -> bool:
@@ -208,4 +211,4 @@ class _Collector:
 
 
 def _failed(task: Task, exc: BaseException) -> TaskResult:
-    return TaskResult(task, None, f"{type(exc).__name__}: {exc}")
+    return TaskResult(task, None, f"{type(exc).__name__}: {exc}", failure_kind(exc))

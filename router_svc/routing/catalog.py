@@ -7,11 +7,11 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
+from router_svc.config.registry import ROUTERS
 from router_svc.config.routers import DEFAULT_ROUTER, router_options
-from router_svc.errors import UnknownComponentError
 from router_svc.routing.inputs import SuiteData
 from router_svc.routing.recruiter import Recruiter
-from router_svc.routing.registry import ROUTERS, router_class
+from router_svc.routing.registry import router_class
 
 
 class RouterCatalog:
@@ -32,7 +32,7 @@ class RouterCatalog:
 
     @property
     def names(self) -> list[str]:
-        return list(ROUTERS)
+        return ROUTERS.names()
 
     @property
     def default(self) -> Recruiter:
@@ -40,10 +40,7 @@ class RouterCatalog:
 
     def check(self, name: str | None) -> str:
         """``name`` (or the default); UnknownComponentError for a method not registered."""
-        chosen = name if name is not None else self.default_name
-        if chosen not in ROUTERS:
-            raise UnknownComponentError("router", chosen, ROUTERS)
-        return chosen
+        return ROUTERS.check(name if name is not None else self.default_name)
 
     def get(self, name: str | None) -> Recruiter:
         """The method ``name`` (None: the default), fitted once on the suite."""

@@ -1,14 +1,14 @@
-"""A tagger with no LLM: clusters of validation-question vectors, named by their top terms.
+"""Clusters of validation-question vectors, named by their top terms (skill-plus's cluster tags,
+knn-shrinkage's cluster level).
 
 Spherical k-means (seeded k-means++ start) groups the validation questions; each cluster is
 named after the keyword tags that are most typical of it (frequent inside, rarer outside), e.g.
-``"topic: triangle, radius"``. A question is tagged with the name of its nearest centroid, so
-the cluster acts as a coarse skill that pools many validation outcomes.
+``"topic: triangle, radius"``. A question's cluster is its nearest centroid, so the cluster acts
+as a coarse skill that pools many validation outcomes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from router_svc.routing.memo import memoised
-from router_svc.tagging.embedder import Embedder
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,45 +88,3 @@ def name_clusters(labels: np.ndarray, tags: Sequence[Sequence[str]], clusters: i
         base = "topic: " + (", ".join(ranked[:2]) or f"cluster {cluster}")
         names.append(base if base not in names else f"{base} ({cluster})")
     return names
-
-
-class ClusterTagger:
-    """Tags each question with the name of its nearest validation-question cluster."""
-
-    def __init__(
-        self,
-        embedder: Embedder,
-        reference_questions: Sequence[str],
-        reference_tags: Sequence[Sequence[str]],
-        *,
-        clusters: int | None = None,
-        seed: int = 0,
-        reference_vectors: np.ndarray | None = None,
-    ) -> None:
-        if not reference_questions:
-            raise ValueError("the cluster tagger needs reference questions")
-        vectors = (
-            reference_vectors
-            if reference_vectors is not None
-            else embedder.embed(reference_questions, kind="query")
-        )
-        count = clusters or default_clusters(len(reference_questions))
-        centroids, labels = kmeans(vectors, count, seed=seed)
-        self.embedder = embedder
-        self.name = f"cluster:{embedder.name}"
-        self.clustering = Clustering(centroids, name_clusters(labels, reference_tags, count))
-        self.reference_labels = labels
-
-    async def tag(self, questions: Sequence[str]) -> list[list[str]]:
-        return await asyncio.to_thread(self.tag_sync, questions)
-
-    def tag_sync(
-        self, questions: Sequence[str], vectors: np.ndarray | None = None
-    ) -> list[list[str]]:
-        """One tag per question: its cluster's name (``vectors`` skips the embed call)."""
-        if not questions:
-            return []
-        if vectors is None:
-            vectors = self.embedder.embed(questions, kind="query")
-        names = self.clustering.names
-        return [[names[label]] for label in self.clustering.assign(vectors).tolist()]

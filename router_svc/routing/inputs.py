@@ -40,6 +40,9 @@ class SuiteData:
     expected_cost: np.ndarray
     """(e,): dollars per question each expert is expected to cost."""
     vector_source: Callable[[], np.ndarray] = field(repr=False, default=lambda: np.zeros((0, 0)))
+    categories: list[str] | None = None
+    """(n,) each validation question's task, where known (the knob search then also holds
+    out whole tasks)."""
     """Computes the (n, d) validation question vectors; called once, when a method needs them."""
 
     def __post_init__(self) -> None:

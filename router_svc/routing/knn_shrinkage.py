@@ -12,14 +12,17 @@ expensive expert (``Recruiter.utility``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Self
 
 import numpy as np
 from pydantic import BaseModel
 
 from router_svc.config.routers import KnnShrinkageOptions
+from router_svc.replay.data import NO_CATEGORY
+from router_svc.routing.evidence import Evidence, SkillRows
 from router_svc.routing.inputs import Queries, SuiteData
-from router_svc.routing.knob_search import select_knobs
+from router_svc.routing.knob_search import Selection, select_knobs
 from router_svc.routing.profiles import ProfileMatrix
 from router_svc.routing.recruiter import Recruiter, ScoreParts
 from router_svc.routing.shrinkage import ShrinkageKnobs, ShrinkageModel
@@ -36,38 +39,53 @@ class KnnShrinkageRouter(Recruiter):
     scores_are_probabilities = True
 
     def __init__(
-        self, matrix: ProfileMatrix, expected_cost: np.ndarray, model: ShrinkageModel
+        self,
+        matrix: ProfileMatrix,
+        expected_cost: np.ndarray,
+        model: ShrinkageModel,
+        selection: Selection | None = None,
     ) -> None:
         super().__init__(matrix, expected_cost)
         self.model = model
-        self.overall = model.scores.mean(axis=0) if len(model.scores) else expected_cost * 0
+        self.selection = selection
+        """The knob search behind ``model`` (None: the knobs as given)."""
+        self.overall = model.overall.probability[0]
 
     @classmethod
     def fit(cls, suite: SuiteData, options: BaseModel) -> Self:
         settings = KnnShrinkageOptions.model_validate(options.model_dump())
-        vectors = np.ascontiguousarray(suite.vectors, dtype=np.float32)
-        knobs = knobs_of(settings)
-        if settings.tuned and len(vectors) >= MIN_TUNED:
-            found = select_knobs(
-                vectors, suite.scores, suite.costs, start=knobs, folds=settings.folds,
-                seed=settings.seed,
+        evidence = suite_evidence(suite)
+        skill_count = len(suite.matrix.skills)
+        knobs, selection = knobs_of(settings), None
+        if settings.tuned and len(evidence) >= MIN_TUNED:
+            selection = select_knobs(
+                evidence, skill_count, categories=suite.categories, start=knobs,
+                folds=settings.folds, seed=settings.seed,
             )  # fmt: skip
-            knobs = found.knobs
-        model = ShrinkageModel.fit(vectors, suite.scores, suite.costs, knobs)
-        return cls(suite.matrix, suite.expected_cost, model)
+            knobs = selection.knobs
+        model = ShrinkageModel.fit(evidence, skill_count, knobs)
+        return cls(suite.matrix, suite.expected_cost, model, selection)
 
     @property
     def knobs(self) -> ShrinkageKnobs:
         return self.model.knobs
 
     def score_queries(self, queries: Queries) -> ScoreParts:
-        probability, cost = self.model.estimate(queries.require_vectors())
+        skills = SkillRows.of_matches(
+            [[(m.skill, m.similarity) for m in q] for q in queries.skills], self._skill_index
+        )
+        estimate = self.model.estimate(queries.require_vectors(), skills)
         return ScoreParts(
-            relevance=probability,
+            relevance=estimate.probability,
             prior=self.overall,
-            score=probability,
+            score=estimate.probability,
             fallback=np.zeros(len(queries), dtype=bool),
-            cost=cost,
+            cost=estimate.cost,
+            evidence={
+                name: (level.probability, level.weight)
+                for name, level in estimate.levels.items()
+                if name == "global" or level.weight.any()
+            },
         )
 
 
@@ -80,5 +98,30 @@ def knobs_of(options: KnnShrinkageOptions) -> ShrinkageKnobs:
         clusters=options.clusters,
         cluster_pseudo=options.cluster_pseudo,
         membership_temperature=options.membership_temperature,
+        skill_pseudo=options.skill_pseudo,
+        task_pseudo=options.task_pseudo,
         seed=options.seed,
     )
+
+
+def suite_evidence(suite: SuiteData) -> Evidence:
+    """The suite's validation records as evidence rows (skills: each question's tags)."""
+    return Evidence(
+        np.ascontiguousarray(suite.vectors, dtype=np.float32),
+        np.asarray(suite.scores, dtype=float),
+        np.asarray(suite.costs, dtype=float),
+        SkillRows.of_tags(suite.tags, suite.matrix.skill_index()),
+        task_indices(suite.categories),
+    )
+
+
+def task_indices(categories: Sequence[str] | None) -> np.ndarray | None:
+    """Each question's task as an index into the sorted task names (-1: none named); None
+    where no question names one."""
+    if categories is None:
+        return None
+    names = sorted({c for c in categories if c != NO_CATEGORY})
+    if not names:
+        return None
+    lookup = {name: i for i, name in enumerate(names)}
+    return np.array([lookup.get(c, -1) for c in categories], dtype=np.intp)

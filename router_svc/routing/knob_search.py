@@ -1,23 +1,29 @@
-"""Choosing the shrinkage estimator's knobs by cross-validation on the validation questions.
+"""Choosing the shrinkage estimator's knobs by cross-validation on the evidence rows.
 
-The validation questions are split into seeded folds; each fold is estimated by a model fitted
-on the others, and the knobs that give the best held-out log-likelihood of every expert's
-outcomes win (coordinate ascent over a fixed grid, a few rounds). The log-likelihood scores
-the whole probability table, not one routing decision, so it does not depend on the cost
-weight a user will pick later and is less noisy than held-out routing accuracy.
+Two families of folds judge each setting. Ordinary folds hold out seeded random questions
+(tasks already seen); where the rows carry categories, leave-one-category-out folds hold out a
+whole task, so a knob that only helps on tasks seen in validation loses there. Each held-out
+question is estimated by a model fitted on the other folds, and the setting is scored by what
+the report measures: the routing decision's realised utility (score of the chosen expert
+minus lambda x its relative cost) averaged over a few cost weights, with the held-out
+log-likelihood as a tie-breaker. The families count equally. Coordinate ascent over a fixed
+grid, a few rounds, from the given knobs.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from router_svc.routing.evidence import Evidence, SkillRows
 from router_svc.routing.neighbours import nearest
 from router_svc.routing.shrinkage import (
     Neighbours,
     NeighbourSums,
+    Records,
     ShrinkageKnobs,
     ShrinkageModel,
     membership,
@@ -27,23 +33,31 @@ from router_svc.routing.shrinkage import (
 GRID: Mapping[str, Sequence[float]] = {
     "neighbours": (10, 25, 50, 100, 200),
     "kernel_width": (0.05, 0.1, 0.2, 0.5),
-    "neighbour_pseudo": (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0),
+    "neighbour_pseudo": (0.3, 1.0, 3.0, 10.0, 30.0, 100.0),
+    "skill_pseudo": (3.0, 10.0, 30.0, 100.0, 300.0, math.inf),
     "clusters": (1, 4, 8, 16, 32),
     "cluster_pseudo": (1.0, 5.0, 20.0, 80.0),
+    "task_pseudo": (1.0, 5.0, 20.0, 80.0, math.inf),
     "membership_temperature": (0.01, 0.02, 0.05, 0.1),
 }
 """The values each knob may take; the search starts from the given knobs."""
 
+DECISION_WEIGHTS = (0.0, 0.05, 0.2)
+"""Cost weights (lambda, relative to the most expensive expert) the decisions are scored at."""
+SIGNIFICANCE = 2.0
+"""A knob moves only when its gain exceeds this many standard errors of the paired gain:
+most settings differ by noise, and the given knobs stand until the evidence says otherwise."""
+_TIE_BREAK = 1e-3
+"""Weight of the log-likelihood beside the decisions' utility: it orders exact ties only."""
 _EPSILON = 1e-4
 
 
 @dataclass
 class FoldedData:
-    """Validation arrays, their folds, and what is cached across knob settings."""
+    """Evidence rows, their folds, and what is cached across knob settings."""
 
-    vectors: np.ndarray
-    scores: np.ndarray
-    costs: np.ndarray
+    evidence: Evidence
+    skill_count: int
     fold: np.ndarray
     models: dict[tuple[int, int, int], ShrinkageModel] = field(default_factory=dict)
     members: dict[tuple[int, int, int, float], tuple[np.ndarray, np.ndarray]] = field(
@@ -52,49 +66,59 @@ class FoldedData:
     """Per (fold, clusters, seed, temperature): the training and held-out rows' memberships."""
     near: dict[int, Neighbours] = field(default_factory=dict)
     sums: dict[tuple[int, int, float], NeighbourSums] = field(default_factory=dict)
-
-    @classmethod
-    def of(
-        cls, vectors: np.ndarray, scores: np.ndarray, costs: np.ndarray, folds: int, seed: int
-    ) -> FoldedData:
-        fold = np.random.default_rng(seed).permutation(len(vectors)) % folds
-        return cls(vectors, np.asarray(scores, dtype=float), np.asarray(costs, dtype=float), fold)
+    skills: dict[int, tuple[Records, SkillRows]] = field(default_factory=dict)
 
     @property
     def folds(self) -> int:
         return int(self.fold.max()) + 1
 
-    def held_out(self, knobs: ShrinkageKnobs) -> np.ndarray:
-        """(n, e): every question's estimate by the model fitted without its fold."""
-        estimate = np.zeros_like(self.scores)
+    def held_out(self, knobs: ShrinkageKnobs) -> tuple[np.ndarray, np.ndarray]:
+        """(probability, cost), each (n, e): every row's estimate by the model fitted
+        without its fold."""
+        shape = self.evidence.scores.shape
+        probability, cost = np.zeros(shape), np.zeros(shape)
         for f in range(self.folds):
             rows = self.fold == f
             model, member = self._model(f, knobs)
-            prior = model.cluster_prior(self.vectors[rows], member)
-            if knobs.neighbours < 1:
-                estimate[rows] = prior[0]
-            else:
-                estimate[rows] = model.blend(*prior, self._sums(f, model))[0]
-        return estimate
+            sums = self._sums(f, model) if knobs.neighbours >= 1 else None
+            estimate = model.estimate(
+                self.evidence.vectors[rows], self._skills(f)[1], member=member, sums=sums
+            )
+            probability[rows], cost[rows] = estimate.probability, estimate.cost
+        return probability, cost
 
     def _sums(self, f: int, model: ShrinkageModel) -> NeighbourSums:
-        """Fold f's neighbour sums, computed once per (neighbours, kernel width): the
-        other knobs only move the prior they are shrunk toward."""
+        """Fold f's neighbour sums, once per (neighbours, kernel width)."""
         knobs = model.knobs
         key = (f, knobs.neighbours, knobs.kernel_width)
         if key not in self.sums:
-            self.sums[key] = neighbour_sums(self._near(f), model.scores, model.costs, knobs)
+            self.sums[key] = neighbour_sums(self._near(f), model.evidence, knobs)
         return self.sums[key]
+
+    def _skills(self, f: int) -> tuple[Records, SkillRows]:
+        """Fold f's training skill records and its held-out rows' skills (those with a
+        record in training)."""
+        if f not in self.skills:
+            train = self.fold != f
+            records = Records.of_skills(
+                self.evidence.skills.take(train), self.evidence.take(train), self.skill_count
+            )
+            held = self.evidence.skills.take(self.fold == f)
+            has_record = records.known.sum(axis=1) > 0
+            kept = has_record[held.columns]
+            held = SkillRows(held.rows[kept], held.columns[kept], held.weights[kept], held.count)
+            self.skills[f] = (records, held)
+        return self.skills[f]
 
     def _model(self, f: int, knobs: ShrinkageKnobs) -> tuple[ShrinkageModel, np.ndarray | None]:
         """Fold f's model for ``knobs`` and its held-out rows' cluster membership (None: one
-        cluster). Clusterings and memberships are computed once: only the pseudo-counts vary
-        between most of the settings tried."""
+        cluster). Clusterings, memberships and skill records are computed once: only the
+        pseudo-counts vary between most of the settings tried."""
         key = (f, knobs.clusters, knobs.seed)
         if key not in self.models:
             train = self.fold != f
             self.models[key] = ShrinkageModel.fit(
-                self.vectors[train], self.scores[train], self.costs[train], knobs
+                self.evidence.take(train), self.skill_count, knobs
             )
         fitted = self.models[key]
         if not len(fitted.centroids):
@@ -103,66 +127,173 @@ class FoldedData:
         if member_key not in self.members:
             width = knobs.membership_temperature
             self.members[member_key] = (
-                membership(fitted.vectors, fitted.centroids, width),
-                membership(self.vectors[self.fold == f], fitted.centroids, width),
+                membership(fitted.evidence.vectors, fitted.centroids, width),
+                membership(self.evidence.vectors[self.fold == f], fitted.centroids, width),
             )
         train_member, held_member = self.members[member_key]
         return fitted.refit(knobs, train_member), held_member
 
     def _near(self, f: int) -> Neighbours:
-        """Fold f's nearest training questions, as many as the widest knob asks for."""
+        """Fold f's nearest training rows, as many as the widest knob asks for."""
         if f not in self.near:
-            train, widest = self.vectors[self.fold != f], int(max(GRID["neighbours"]))
-            found = nearest(self.vectors[self.fold == f], train, min(widest, len(train)))
+            vectors = self.evidence.vectors
+            train, widest = vectors[self.fold != f], int(max(GRID["neighbours"]))
+            found = nearest(vectors[self.fold == f], train, min(widest, len(train)))
             self.near[f] = Neighbours(*found)
         return self.near[f]
 
 
 def log_likelihood(probability: np.ndarray, outcome: np.ndarray) -> float:
-    """Mean Bernoulli log-likelihood of 0/1 (or graded) outcomes."""
-    p = np.clip(probability, _EPSILON, 1.0 - _EPSILON)
-    return float(np.mean(outcome * np.log(p) + (1.0 - outcome) * np.log(1.0 - p)))
+    """Mean Bernoulli log-likelihood of the known 0/1 (or graded) outcomes."""
+    known = ~np.isnan(outcome)
+    p = np.clip(probability[known], _EPSILON, 1.0 - _EPSILON)
+    o = outcome[known]
+    return float(np.mean(o * np.log(p) + (1.0 - o) * np.log(1.0 - p)))
+
+
+def decision_utility(
+    probability: np.ndarray,
+    cost: np.ndarray,
+    evidence: Evidence,
+    weights: Sequence[float] = DECISION_WEIGHTS,
+) -> float:
+    """The mean of ``row_utility`` over the rows whose chosen expert's outcome is known."""
+    return float(np.nanmean(row_utility(probability, cost, evidence, weights)))
+
+
+def row_utility(
+    probability: np.ndarray,
+    cost: np.ndarray,
+    evidence: Evidence,
+    weights: Sequence[float] = DECISION_WEIGHTS,
+) -> np.ndarray:
+    """(n,): each row's realised utility of the top-1 choice by probability - lambda x
+    relative cost, averaged over cost weights ``weights``: the held-out score of the chosen
+    expert minus lambda x its recorded relative cost (NaN where that outcome is unknown)."""
+    scale = float(np.nanmax(np.nanmean(evidence.costs, axis=0), initial=0.0)) or 1.0
+    rows = np.arange(len(probability))
+    total = np.zeros(len(probability))
+    for weight in weights:
+        chosen = np.argmax(probability - weight * cost / scale, axis=1)
+        score, spent = evidence.scores[rows, chosen], evidence.costs[rows, chosen]
+        total += score - weight * np.nan_to_num(spent) / scale
+    return total / len(weights)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One knob setting and its cross-validated scores."""
+
+    knobs: ShrinkageKnobs
+    objective: float
+    utility: dict[str, float]
+    """Per fold family: the decisions' mean realised utility."""
+    accuracy: dict[str, float]
+    """Per fold family: held-out accuracy of the lambda = 0 choice."""
+    log_likelihood: float
+    rows: dict[str, np.ndarray] = field(repr=False, compare=False, default_factory=dict)
+    """Per fold family: each row's realised utility (for paired comparisons)."""
+
+    def gain_over(self, other: Trial) -> tuple[float, float]:
+        """(mean gain in utility over ``other``, its standard error), the fold families
+        weighing equally; paired by row."""
+        means, variances = [], []
+        for name, mine in self.rows.items():
+            diff = mine - other.rows[name]
+            diff = diff[~np.isnan(diff)]
+            means.append(float(diff.mean()) if len(diff) else 0.0)
+            variances.append(float(diff.var()) / max(len(diff), 1))
+        count = max(len(means), 1)
+        return sum(means) / count, float(np.sqrt(sum(variances))) / count
 
 
 @dataclass(frozen=True)
 class Selection:
-    """The chosen knobs and their held-out log-likelihood."""
+    """The chosen knobs, their trial, and every other setting tried (best first)."""
 
     knobs: ShrinkageKnobs
-    log_likelihood: float
+    best: Trial
+    trials: tuple[Trial, ...]
+
+    def runners_up(self, n: int = 3) -> list[Trial]:
+        return [t for t in self.trials if t.knobs != self.knobs][:n]
+
+
+def fold_families(
+    evidence: Evidence,
+    skill_count: int,
+    categories: Sequence[str] | None,
+    *,
+    folds: int = 5,
+    seed: int = 0,
+) -> dict[str, FoldedData]:
+    """Seeded random folds, plus one fold per category where there are at least two."""
+    n = len(evidence)
+    folds = max(2, min(folds, n))
+    families = {
+        "random": FoldedData(
+            evidence, skill_count, np.random.default_rng(seed).permutation(n) % folds
+        )
+    }
+    names = sorted(set(categories)) if categories is not None else []
+    if len(names) >= 2:
+        lookup = {name: i for i, name in enumerate(names)}
+        fold = np.array([lookup[c] for c in categories or ()], dtype=int)
+        families["category"] = FoldedData(evidence, skill_count, fold)
+    return families
 
 
 def select_knobs(
-    vectors: np.ndarray,
-    scores: np.ndarray,
-    costs: np.ndarray,
+    evidence: Evidence,
+    skill_count: int,
     *,
+    categories: Sequence[str] | None = None,
     start: ShrinkageKnobs | None = None,
     folds: int = 5,
     seed: int = 0,
     rounds: int = 3,
 ) -> Selection:
-    """Coordinate ascent of the held-out log-likelihood over ``GRID`` from ``start``."""
-    folds = max(2, min(folds, len(vectors)))
-    data = FoldedData.of(vectors, scores, costs, folds, seed)
-    best = start or ShrinkageKnobs(seed=seed)
-    best_score = log_likelihood(data.held_out(best), data.scores)
+    """Coordinate ascent of the cross-validated decision utility over ``GRID`` from
+    ``start``."""
+    families = fold_families(evidence, skill_count, categories, folds=folds, seed=seed)
+    tried: dict[ShrinkageKnobs, Trial] = {}
+    best = _trial(start or ShrinkageKnobs(seed=seed), families, tried)
     for _ in range(rounds):
         improved = False
         for name, values in GRID.items():
             for value in values:
-                knobs = replace(best, **{name: type(getattr(best, name))(value)})
-                if knobs == best or not _fits(knobs, data):
+                knobs = replace(best.knobs, **{name: type(getattr(best.knobs, name))(value)})
+                if knobs in tried or not all(_fits(knobs, d) for d in families.values()):
                     continue
-                score = log_likelihood(data.held_out(knobs), data.scores)
-                if score > best_score + 1e-6:
-                    best, best_score, improved = knobs, score, True
+                trial = _trial(knobs, families, tried)
+                gain, error = trial.gain_over(best)
+                if gain > 0 and gain > SIGNIFICANCE * error:
+                    best, improved = trial, True
         if not improved:
             break
-    return Selection(best, best_score)
+    ranked = sorted(tried.values(), key=lambda t: -t.objective)
+    return Selection(best.knobs, best, tuple(ranked))
+
+
+def _trial(
+    knobs: ShrinkageKnobs, families: Mapping[str, FoldedData], tried: dict[ShrinkageKnobs, Trial]
+) -> Trial:
+    utility, accuracy, likelihood = {}, {}, []
+    rows = {}
+    for name, data in families.items():
+        probability, cost = data.held_out(knobs)
+        rows[name] = row_utility(probability, cost, data.evidence)
+        utility[name] = float(np.nanmean(rows[name]))
+        accuracy[name] = decision_utility(probability, cost, data.evidence, (0.0,))
+        likelihood.append(log_likelihood(probability, data.evidence.scores))
+    mean_likelihood = float(np.mean(likelihood))
+    objective = float(np.mean(list(utility.values()))) + _TIE_BREAK * mean_likelihood
+    trial = Trial(knobs, objective, utility, accuracy, mean_likelihood, rows)
+    tried[knobs] = trial
+    return trial
 
 
 def _fits(knobs: ShrinkageKnobs, data: FoldedData) -> bool:
-    """Whether the smallest training part has enough questions for these knobs."""
-    smallest = len(data.vectors) - int(np.bincount(data.fold).max())
+    """Whether the smallest training part has enough rows for these knobs."""
+    smallest = len(data.evidence) - int(np.bincount(data.fold).max())
     return knobs.neighbours <= smallest and knobs.clusters <= smallest

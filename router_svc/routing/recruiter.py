@@ -48,15 +48,30 @@ class ScoreParts:
     cost: np.ndarray | None = None
     """(questions, experts): each expert's expected dollars on each question, for methods that
     estimate it per question; None: the recruiter's per-expert ``expected_cost``."""
+    evidence: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
+    """Per level of a probability estimate (neighbours, skills, cluster, task, global): that
+    level's estimate and the questions behind it, each (questions, experts)."""
 
 
 @dataclass(frozen=True)
 class ExpertScore:
+    """How one expert was scored. A method that estimates success probabilities fills in
+    ``probability`` and ``evidence`` (relevance and prior are None: it has neither); a
+    skill-profile method fills in ``relevance`` (profile values summed over the question's
+    skills) and ``prior`` (its global-competency prior)."""
+
     expert: str
-    relevance: float
-    prior: float
+    relevance: float | None
+    prior: float | None
     cost_penalty: float
+    """lambda x the expert's expected cost relative to the most expensive expert."""
     score: float
+    """What the choice is taken over: the score (probability) minus the cost penalty."""
+    probability: float | None = None
+    """The estimated chance that the expert answers the question right."""
+    evidence: dict[str, dict[str, float]] | None = None
+    """Per level: {"estimate": that level's probability, "questions": the (weighted) graded
+    questions behind it}; each level is shrunk toward the next by its evidence."""
 
 
 @dataclass(frozen=True)
@@ -269,13 +284,16 @@ class Recruiter:
         final: np.ndarray,
         chosen: np.ndarray,
     ) -> Assignment:
+        probabilities = self.scores_are_probabilities
         scores = [
             ExpertScore(
                 expert=name,
-                relevance=round(float(parts.relevance[row, col]), 6),
-                prior=round(float(parts.prior[col]), 6),
+                relevance=None if probabilities else round(float(parts.relevance[row, col]), 6),
+                prior=None if probabilities else round(float(parts.prior[col]), 6),
                 cost_penalty=round(float(penalty[row, col]), 6),
                 score=round(float(final[row, col]), 6),
+                probability=round(float(parts.score[row, col]), 6) if probabilities else None,
+                evidence=_evidence(parts, row, col),
             )
             for col, name in enumerate(self.matrix.experts)
         ]
@@ -335,6 +353,18 @@ class SkillRecruiter(Recruiter):
         score = _scaled(np.clip(relevance, 0, None) * prior) + _ORDER_SLIVER * standing
         score += _TIE_SLIVER * prior[None, :]
         return ScoreParts(relevance=relevance, prior=prior, score=score, fallback=fallback)
+
+
+def _evidence(parts: ScoreParts, row: int, col: int) -> dict[str, dict[str, float]] | None:
+    if parts.evidence is None:
+        return None
+    return {
+        level: {
+            "estimate": round(float(estimate[row, col]), 4),
+            "questions": round(float(count[row, col]), 2),
+        }
+        for level, (estimate, count) in parts.evidence.items()
+    }
 
 
 def competency_prior(

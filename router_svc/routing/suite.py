@@ -3,8 +3,9 @@
 The service reads the profile (``profile.json``), the inventory and every validation outcome
 (``outputs.jsonl``: one record per question and expert; the last record of a pair wins). The
 validation question vectors are computed with the given embedder only when a method needs
-them, and cached next to the profile in ``vectors-<key>.npy``, the key a hash of the embedder's
-name and the question texts, so a changed suite or model never reads stale vectors.
+them, and cached per text next to the profile (``vectors-<key>/``, the key a hash of the
+embedder's name; ``tagging.vector_cache``), so a changed suite or model never reads stale
+vectors.
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ def suite_from_table(
         costs=table.costs,
         expected_cost=table.costs.mean(axis=0),
         vector_source=(lambda: vectors) if vectors is not None else _no_vectors,
+        categories=list(table.categories),
     )
 
 

@@ -42,14 +42,24 @@ class SkillMatch(BaseModel):
 
 
 class ExpertScore(BaseModel):
-    """How the recruiter scored one expert."""
+    """How the router scored one expert. A method that estimates success probabilities (the
+    default) fills in ``probability`` and ``evidence``; a skill-profile method fills in
+    ``relevance`` and ``prior``."""
 
     model_config = _OPEN
     expert: str
-    relevance: float
-    prior: float
+    relevance: float | None = None
+    """Profile values summed over the question's skills (skill-profile methods)."""
+    prior: float | None = None
+    """The global-competency prior (skill-profile methods)."""
     cost_penalty: float
+    """lambda x the expert's expected cost relative to the most expensive expert."""
     score: float
+    """What the choice is taken over: the score minus the cost penalty."""
+    probability: float | None = None
+    """The estimated chance that the expert answers right (probability methods)."""
+    evidence: dict[str, dict[str, float]] | None = None
+    """Per level (neighbours, skills, cluster, task, global): {"estimate", "questions"}."""
 
 
 class Assignment(BaseModel):

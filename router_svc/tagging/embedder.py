@@ -1,8 +1,10 @@
-"""Sentence embeddings: the Embedder protocol and the local sentence-transformers model.
+"""Sentence embeddings: the Embedder protocol and the sentence-transformers model (MiniLM).
 
 An embedder turns strings into L2-normalised float32 rows, so a cosine similarity is a plain
 dot product. Callers say whether the strings are queries (questions, keywords to map) or
 documents (inventory skills, reference questions); symmetric models such as MiniLM ignore it.
+The default embedder is the static model distilled from MiniLM (``tagging.static_embedder``);
+``tagging.embedders`` picks the class for a pool's ``embedding_model``.
 """
 
 from __future__ import annotations
@@ -22,8 +24,11 @@ from router_svc.tagging.onnx_encoder import OnnxEncoder, onnx_encoder, verified_
 
 EmbeddingKind = Literal["query", "document"]
 
-DEFAULT_MODEL = "pkg:all-minilm-l6-v2"
-_INSTALL = "pip install 'router-svc[embeddings]'"
+DEFAULT_MODEL = "pkg:minilm-static"
+"""The pool's default ``embedding_model``: the static model distilled from MiniLM."""
+MINILM = "pkg:all-minilm-l6-v2"
+"""all-MiniLM-L6-v2 through sentence-transformers (the ``minilm`` extra)."""
+_INSTALL = "pip install 'router-svc[minilm]'"
 
 
 class Embedder(Protocol):
@@ -40,7 +45,8 @@ class Embedder(Protocol):
 class SentenceTransformerEmbedder:
     """A sentence-transformers model on the CPU, loaded on the first ``embed`` call.
 
-    ``model`` is a packaged reference (``pkg:all-minilm-l6-v2``) or a local model folder.
+    ``model`` is a packaged reference (``pkg:all-minilm-l6-v2``, the ``minilm`` extra) or a
+    local model folder.
     Where the model qualifies, it runs on ONNX Runtime (``tagging.onnx_encoder``: the same
     vectors; a routed question in about half the time): at once, without loading PyTorch,
     when this machine holds a verified export, else after the first tiny batch (a routed
@@ -51,7 +57,7 @@ class SentenceTransformerEmbedder:
 
     def __init__(
         self,
-        model: str = DEFAULT_MODEL,
+        model: str = MINILM,
         *,
         cache_dir: Path = Path(".router-svc/models"),
         name: str | None = None,
@@ -138,7 +144,7 @@ class SentenceTransformerEmbedder:
         if not path.is_dir():
             raise ConfigError(
                 f"embedding model folder {path} does not exist; give a sentence-transformers "
-                f"folder or a packaged model such as {DEFAULT_MODEL}"
+                f"folder or a packaged model such as {MINILM}"
             )
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         try:

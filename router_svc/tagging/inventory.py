@@ -127,7 +127,9 @@ class SkillInventory:
         if embedder.name != self.embedder_name:
             raise ConfigError(
                 f"the skill inventory was built with the embedder {self.embedder_name!r} but "
-                f"is being matched with {embedder.name!r}; rebuild the inventory"
+                f"is being matched with {embedder.name!r}; rebuild the inventory with "
+                "`router-svc profile --suite NAME` (recorded tags and generations are reused) "
+                f"or set the pool's embedding_model to {self.embedder_name!r}"
             )
 
     def save(self, folder: Path) -> None:

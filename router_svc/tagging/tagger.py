@@ -19,13 +19,14 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Protocol
+from typing import Protocol, Self
 
 import numpy as np
 
 from router_svc.backends.base import Engine
 from router_svc.errors import DataError
 from router_svc.tagging.embedder import Embedder
+from router_svc.tagging.sources import TaggerSources
 from router_svc.types import Completion, GenerationRequest, Message
 
 MAX_KEYWORD_CHARS = 40
@@ -152,6 +153,19 @@ class LLMTagger:
         self.strip_options = strip_options
         self.grammar = grammar
 
+    @classmethod
+    def build(cls, sources: TaggerSources) -> Self | None:
+        """The pool's ``tagger.expert`` sampled as configured; None when none is named."""
+        config = sources.config
+        if config.expert is None:
+            return None
+        return cls(
+            sources.engine(config.expert),
+            samples=config.samples,
+            temperature=config.temperature,
+            min_votes=config.min_votes,
+        )
+
     async def tag(self, questions: Sequence[str]) -> list[list[str]]:
         """All samples of all questions go to the engine in one generate call."""
         tags, _ = await self.tag_counted(questions)
@@ -248,12 +262,21 @@ def _keyword_item(item: str) -> str | None:
 # --- embedding tagger ------------------------------------------------------------------------
 
 
+INLINE_QUESTIONS = 8
+"""Questions an ``inline`` embedding tagger tags without leaving the event loop."""
+
+
 class EmbeddingTagger:
     """Tags a question with the tags of its nearest reference questions, no LLM call.
 
     Each of the ``neighbours`` most similar reference questions votes for its tags with weight
     ``exp((similarity - best) / temperature)``, so a near-duplicate outvotes loose matches; a
     tag is kept when it has at least ``min_share`` of the total weight (the top tag always).
+
+    ``inline``: tag a few questions (a routed request) on the event loop's thread, for an
+    embedder that takes well under a millisecond per text (the static model, hashing): handing
+    them to a worker thread cost more than embedding them. Larger batches, and a transformer
+    embedder, always run on a worker thread.
     """
 
     def __init__(
@@ -266,6 +289,7 @@ class EmbeddingTagger:
         max_keywords: int = 5,
         temperature: float = 0.1,
         min_share: float = 0.5,
+        inline: bool = False,
     ) -> None:
         if len(reference_questions) != len(reference_tags):
             counts = f"{len(reference_questions)} reference questions but {len(reference_tags)}"
@@ -287,9 +311,23 @@ class EmbeddingTagger:
         self.max_keywords = max_keywords
         self.temperature = temperature
         self.min_share = min_share
+        self.inline = inline
         self._vectors: np.ndarray | None = None
 
+    @classmethod
+    def build(cls, sources: TaggerSources) -> Self:
+        """The profile's tagged questions as references, ``tagger.neighbours`` of them voting."""
+        return cls(
+            sources.embedder,
+            sources.questions,
+            sources.tags,
+            neighbours=sources.config.neighbours,
+            inline=sources.inline,
+        )
+
     async def tag(self, questions: Sequence[str]) -> list[list[str]]:
+        if self.inline and self._vectors is not None and len(questions) <= INLINE_QUESTIONS:
+            return self.tag_sync(questions)
         return await asyncio.to_thread(self.tag_sync, questions)
 
     def tag_sync(self, questions: Sequence[str]) -> list[list[str]]:
@@ -396,6 +434,11 @@ class KeywordTagger:
         self._df = Counter(term for runs in corpus for term in set(self._terms(runs)))
         self._documents = len(corpus)
         self._df_range = range(min_df, max(min_df, int(max_df * len(corpus))) + 1)
+
+    @classmethod
+    def build(cls, sources: TaggerSources) -> Self:
+        """IDF from the profile's questions."""
+        return cls(sources.questions)
 
     async def tag(self, questions: Sequence[str]) -> list[list[str]]:
         return await asyncio.to_thread(self.tag_sync, questions)

@@ -1,6 +1,6 @@
 """Back-pressure on a real server: a full expert queue is a 429 with Retry-After, a request past
-its deadline a 504, a client that goes away has its work cancelled (499 in the metrics), and
-/metrics shows the requests in flight and held per expert."""
+its deadline a 504 (an expert whose load outlasts it), a client that goes away has its work
+cancelled (499 in the metrics), and /metrics shows the requests in flight and held per expert."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from router_svc.api.app import create_app
 from tests.conftest import ServerStarter
-from tests.support import eventually, redis_env
+from tests.support import REPLAY_SMALL, ReplaySuite, eventually, redis_env, serve_in_thread
 from tests.support import metric_sample as sample
 
 pytestmark = pytest.mark.slow
@@ -57,14 +58,48 @@ async def test_a_full_expert_queue_is_a_429_with_retry_after(busy_server: str) -
     assert sample(metrics, "router_svc_requests_in_flight") >= 2  # the first and /metrics
 
 
-async def test_a_request_past_its_deadline_is_a_504(busy_server: str) -> None:
-    async with httpx.AsyncClient(base_url=busy_server, timeout=60) as http:
-        response = await http.post("/v1/chat/completions", json=LONG)
+SLOW_LOAD = "slow-load"
+_SLOW_EXPERT = """\
+  - name: slow-load
+    engine: replay
+    model: replay
+    routable: false
+    options: {{file: {file}, expert: {recorded}, load_delay_s: 600}}
+"""
+
+
+@pytest.fixture(scope="module")
+def deadline_server(
+    replay_suite: ReplaySuite, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The recorded pool plus an expert whose load takes 10 minutes, under a 1 s deadline: a
+    request to it outlasts the deadline on any machine (no model speed involved)."""
+    folder = tmp_path_factory.mktemp("deadline")
+    config = folder / "experts.yaml"
+    recorded = replay_suite.data.experts[0]
+    config.write_text(
+        replay_suite.settings.config_path.read_text()
+        + _SLOW_EXPERT.format(file=REPLAY_SMALL, recorded=recorded)
+    )
+    update = {"config_path": config, "data_dir": folder / "data", "request_timeout_s": 1.0}
+    with serve_in_thread(create_app(replay_suite.settings.model_copy(update=update))) as url:
+        yield url
+
+
+async def test_a_request_past_its_deadline_is_a_504(deadline_server: str) -> None:
+    body = {"model": SLOW_LOAD, "messages": [{"role": "user", "content": "What is 2 + 2?"}]}
+    series = f'router_svc_expert_requests{{expert="{SLOW_LOAD}"}}'
+    async with httpx.AsyncClient(base_url=deadline_server, timeout=60) as http:
+        response = await http.post("/v1/chat/completions", json=body)
         assert response.status_code == 504, response.text
-        assert response.json()["error"]["code"] == "deadline_exceeded"
+        error = response.json()["error"]
+        assert (error["code"], error["message"]) == (
+            "deadline_exceeded",
+            "no answer within 1 s (ROUTER_SVC_REQUEST_TIMEOUT_S)",
+        )
 
         async def released() -> bool:
-            return await held(http) == 0
+            return sample((await http.get("/metrics")).text, series) == 0
 
         await eventually(released, what="the expert's slot to be given back")
 

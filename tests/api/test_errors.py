@@ -12,6 +12,7 @@ from router_svc.api.errors import HTTPError, error_body
 from router_svc.errors import (
     BackendError,
     BackendTimeout,
+    ContextLengthError,
     DataError,
     JobNotFoundError,
     NoExpertsError,
@@ -218,12 +219,7 @@ def test_a_prompt_longer_than_the_context_is_400(api_server: str) -> None:
         (JobNotFoundError("no job"), 404, "job_not_found", None),
         (BackendTimeout("slow", expert="a"), 504, "backend_timeout", None),
         (BackendError("broke", expert="a"), 502, "backend_error", None),
-        (
-            BackendError("llama.cpp failed: Requested tokens (3000) exceed context window of 2048"),
-            400,
-            "context_length_exceeded",
-            "messages",
-        ),
+        (ContextLengthError("3000 tokens > 2048"), 400, "context_length_exceeded", "messages"),
         (StoreError("cannot reach Redis"), 503, "store_unavailable", None),
         (DataError("no profile"), 503, "not_ready", None),
         (HTTPError(401, "no key", type="authentication_error", code="k"), 401, "k", None),

@@ -225,16 +225,34 @@ async def test_a_worker_stays_registered_through_a_round_longer_than_its_ttl(
     cluster: Cluster,
 ) -> None:
     runtime = cluster.runtime()
+    raw = Redis.from_url(str(runtime.settings.redis_url), decode_responses=True)
     try:
         worker = make_worker(runtime, "w-long", (cluster.experts[0],), heartbeat_s=0.5)
+        key = f"{runtime.store.jobs.prefix}:worker:w-long"  # type: ignore[attr-defined]
+
+        async def registered() -> bool:
+            return "w-long" in [w.consumer for w in await worker.stages.workers()]
+
+        async def lapsed() -> bool:
+            return not await registered()
+
         await worker.run_round()  # registers, for 3 heartbeats (the 3 s floor)
-        await asyncio.sleep(3.5)  # a round with no beat (routing was one): the entry lapses
-        lapsed = [w.consumer for w in await worker.stages.workers()]
+        assert await registered()
+        # A round with no beat (routing was one): the entry lapses once its TTL runs out.
+        await eventually(lapsed, what="the registration to lapse")
         await worker.run_round()
         async with worker._claim_heartbeat(()):  # what a routing round runs in
-            await asyncio.sleep(3.5)
-            kept = [w.consumer for w in await worker.stages.workers()]
+            seen: list[int] = []
+
+            async def renewed() -> bool:
+                """The registration's time to live went back up: a beat renewed it."""
+                seen.append(await raw.pttl(key))
+                return seen[-1] > min(seen) + 200
+
+            for beat in range(8):  # 8 beats of 0.5 s: past the 3 s TTL it registered with
+                seen.clear()
+                await eventually(renewed, what=f"beat {beat} to renew the registration")
+                assert await registered()
     finally:
+        await raw.aclose()
         await runtime.close()
-    assert "w-long" not in lapsed
-    assert "w-long" in kept

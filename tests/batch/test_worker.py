@@ -190,14 +190,21 @@ async def test_cancelled_items_are_skipped_and_once_exits(backend: Backend) -> N
     assert await store.jobs.results("job-cancel") == []
 
 
-async def test_stop_ends_an_idle_worker(backend: Backend) -> None:
-    worker = worker_for(backend.store, no_pipeline, once=False, block_ms=100)
+async def test_a_waiting_worker_takes_each_new_job_until_stopped(backend: Backend) -> None:
+    store = backend.store
+    worker = worker_for(store, no_pipeline, once=False, block_ms=100)
     task = asyncio.create_task(worker.run())
-    await asyncio.sleep(0.3)
-    assert not task.done()
+    for job in ("job-late", "job-later"):  # each comes while the worker waits with no work
+        await store.jobs.submit(job, ["not json"], {})
+
+        async def finished(job: str = job) -> bool:
+            return (await store.jobs.info(job)).status == "done"
+
+        await eventually(finished, what=f"the waiting worker to take {job}")
+        assert not task.done()
     worker.stop()
     stats = await asyncio.wait_for(task, timeout=5)
-    assert stats.rounds == 0
+    assert (stats.rounds, stats.claimed, stats.failed) == (2, 2, 2)
 
 
 async def test_max_idle_s_ends_a_worker(backend: Backend) -> None:

@@ -104,7 +104,8 @@ def test_act_two_on_a_small_file_prints_the_table_and_the_report(tmp_path: Path)
 
 @pytest.mark.slow
 def test_act_two_on_routerbench_saves_against_gpt4(tmp_path: Path) -> None:
-    """The shipped RouterBench file with MiniLM: the table `make demo` prints."""
+    """The shipped RouterBench file with the default (static) vectors: the table `make demo`
+    prints."""
     output = _demo("--replay", str(ROOT / DEMO_REPLAY), data_dir=tmp_path)
     results = json.loads((_report(output).parent / "results.json").read_text())
     rows = {r.role: r for r in demo_rows(results)}

@@ -35,6 +35,21 @@ def test_suite_import_writes_the_suite_and_prints_a_summary(tmp_path: Path) -> N
     assert "number 4, text 4" in output
 
 
+def test_suite_import_says_which_categories_came_from_file_names(tmp_path: Path) -> None:
+    """Symbolic-MoE's GPQA and MedMCQA files carry no category: each file's name gives one."""
+    files = [str(path) for path in sorted((FIXTURES / "symbolic_moe_tasks").glob("*.json"))]
+    base = ["suite", "import", *files, "--root", str(tmp_path), "--name"]
+    code, output = _invoke(*base, "on")
+    assert code == 0, output
+    assert "gpqa_train.json -> gpqa (2 rows without one)" in output
+    assert "medmcqa_test.json -> medmcqa (2 rows without one)" in output
+    assert "gpqa 4, medmcqa 4" in output
+    code, output = _invoke(*base, "off", "--no-category-from-filename")
+    assert code == 0, output
+    assert "category from file name" not in output
+    assert "(none) 8" in output
+
+
 def test_suite_import_bad_row_exits_1_naming_row_and_field(tmp_path: Path) -> None:
     source = tmp_path / "q.jsonl"
     source.write_text('{"question": "A?", "answer": "1"}\n{"question": "B?"}\n')

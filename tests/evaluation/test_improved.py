@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from router_svc.config.routers import ROUTER_OPTIONS, SkillPlusOptions
+from router_svc.config.registry import ROUTERS
+from router_svc.config.routers import SkillPlusOptions
 from router_svc.evaluation import improved
 from router_svc.evaluation.improved import (
     DROP_ONE,
@@ -20,8 +21,8 @@ from router_svc.evaluation.improved import (
 from router_svc.evaluation.replay_bench import BenchOptions, ReplayBench
 from router_svc.replay.data import load_replay
 from router_svc.routing.recruiter import RecruitOptions
-from router_svc.routing.registry import fit_router
 from router_svc.routing.suite import suite_from_table
+from tests.support import fit_router
 
 SMALL = Path(__file__).resolve().parents[1] / "fixtures" / "replay_small.jsonl"
 
@@ -38,7 +39,7 @@ def bench() -> MethodBench:
 
 
 @pytest.mark.parametrize("k", [1, 3])
-@pytest.mark.parametrize("method", list(ROUTER_OPTIONS))
+@pytest.mark.parametrize("method", ROUTERS.names())
 def test_a_row_is_the_registered_method_through_assign(
     bench: MethodBench, method: str, k: int
 ) -> None:

@@ -16,6 +16,7 @@ from router_svc.evaluation.live_bench import REPLAY_FILE, LiveOptions, live_benc
 from router_svc.evaluation.replay_bench import BenchOptions, ReplayBench
 from router_svc.questions.suites import load_suite
 from router_svc.replay.data import load_replay
+from router_svc.types import Question
 
 pytestmark = pytest.mark.slow
 
@@ -36,9 +37,6 @@ async def test_live_bench_writes_the_report(
         )
     finally:
         await runtime.close()
-    for name in ("report.md", "results.json", "questions.jsonl"):
-        assert (folder / name).stat().st_size > 0
-    assert list(folder.glob("*.png"))
     saved = json.loads((folder / "results.json").read_text())
     assert saved == json.loads(json.dumps(results))
     strategies = results["strategies"]
@@ -49,9 +47,34 @@ async def test_live_bench_writes_the_report(
     singles = [s["accuracy"] for name, s in strategies.items() if name.startswith("single:")]
     assert strategies["oracle"]["accuracy"] >= max(singles)
     assert all(0.0 <= s["accuracy"] <= 1.0 for s in strategies.values())
-    lines = (folder / "questions.jsonl").read_text().splitlines()
-    assert len(lines) == 4
+    _check_question_lines(folder, results, suite.test[:4])
+    _check_report_and_plots(folder, results)
     _check_replay_file(folder, results)
+
+
+def _check_question_lines(folder: Path, results: dict[str, Any], asked: list[Question]) -> None:
+    """questions.jsonl: one line per question asked, and each strategy's accuracy is the mean
+    of its scores there."""
+    records = [json.loads(line) for line in (folder / "questions.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in records] == [q.id for q in asked]
+    assert [r["category"] for r in records] == [q.category for q in asked]
+    strategies = results["strategies"]
+    assert set(records[0]["scores"]) == set(strategies)
+    for name, strategy in strategies.items():
+        mean = sum(r["scores"][name] for r in records) / len(records)
+        assert strategy["accuracy"] == pytest.approx(mean), name
+
+
+def _check_report_and_plots(folder: Path, results: dict[str, Any]) -> None:
+    """report.md names every strategy and links every plot, each a PNG in the folder."""
+    report = (folder / "report.md").read_text()
+    assert report.startswith("# Bench report: tiny")
+    for name in results["strategies"]:
+        assert f"| {name} |" in report, name
+    assert results["plots"]
+    for plot in results["plots"]:
+        assert f"]({plot})" in report
+        assert (folder / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def _check_replay_file(folder: Path, results: dict[str, Any]) -> None:
@@ -61,6 +84,11 @@ def _check_replay_file(folder: Path, results: dict[str, Any]) -> None:
     assert len(data.rows("test")) == results["questions"]["test"] == 4
     assert len(data.rows("validation")) == results["questions"]["validation"]
     test = data.table("test")
+    records = [json.loads(line) for line in (folder / "questions.jsonl").read_text().splitlines()]
+    rows = [test.ids.index(record["id"]) for record in records]
+    for record, row in zip(records, rows, strict=True):  # each question's line is its own
+        for column, expert in enumerate(data.experts):
+            assert record["scores"][f"single:{expert}"] == test.scores[row, column]
     single = {e: results["strategies"][f"single:{e}"]["accuracy"] for e in data.experts}
     assert dict(zip(data.experts, test.scores.mean(axis=0).tolist(), strict=True)) == single
     assert all(r is not None for row in data.responses for r in row)

@@ -48,15 +48,39 @@ def _browser(*arguments: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.slow
 def test_chromium_renders_table_and_plots(tiny_report: BenchRun, tmp_path: Path) -> None:
     folder, results = tiny_report.folder, tiny_report.results
-    url = (folder / "report.html").resolve().as_uri()
-    dom = _browser("--dump-dom", url).stdout
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    probed = tmp_path / "probed.html"
+    probed.write_text(page.replace("</body>", _SIZES + "</body>"), encoding="utf-8")
+    dom = _browser("--dump-dom", probed.as_uri()).stdout
     table = re.search(r'<table class="sortable" id="strategies">.*?</table>', dom, re.S)
     assert table is not None
     assert len(re.findall(r"<tr[ >]", table.group(0))) == len(results["strategies"]) + 1
     assert len(re.findall(r"<img ", dom)) == len(results["plots"])
+    sizes = re.search(r'data-sizes="([^"]*)"', dom)
+    assert sizes is not None, "the page's images were not measured"
+    drawn = [tuple(map(int, size.split("x"))) for size in sizes.group(1).split(",")]
+    assert drawn == [_png_size(folder / plot) for plot in results["plots"]]  # every plot decoded
     shot = tmp_path / "report.png"
-    _browser(f"--screenshot={shot}", "--window-size=1280,2400", url)
+    _browser(
+        f"--screenshot={shot}",
+        "--window-size=1280,2400",
+        (folder / "report.html").resolve().as_uri(),
+    )
     _assert_non_trivial(shot)
+
+
+_SIZES = (
+    '<script>addEventListener("load", () => document.body.setAttribute("data-sizes", '
+    '[...document.images].map(i => i.naturalWidth + "x" + i.naturalHeight).join(",")))</script>'
+)
+"""Writes the decoded size of every image of the page into the DOM (0x0: it did not decode)."""
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.size
 
 
 def _assert_non_trivial(path: Path) -> None:

@@ -12,6 +12,7 @@ from router_svc.backends.llamacpp import LlamaCppEngine
 from router_svc.backends.registry import create_engine
 from router_svc.config.model_files import file_fingerprint, resolve_model_path
 from router_svc.config.pool import PoolConfig
+from router_svc.errors import FailureKind
 from router_svc.execution.models import MB, ModelManager
 from router_svc.execution.plan import Task
 from router_svc.execution.runner import Executor, TaskResult
@@ -152,6 +153,7 @@ async def test_timeouts_fail_only_their_tasks(
             assert not result.ok
             assert result.completion is None
             assert (result.error or "").startswith("BackendTimeout: ")
+            assert result.failure is FailureKind.TIMEOUT
         else:
             assert result.ok, result.error
     assert stats.loads == 2
@@ -171,8 +173,9 @@ async def test_a_failing_chunk_is_retried_one_task_at_a_time(
     finally:
         await engine.unload()
     assert [r.ok for r in results] == [True, True, False, True]
-    assert (results[2].error or "").startswith("BackendError: ")
+    assert (results[2].error or "").startswith("ContextLengthError: ")
     assert "context window" in (results[2].error or "")
+    assert results[2].failure is FailureKind.CONTEXT_LENGTH
     assert stats.generate_calls == 1 + 4  # the failed chunk, then each task alone
 
 

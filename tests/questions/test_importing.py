@@ -16,7 +16,12 @@ import pytest
 
 from router_svc.errors import DataError
 from router_svc.questions.grading import parse_options
-from router_svc.questions.importers.common import seeded_split, split_of_file, stable_id
+from router_svc.questions.importers.common import (
+    category_of_file,
+    seeded_split,
+    split_of_file,
+    stable_id,
+)
 from router_svc.questions.importers.suite import SuiteMapping, import_suite, render_options
 from router_svc.questions.importers.tables import read_table
 from router_svc.questions.suites import load_suite
@@ -302,3 +307,63 @@ def test_unknown_file_type_and_bad_name(tmp_path: Path) -> None:
         import_suite([tmp_path / "data.xlsx"], "x", tmp_path)
     with pytest.raises(DataError, match=r"suite name '\.\./up'"):
         import_suite([FIXTURES / "mmlu_pro.jsonl"], "../up", tmp_path)
+
+
+TASKS = FIXTURES / "symbolic_moe_tasks"
+TASK_FILES = sorted(TASKS.glob("*.json"))  # Symbolic-MoE's GPQA and MedMCQA: no category field
+
+
+def test_files_without_a_category_field_name_their_rows_task(tmp_path: Path) -> None:
+    summary = import_suite(TASK_FILES, "tasks", tmp_path)
+    suite = load_suite(tmp_path / "tasks")
+    by_split = {
+        split: sorted((q.category, q.question.split("?")[0]) for q in questions)
+        for split, questions in (("validation", suite.validation), ("test", suite.test))
+    }
+    assert [category for category, _ in by_split["validation"]] == ["gpqa"] * 2 + ["medmcqa"] * 2
+    assert [category for category, _ in by_split["test"]] == ["gpqa"] * 2 + ["medmcqa"] * 2
+    assert summary.categories == {"gpqa": 4, "medmcqa": 4}
+    assert summary.file_categories == {
+        str(TASKS / "gpqa_test.json"): "gpqa",
+        str(TASKS / "gpqa_train.json"): "gpqa",
+        str(TASKS / "medmcqa_test.json"): "medmcqa",
+        str(TASKS / "medmcqa_train.json"): "medmcqa",
+    }
+    assert set(summary.rows_by_file_category.values()) == {2}
+
+
+def test_a_category_field_or_default_wins_over_the_file_name(tmp_path: Path) -> None:
+    first = _write_jsonl(
+        tmp_path / "mixed_train.json",
+        [{"question": "A?", "gold_answer": "1", "category": "algebra"},
+         {"question": "B?", "gold_answer": "2"}],
+    )  # fmt: skip
+    second = _write_jsonl(tmp_path / "mixed_test.json", [{"question": "C?", "gold_answer": "3"}])
+    summary = import_suite([first, second], "m", tmp_path)
+    assert summary.categories == {"algebra": 1, "mixed": 2}
+    assert summary.rows_by_file_category == {str(first): 1, str(second): 1}
+    defaulted = import_suite([first, second], "d", tmp_path, SuiteMapping(default_category="quiz"))
+    assert defaulted.categories == {"algebra": 1, "quiz": 2}
+    assert defaulted.file_categories == {}
+
+
+def test_category_from_file_can_be_turned_off_and_one_file_names_none(tmp_path: Path) -> None:
+    off = import_suite(TASK_FILES, "off", tmp_path, SuiteMapping(category_from_file=False))
+    assert off.categories == {"(none)": 8}
+    assert off.file_categories == {}
+    single = import_suite([TASKS / "gpqa_train.json"], "one", tmp_path)
+    assert single.categories == {"(none)": 2}  # one file names no task apart from the others
+
+
+@pytest.mark.parametrize(
+    ("name", "category"),
+    [
+        ("gpqa_train.json", "gpqa"),
+        ("MMLU_Pro-test.jsonl", "MMLU_Pro"),
+        ("train_medmcqa_v2.csv", "medmcqa_v2"),
+        ("contest.json", "contest"),  # "test" inside a word is not a split
+        ("test.jsonl", None),
+    ],
+)
+def test_category_of_a_file_name(name: str, category: str | None) -> None:
+    assert category_of_file(Path(name)) == category

@@ -1,10 +1,10 @@
-"""The cluster tagger: k-means over question vectors, clusters named by their top tags."""
+"""Clusters: k-means over question vectors, clusters named by their top tags."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from router_svc.routing.clusters import ClusterTagger, default_clusters, kmeans, name_clusters
+from router_svc.routing.clusters import Clustering, default_clusters, kmeans, name_clusters
 from router_svc.tagging.hashing import HashingEmbedder
 
 GEOMETRY = [f"Find the radius and angle of circle number {i}." for i in range(6)]
@@ -30,13 +30,13 @@ def test_names_are_typical_tags_and_unique() -> None:
     assert default_clusters(100_000) == 64
 
 
-def test_tagger_tags_new_questions_with_their_cluster() -> None:
+def test_a_question_joins_its_nearest_cluster() -> None:
     questions = GEOMETRY + HISTORY
     tags = [["radius", "circle"]] * 6 + [["dynasty", "temple"]] * 6
-    tagger = ClusterTagger(HashingEmbedder.fitted(questions), questions, tags, clusters=2)
-    (geometry,), (history,) = tagger.tag_sync(
-        ["What is the radius of this circle?", "Name the dynasty of the temple."]
-    )
-    assert geometry == "topic: circle, radius"  # a tie goes to the alphabetical order
-    assert history == "topic: dynasty, temple"
-    assert tagger.tag_sync([]) == []
+    embedder = HashingEmbedder.fitted(questions)
+    centroids, labels = kmeans(embedder.embed(questions, kind="query"), 2, seed=0)
+    clustering = Clustering(centroids, name_clusters(labels, tags, 2))
+    new = ["What is the radius of this circle?", "Name the dynasty of the temple."]
+    geometry, history = clustering.assign(embedder.embed(new, kind="query")).tolist()
+    assert clustering.names[geometry] == "topic: circle, radius"  # a tie: alphabetical order
+    assert clustering.names[history] == "topic: dynasty, temple"

@@ -1,4 +1,4 @@
-"""The routing-method registry: the same names as the config, each one fits and routes."""
+"""The routing-method registry: every registered method carries its options, fits and routes."""
 
 from __future__ import annotations
 
@@ -7,23 +7,33 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from router_svc.config.routers import DEFAULT_ROUTER, ROUTER_OPTIONS, router_options
+from router_svc.config import routers
+from router_svc.config.registry import ROUTERS
+from router_svc.config.routers import DEFAULT_ROUTER, router_options
 from router_svc.errors import UnknownComponentError
 from router_svc.replay.data import load_replay
 from router_svc.routing.recruiter import RecruitOptions
-from router_svc.routing.registry import ROUTERS, fit_router, router_class
+from router_svc.routing.registry import router_class
 from router_svc.routing.suite import suite_from_table
 from router_svc.tagging.hashing import HashingEmbedder
 from router_svc.tagging.tagger import KeywordTagger
+from tests.support import fit_router
 
 SMALL = Path(__file__).resolve().parents[1] / "fixtures" / "replay_small.jsonl"
 
 
-def test_the_registry_and_the_config_name_the_same_methods() -> None:
-    assert list(ROUTERS) == list(ROUTER_OPTIONS)
+def test_the_built_in_methods_carry_their_options_from_the_config_layer() -> None:
+    assert ROUTERS.names(builtin_only=True) == [
+        "knn-shrinkage",
+        "skill",
+        "skill-plus",
+        "symbolic-moe",
+    ]
     assert DEFAULT_ROUTER in ROUTERS
-    for name in ROUTERS:
-        assert router_class(name).Options is ROUTER_OPTIONS[name]  # type: ignore[attr-defined]
+    for name in ROUTERS.names(builtin_only=True):
+        options = ROUTERS.options(name)
+        assert options is router_class(name).Options  # type: ignore[attr-defined]
+        assert getattr(routers, options.__name__) is options  # cheap to import for validation
 
 
 def test_an_unknown_method_suggests_the_closest() -> None:
@@ -36,7 +46,7 @@ def test_bad_options_name_the_field_and_the_closest() -> None:
         router_options("skill-plus", {"neighbour_cont": 3})
 
 
-@pytest.mark.parametrize("name", list(ROUTERS))
+@pytest.mark.parametrize("name", ROUTERS.names())
 def test_every_method_fits_on_replay_data_and_routes(name: str) -> None:
     data = load_replay(SMALL)
     validation, test = data.table("validation"), data.table("test")

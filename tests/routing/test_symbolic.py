@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -72,17 +74,24 @@ def test_repeated_keywords_count_again() -> None:
 def test_k_draws_with_replacement_are_each_a_generation_in_draw_order() -> None:
     router = SymbolicMoERouter(MATRIX)
     # algebra: only math (5) and general (1) are positive.
-    skills = [matches("algebra")] * 200
+    n = 5_000
+    skills = [matches("algebra")] * n
     assignments = router.assign(
-        [str(i) for i in range(200)], [["x"]] * 200, skills, RecruitOptions(k=3, seed=1)
+        [str(i) for i in range(n)], [["x"]] * n, skills, RecruitOptions(k=3, seed=1)
     )
     draws = [a.generations for a in assignments]
     assert all(len(d) == 3 and set(d) <= {"math", "general"} for d in draws)
     assert all(a.chosen == list(dict.fromkeys(a.generations)) for a in assignments)
     assert any(len(set(d)) == 1 for d in draws)  # three draws of one expert: three samples
     # math (weight 5 x prior 1/51) against general (1 x 25/51): math drawn with p = 1/6.
-    first = np.mean([d[0] == "math" for d in draws])
-    assert first == pytest.approx(1 / 6, abs=0.06)
+    p = 1 / 6
+    in_team = 1 - (1 - p) ** 3  # drawn at least once of 3
+    for share, expected in (
+        (np.mean(["math" in d for d in draws]), in_team),
+        (np.mean([d[0] == "math" for d in draws]), p),  # the first draw, in draw order
+    ):
+        four_sigma = 4 * math.sqrt(expected * (1 - expected) / n)  # binomial spread
+        assert share == pytest.approx(expected, abs=four_sigma)
     assert all(a.always_aggregate and a.temperature == 0.7 for a in assignments)
 
 

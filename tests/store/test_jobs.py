@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,7 @@ from redis.asyncio import Redis
 
 from router_svc.errors import JobNotFoundError, StoreError
 from router_svc.store import Store, WorkItem, open_store
-from router_svc.store.redis import GROUP
+from router_svc.store.redis import GROUP, RedisJobQueue
 from tests.support import REDIS_URL, eventually
 
 pytestmark = pytest.mark.asyncio
@@ -167,27 +168,46 @@ async def test_depth_counts_entries_until_they_are_acked(store: Store) -> None:
     assert await store.jobs.depth() == 0
 
 
-async def test_a_blocked_claim_wakes_up_for_a_new_job(store: Store) -> None:
-    waiting = asyncio.create_task(store.jobs.claim("w1", 5, block_ms=3000, min_idle_ms=60_000))
+async def _reading(store: Store, raw_redis: Redis, prefix: str) -> None:
+    """Returns once a claim on an empty Redis queue reached its read of new entries (it made
+    the stream and group when the first read found none, and its next command is the blocking
+    XREADGROUP). SQLite's claim polls every 50 ms, so it finds a job whenever it comes."""
+    if isinstance(store.jobs, RedisJobQueue):
+        await eventually(lambda: raw_redis.exists(f"{prefix}:jobs:stream"), what="the read")
+
+
+async def test_a_blocked_claim_wakes_up_for_a_new_job(
+    store: Store, raw_redis: Redis, prefix: str
+) -> None:
+    started = time.monotonic()
+    waiting = asyncio.create_task(store.jobs.claim("w1", 5, block_ms=60_000, min_idle_ms=60_000))
     try:
-        await asyncio.sleep(0.2)
+        await _reading(store, raw_redis, prefix)
         assert not waiting.done()
         await store.jobs.submit("job-1", ["a"], {})
-        items = await asyncio.wait_for(waiting, timeout=5)
+        items = await asyncio.wait_for(waiting, timeout=10)
     finally:
         waiting.cancel()
     assert [(i.job_id, i.index, i.payload) for i in items] == [("job-1", 0, "a")]
+    assert time.monotonic() - started < 30  # woken by the job, not by the 60 s block
 
 
 async def test_a_blocked_claim_returns_empty_after_block_ms(store: Store) -> None:
     assert await store.jobs.claim("w1", 5, block_ms=100, min_idle_ms=0) == []
 
 
-@pytest.mark.parametrize(("count", "block_ms", "idle_ms"), [(0, 0, 0), (1, -1, 0), (1, 0, -1)])
+@pytest.mark.parametrize(
+    ("count", "block_ms", "idle_ms", "message"),
+    [
+        (0, 0, 0, "count must be >= 1, got 0"),
+        (1, -1, 0, "block_ms and min_idle_ms must be >= 0, got -1, 0"),
+        (1, 0, -1, "block_ms and min_idle_ms must be >= 0, got 0, -1"),
+    ],
+)
 async def test_claim_rejects_bad_arguments(
-    store: Store, count: int, block_ms: int, idle_ms: int
+    store: Store, count: int, block_ms: int, idle_ms: int, message: str
 ) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=re.escape(message)):
         await store.jobs.claim("w1", count, block_ms=block_ms, min_idle_ms=idle_ms)
 
 

@@ -3,7 +3,6 @@ heartbeat, reclaiming by another host."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,8 +11,8 @@ import pytest_asyncio
 from redis.asyncio import Redis
 
 from router_svc.store import Store, open_store
-from router_svc.store.redis_stages import RedisStages, stages_of
-from tests.support import REDIS_URL
+from router_svc.store.redis_stages import RedisStages, StageEntry, stages_of
+from tests.support import REDIS_URL, eventually
 
 IDLE_MS = 200
 
@@ -66,15 +65,29 @@ async def test_the_last_answer_queues_aggregation_once(redis_store: Store) -> No
     assert (info.status, info.done, info.failed) == ("done", 1, 0)
 
 
+async def _idle_ms(stages: RedisStages, raw_redis: Redis, entry: StageEntry) -> int:
+    """How long ago ``entry`` was last claimed or extended, as Redis counts it."""
+    key, group = stages._key_group(entry.stream)
+    (row,) = await raw_redis.xpending_range(key, group, entry.entry_id, entry.entry_id, 1)
+    return int(row["time_since_delivered"])
+
+
 async def test_the_heartbeat_keeps_a_claim_and_a_silent_one_is_reclaimed(
-    redis_store: Store,
+    redis_store: Store, raw_redis: Redis
 ) -> None:
+    idle = 1000  # min_idle_ms of this test: the room between the heartbeat and w2's claim
     stages = await _routed(redis_store, ["a"])
-    (task,) = await stages.claim("w1", ["a"], 10, min_idle_ms=IDLE_MS)
-    await asyncio.sleep(IDLE_MS * 1.5 / 1000)
+    (task,) = await stages.claim("w1", ["a"], 10, min_idle_ms=idle)
+
+    async def reclaimable() -> bool:
+        return await _idle_ms(stages, raw_redis, task) >= idle
+
+    await eventually(reclaimable, what="w1's claim to be idle for min_idle_ms")
     await stages.extend("w1", [task])
-    assert await stages.claim("w2", ["a"], 10, min_idle_ms=IDLE_MS) == []
-    await asyncio.sleep(IDLE_MS * 1.5 / 1000)
-    (taken,) = await stages.claim("w2", ["a"], 10, min_idle_ms=IDLE_MS)
+    assert await _idle_ms(stages, raw_redis, task) < idle  # the heartbeat reset it
+    assert await stages.claim("w2", ["a"], 10, min_idle_ms=idle) == []
+    (taken,) = await eventually(
+        lambda: stages.claim("w2", ["a"], 10, min_idle_ms=idle), what="the silent claim reclaimed"
+    )
     assert (taken.entry_id, taken.deliveries) == (task.entry_id, 2)  # the heartbeat is no delivery
     assert await stages.backlog(["a", "b"]) == {"a": 1, "b": 0}

@@ -1,4 +1,4 @@
-"""The sentence-transformers embedder on the real MiniLM model from PyPI."""
+"""The sentence-transformers embedder on the real MiniLM model from PyPI (the minilm extra)."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def test_missing_sentence_transformers_names_the_extra(
     monkeypatch.setenv("ROUTER_SVC_ONNX_CACHE", str(tmp_path))  # no verified export either
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # as if not installed
     embedder = SentenceTransformerEmbedder(MINILM, cache_dir=engine_context.model_cache_dir)
-    with pytest.raises(BackendUnavailableError, match=r"pip install 'router-svc\[embeddings\]'"):
+    with pytest.raises(BackendUnavailableError, match=r"pip install 'router-svc\[minilm\]'"):
         embedder.embed(["anything"])
 
 

@@ -4,15 +4,18 @@ real MiniLM and the model-free keyword tagger."""
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
 
+import numpy as np
 import pytest
 
 from router_svc.backends.base import Engine, EngineContext
 from router_svc.backends.llamacpp import LlamaCppEngine
 from router_svc.config.pool import PoolConfig
 from router_svc.errors import DataError
-from router_svc.tagging.embedder import SentenceTransformerEmbedder
+from router_svc.tagging.embedder import EmbeddingKind, SentenceTransformerEmbedder
+from router_svc.tagging.hashing import HashingEmbedder
 from router_svc.tagging.tagger import (
     TAGGER_GRAMMAR,
     EmbeddingTagger,
@@ -517,3 +520,34 @@ async def test_keyword_tagger_tags_fifteen_thousand_questions() -> None:
         topic = topics[i % 8]
         expected = ["supply", "demand"] if topic == "supply and demand" else [topic]
         assert tags[i] == expected, (questions[i], tags[i])  # no "role", "student", "example"
+
+
+class ThreadRecorder:
+    """A real (hashing) embedder that records the thread of each call."""
+
+    def __init__(self) -> None:
+        self.inner = HashingEmbedder(64)
+        self.name = self.inner.name
+        self.threads: list[int] = []
+
+    def embed(self, texts: Sequence[str], *, kind: EmbeddingKind = "query") -> np.ndarray:
+        self.threads.append(threading.get_ident())
+        return self.inner.embed(texts, kind=kind)
+
+
+@pytest.mark.parametrize(
+    ("inline", "questions", "on_loop"), [(True, 1, True), (True, 9, False), (False, 1, False)]
+)
+async def test_an_inline_tagger_tags_a_few_questions_on_the_loop(
+    inline: bool, questions: int, on_loop: bool
+) -> None:
+    """A routed question with a sub-millisecond embedder skips the worker-thread hop; a big
+    batch still leaves the event loop free."""
+    recorder = ThreadRecorder()
+    tagger = EmbeddingTagger(recorder, ["circle area", "world war"], [["geometry"], ["history"]])
+    tagger.inline = inline
+    await tagger.tag(["warm up"])  # embeds the references
+    recorder.threads.clear()
+    tags = await tagger.tag(["area of a circle"] * questions)
+    assert tags[0] == ["geometry"]
+    assert (recorder.threads == [threading.get_ident()]) == on_loop

@@ -69,6 +69,10 @@ class Summary:
     skipped: list[Skipped] = field(default_factory=list)
     outputs: list[Path] = field(default_factory=list)
     experts: list[str] = field(default_factory=list)
+    file_categories: dict[str, str] = field(default_factory=dict)
+    """Input file -> the category its name gave the rows that had none."""
+    rows_by_file_category: Counter[str] = field(default_factory=Counter)
+    """Input file -> how many of its rows took their category from its name."""
 
     @property
     def rows_read(self) -> int:
@@ -122,6 +126,19 @@ def split_of_file(path: Path) -> Split | None:
     words = set(re.split(r"[^a-z]+", path.stem.lower()))
     found = {SPLIT_NAMES[word] for word in words & SPLIT_NAMES.keys()}
     return found.pop() if len(found) == 1 else None
+
+
+_SPLIT_WORD = re.compile(
+    rf"(?:^|[^a-z0-9])(?:{'|'.join(sorted(SPLIT_NAMES, key=len, reverse=True))})(?=$|[^a-z0-9])",
+    re.IGNORECASE,
+)
+
+
+def category_of_file(path: Path) -> str | None:
+    """The task a file's name names: its stem less any split word (``gpqa_train.json`` ->
+    ``gpqa``, ``MMLU_Pro-test.jsonl`` -> ``MMLU_Pro``); None when nothing is left."""
+    name = _SPLIT_WORD.sub("", path.stem).strip("_-. ")
+    return name or None
 
 
 def stable_id(prefix: str, question: str, taken: set[str]) -> str:

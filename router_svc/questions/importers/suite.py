@@ -5,7 +5,9 @@ Fields are found by name (``SuiteMapping``; by default the first of a few usual 
 generated from the question text when a file has none, an options list is written into the
 question as ``The options are: (A) ... (B) ...`` with the gold turned into its letter, and rows
 are split by a column, by file name (``*_train.json`` / ``*_test.json``) or by a seeded,
-category-stratified draw. Nothing is written unless every row is good (or ``skip_bad``).
+category-stratified draw. With several files, a row with no category takes its file's name
+(``gpqa_train.json`` -> ``gpqa``), so each file's task keeps its identity. Nothing is
+written unless every row is good (or ``skip_bad``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from router_svc.questions.importers.common import (
     Skipped,
     Split,
     Summary,
+    category_of_file,
     refuse_or_skip,
     seeded_split,
     split_name,
@@ -64,6 +67,11 @@ class SuiteMapping(BaseModel):
     default_category: str | None = Field(
         default=None, description="Category of rows that have none."
     )
+    category_from_file: bool = Field(
+        default=True,
+        description="With several files, rows that have no category (and no default_category) "
+        "take their file's name less any split word: gpqa_train.json -> gpqa.",
+    )
     id_prefix: str | None = Field(
         default=None, description="Prefix of generated ids [the suite name]."
     )
@@ -93,6 +101,8 @@ class _Item:
     gold: str
     category: str | None
     split: Split | None
+    category_from_file: bool = False
+    """The category is the file's name (the row had none)."""
 
 
 def _field(values: dict[str, Any], mapping: SuiteMapping, role: str) -> str:
@@ -156,22 +166,40 @@ def _question_and_gold(values: dict[str, Any], mapping: SuiteMapping) -> tuple[s
     return question, gold
 
 
-def _item(row: Row, mapping: SuiteMapping, file_split: Split | None) -> _Item:
+@dataclass(frozen=True)
+class _FromFile:
+    """What a file's name says about its rows (when several files are imported)."""
+
+    split: Split | None = None
+    category: str | None = None
+
+
+def _item(row: Row, mapping: SuiteMapping, from_file: _FromFile) -> _Item:
     values = row.values
     question, gold = _question_and_gold(values, mapping)
     split_field = _field(values, mapping, "split")
     split_text = text_value(values, split_field, required=mapping.split is not None)
+    category_field = _field(values, mapping, "category")
+    category = (
+        text_value(values, category_field, required=mapping.category is not None)
+        or mapping.default_category
+    )
     return _Item(
         where=row.where,
         id=text_value(values, _field(values, mapping, "id"), required=mapping.id is not None),
         question=question,
         gold=gold,
-        category=text_value(
-            values, _field(values, mapping, "category"), required=mapping.category is not None
-        )
-        or mapping.default_category,
-        split=split_name(split_text, split_field) if split_text else file_split,
+        category=category or from_file.category,
+        split=split_name(split_text, split_field) if split_text else from_file.split,
+        category_from_file=category is None and from_file.category is not None,
     )
+
+
+def _from_file(path: Path, mapping: SuiteMapping, several: bool) -> _FromFile:
+    if not several:
+        return _FromFile()
+    category = category_of_file(path) if mapping.category_from_file else None
+    return _FromFile(split_of_file(path), category)
 
 
 @dataclass
@@ -187,12 +215,17 @@ def _collect(files: Sequence[Path], mapping: SuiteMapping, trust_pickle: bool) -
     for path in files:
         rows = read_table(path, trust_pickle=trust_pickle)
         summary.files[str(path)] = len(rows)
-        file_split = split_of_file(path) if len(files) > 1 else None
+        from_file = _from_file(path, mapping, len(files) > 1)
         for row in rows:
             try:
-                items.append(_item(row, mapping, file_split))
+                item = _item(row, mapping, from_file)
             except RowError as exc:
                 summary.skipped.append(Skipped(row.where, exc.field, exc.reason))
+                continue
+            items.append(item)
+            if item.category_from_file and item.category is not None:
+                summary.file_categories[str(path)] = item.category
+                summary.rows_by_file_category[str(path)] += 1
     return _Collected(items, summary)
 
 
