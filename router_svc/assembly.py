@@ -22,6 +22,8 @@ from router_svc.routing.artifacts import ProfileArtifacts
 from router_svc.routing.catalog import RouterCatalog
 from router_svc.routing.profiles import ExpertProfile
 from router_svc.routing.suite import suite_from_artifacts
+from router_svc.routing.team_fit import Settling, TeamRules
+from router_svc.routing.team_size import AUTO
 from router_svc.store import Store, open_store
 from router_svc.tagging.embedder import SentenceTransformerEmbedder
 from router_svc.tagging.embedders import open_embedder
@@ -190,13 +192,36 @@ def build_pipeline(runtime: Runtime, suite: str, *, skip_unanimous: bool = True)
         raise ConfigError(f"tagger.kind {default!r} is not available; known: {sorted(taggers)}")
     candidates = runtime.pool.aggregator_candidates
     aggregator = artifacts.aggregator or (candidates[0] if candidates else None)
+    routers = build_routers(runtime, folder, artifacts)
+    team_rules = TeamRules(
+        routers.suite, runtime.pool.routing.method_options, settling(artifacts, routers)
+    )
+    if runtime.pool.k == AUTO and routers.default.scores_are_probabilities:
+        team_rules(routers.default_name)  # learned now, so no request waits for it
     return Pipeline(
         taggers=taggers,
         default_tagger=default,
         embedder=runtime.embedder,
         inventory=SkillInventory.load(folder),
-        routers=build_routers(runtime, folder, artifacts),
+        routers=routers,
         executor=runtime.executor(),
-        aggregator=Aggregator(aggregator, skip_unanimous=skip_unanimous),
+        aggregator=Aggregator(
+            aggregator,
+            skip_unanimous=skip_unanimous,
+            max_tokens=runtime.pool.aggregator_max_tokens,
+        ),
         default_k=runtime.pool.k,
+        team_rules=team_rules,
     )
+
+
+def settling(artifacts: ProfileArtifacts, routers: RouterCatalog) -> Settling:
+    """How k: auto prices a team: the benchmarked aggregator's measured gain over a vote where
+    the team disagrees and its cost, else a vote."""
+    ranking = artifacts.aggregator_ranking
+    best = ranking[0] if ranking else None
+    if best is None or best.contested_gain is None or not best.items:
+        return Settling()
+    top = float(routers.suite.expected_cost.max(initial=0.0))
+    cost = (best.cost or 0.0) / top if top > 0 else 0.0
+    return Settling("aggregator", best.contested_gain, cost)

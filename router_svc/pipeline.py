@@ -7,18 +7,25 @@ collaborators are built by ``router_svc.assembly`` from experts.yaml and ``skill
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from router_svc.aggregation.aggregator import Aggregate, Aggregator, ExpertAnswer, expert_answers
+from router_svc.aggregation.aggregator import (
+    Aggregate,
+    Aggregator,
+    ExpertAnswer,
+    Sampled,
+    expert_answers,
+)
 from router_svc.errors import UnknownComponentError
 from router_svc.execution.plan import Task, TaskKey
 from router_svc.execution.runner import Executor, Mode, TaskResult
 from router_svc.questions.grading import AnswerKind, is_equivalent, question_kind
 from router_svc.routing.catalog import RouterCatalog
 from router_svc.routing.recruiter import Assignment, Recruiter, RecruitMode, RecruitOptions
-from router_svc.routing.team_size import choose_k
+from router_svc.routing.team_size import AUTO_TEAM, KSetting, TeamRule, question_seeds, resolve_k
 from router_svc.tagging.embedder import Embedder
 from router_svc.tagging.inventory import SkillInventory
 from router_svc.tagging.tagger import SkillTagger, tag_counted
@@ -115,7 +122,8 @@ class Pipeline:
         routers: RouterCatalog,
         executor: Executor,
         aggregator: Aggregator,
-        default_k: int,
+        default_k: KSetting,
+        team_rules: Callable[[str], TeamRule] | None = None,
     ) -> None:
         self.taggers = dict(taggers)
         self.default_tagger = default_tagger
@@ -125,12 +133,15 @@ class Pipeline:
         self.executor = executor
         self.aggregator = aggregator
         self.default_k = default_k
-        """The pool's k (experts.yaml), used when a request names none."""
+        """The pool's k (experts.yaml: a number or ``auto``), used when a request names none."""
+        self.team_rules = team_rules
+        """Routing method -> its k: auto ``TeamRule`` (None: k: auto never recruits a team
+        for a method with probabilities)."""
 
     def options(
         self,
         *,
-        k: int | None = None,
+        k: KSetting | None = None,
         tagger: str | None = None,
         cost_weight: float | None = None,
         mode: RecruitMode | None = None,
@@ -139,14 +150,18 @@ class Pipeline:
         router: str | None = None,
         max_tokens: int | None = None,
     ) -> RouteOptions:
-        """A request's routing knobs with the defaults filled in; k follows ``choose_k`` (the
-        pool's k capped by the suite's experts and ``limit``). An unknown tagger is an
+        """A request's routing knobs with the defaults filled in; k follows ``resolve_k`` (the
+        pool's k capped by the suite's experts and ``limit``; ``auto``: sized per question by
+        the method's team rule, or the method's ``auto_k``). An unknown tagger is an
         UnknownComponentError, a k past the suite's experts a RoutingError."""
         self.tagger(tagger)
-        self.routers.check(router)
-        available = len(self.recruiter.matrix.experts)
+        method = self.router(router)
+        available = len(method.matrix.experts)
+        team = AUTO_TEAM if method.scores_are_probabilities else method.auto_k
+        size, auto = resolve_k(k, self.default_k, available, limit=limit, auto_k=team)
         return RouteOptions(
-            k=choose_k(k, self.default_k, available, limit),
+            k=size,
+            auto=auto and method.scores_are_probabilities,
             mode=mode or "top_k",
             cost_weight=cost_weight or 0.0,
             seed=seed or 0,
@@ -173,7 +188,10 @@ class Pipeline:
         skills = self.inventory.map_many(tags, self.embedder)
         vectors = self.embedder.embed(texts, kind="query") if router.needs_vectors else None
         ids = [q.id for q in questions]
-        assignments = router.assign(ids, tags, skills, options, vectors=vectors)
+        team = self.team_rule(name) if options.auto else None
+        assignments = router.assign(
+            ids, tags, skills, options, vectors=vectors, texts=texts, team=team
+        )
         timings["route"] = time.perf_counter() - started
         pairs = zip(assignments, spent, strict=True)
         return [replace(a, router=name, tagging=used) for a, used in pairs]
@@ -194,7 +212,7 @@ class Pipeline:
             questions, assignments, timings, mode=mode, progress=progress, max_tokens=cap
         )
         aggregates = await self.aggregate(
-            questions, answers, timings, progress=progress, max_tokens=cap
+            questions, answers, timings, progress=progress, max_tokens=cap, assignments=assignments
         )
         return [
             QuestionResult(q, a, answers[q.id], aggregates[q.id], dict(timings))
@@ -214,7 +232,7 @@ class Pipeline:
         """Every chosen expert answers its questions; question id -> the experts' answers."""
         started = time.perf_counter()
         pairs = zip(questions, assignments, strict=True)
-        tasks = [expert_task(q, e, max_tokens) for q, a in pairs for e in a.chosen]
+        tasks = [task for q, a in pairs for task in expert_tasks(q, a, max_tokens)]
         results = await self.executor.run(tasks, mode=mode, progress=progress)
         timings["experts"] = time.perf_counter() - started
         return self.expert_answers(questions, results)
@@ -236,10 +254,16 @@ class Pipeline:
         *,
         progress: bool = False,
         max_tokens: int | None = None,
+        assignments: Sequence[Assignment] | None = None,
     ) -> dict[str, Aggregate]:
-        """Run the aggregator where the experts disagree (one load), then settle every answer."""
+        """Run the aggregator where the experts disagree, or always where the question's
+        method asks for it (``assignments``), in one load; then settle every answer."""
         started = time.perf_counter()
-        tasks = {q.id: self.aggregation_task(q, answers[q.id], max_tokens) for q in questions}
+        routed = dict(zip((q.id for q in questions), assignments or (), strict=False))
+        tasks = {
+            q.id: self.aggregation_task(q, answers[q.id], max_tokens, routed.get(q.id))
+            for q in questions
+        }
         pending = [task for task in tasks.values() if task is not None]
         done = {r.task.key: r for r in await self.executor.run(pending, progress=progress)}
         if timings is not None:
@@ -247,11 +271,20 @@ class Pipeline:
         return {q.id: self.settle(q, answers[q.id], _result(tasks[q.id], done)) for q in questions}
 
     def aggregation_task(
-        self, question: Question, answers: Sequence[ExpertAnswer], max_tokens: int | None = None
+        self,
+        question: Question,
+        answers: Sequence[ExpertAnswer],
+        max_tokens: int | None = None,
+        assignment: Assignment | None = None,
     ) -> Task | None:
         """The aggregator's task for one question, or None when the answers settle it alone;
-        ``max_tokens`` replaces the aggregator's own limit."""
-        task = self.aggregator.task(question, list(answers), _kind(question))
+        ``max_tokens`` replaces the aggregator's own limit; ``assignment``: the question's
+        routing, whose method may aggregate always and sample the aggregator."""
+        always = assignment is not None and assignment.always_aggregate
+        sampling = _sampled(assignment, -1) if assignment is not None else None
+        task = self.aggregator.task(
+            question, list(answers), _kind(question), always=always, sampling=sampling
+        )
         if task is None or max_tokens is None:
             return task
         return replace(task, request=replace(task.request, max_tokens=max_tokens))
@@ -271,6 +304,10 @@ class Pipeline:
         """The routing method ``name`` (None: the default); UnknownComponentError if unknown."""
         return self.routers.get(name)
 
+    def team_rule(self, name: str) -> TeamRule | None:
+        """The k: auto rule of routing method ``name`` (None: no rule, the top expert alone)."""
+        return self.team_rules(name) if self.team_rules is not None else None
+
     def tagger(self, name: str | None) -> SkillTagger:
         name = name or self.default_tagger
         if name not in self.taggers:
@@ -278,10 +315,46 @@ class Pipeline:
         return self.taggers[name]
 
 
-def expert_task(question: Question, expert: str, max_tokens: int | None = None) -> Task:
-    """The task of one expert answering one question (``max_tokens``: None, the expert's)."""
-    request = GenerationRequest.user(question.question, max_tokens=max_tokens)
-    return Task(TaskKey(question.id, expert), expert, request)
+def expert_task(
+    question: Question,
+    expert: str,
+    max_tokens: int | None = None,
+    *,
+    sample: int = 0,
+    sampling: Sampled | None = None,
+) -> Task:
+    """The task of one expert answering one question (``max_tokens``: None, the expert's;
+    ``sample``: which draw of the expert; ``sampling``: its temperature and seed)."""
+    request = GenerationRequest.user(
+        question.question,
+        max_tokens=max_tokens,
+        temperature=sampling.temperature if sampling is not None else None,
+        seed=sampling.seed if sampling is not None else None,
+    )
+    return Task(TaskKey(question.id, expert, sample=sample), expert, request)
+
+
+def expert_tasks(
+    question: Question, assignment: Assignment, max_tokens: int | None = None
+) -> list[Task]:
+    """One task per generation of the question's routing: a method that draws an expert
+    three times gets three samples of it, each with its own seed."""
+    tasks, drawn = [], Counter[str]()
+    for index, expert in enumerate(assignment.generations):
+        sampling = _sampled(assignment, index)
+        tasks.append(
+            expert_task(question, expert, max_tokens, sample=drawn[expert], sampling=sampling)
+        )
+        drawn[expert] += 1
+    return tasks
+
+
+def _sampled(assignment: Assignment, index: int) -> Sampled | None:
+    """Draw ``index``'s sampling (-1: the aggregator's) where the method samples its draws."""
+    if assignment.temperature is None:
+        return None
+    seed = int(question_seeds(assignment.seed, [str(index)])[0])
+    return Sampled(assignment.temperature, seed)
 
 
 def _result(task: Task | None, done: Mapping[TaskKey | str, TaskResult]) -> TaskResult | None:
@@ -308,4 +381,4 @@ def _answer_json(answer: ExpertAnswer) -> dict[str, Any]:
 
 
 def _kind(question: Question) -> AnswerKind:
-    return question_kind(question.question, question.gold_answer)
+    return question_kind(question.question)

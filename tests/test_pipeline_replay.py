@@ -6,7 +6,7 @@ from __future__ import annotations
 from router_svc.aggregation.aggregator import Aggregate, ExpertAnswer
 from router_svc.assembly import build_pipeline
 from router_svc.config.routers import DEFAULT_ROUTER
-from router_svc.pipeline import QuestionResult
+from router_svc.pipeline import QuestionResult, expert_tasks
 from router_svc.replay.engine import recorded_text
 from router_svc.routing.recruiter import Assignment
 from router_svc.types import Completion, Question
@@ -140,3 +140,50 @@ async def test_a_router_that_ignores_tags_tags_nothing(replay_suite: ReplaySuite
             await runtime.close()
     assert any(tagged["skills on"])
     assert tagged["skills off"] == [[]] * 5
+
+
+async def test_three_draws_of_one_expert_make_three_samples_and_one_aggregation(
+    replay_suite: ReplaySuite,
+) -> None:
+    """The paper runs every draw as its own sample and always aggregates all k of them."""
+    runtime = replay_suite.runtime()
+    try:
+        pipeline = build_pipeline(runtime, replay_suite.suite)
+        question = replay_suite.questions()[0]
+        expert = pipeline.recruiter.matrix.experts[0]
+        drawn = Assignment(
+            question.id, [], [], [], [expert], False, draws=(expert,) * 3, temperature=0.7,
+            always_aggregate=True, seed=5,
+        )  # fmt: skip
+        tasks = expert_tasks(question, drawn)
+        answers = await pipeline.run_experts([question], [drawn], {})
+        aggregates = await pipeline.aggregate([question], answers, assignments=[drawn])
+    finally:
+        await runtime.close()
+    assert [a.expert for a in answers[question.id]] == [expert] * 3
+    seeds = {t.request.seed for t in tasks}
+    assert len(seeds) == 3 and {t.request.temperature for t in tasks} == {0.7}
+    final = aggregates[question.id]
+    assert final.method == "aggregator"  # the answers agree, and it aggregates anyway
+    assert final.completion is not None and final.completion.expert == REPLAY_AGGREGATOR
+
+
+async def test_k_auto_sizes_each_team_by_the_learned_rule(replay_suite: ReplaySuite) -> None:
+    runtime = replay_suite.runtime()
+    try:
+        pipeline = build_pipeline(runtime, replay_suite.suite)
+        options = pipeline.options(k="auto")
+        questions = replay_suite.questions()[:40]
+        results = await pipeline.answer(questions, options)
+        rule = pipeline.team_rule(DEFAULT_ROUTER)
+    finally:
+        await runtime.close()
+    assert (options.k, options.auto) == (3, True)
+    assert rule is not None and len(rule.gains) == len(pipeline.routers.suite.ids)
+    sizes = {len(r.answers) for r in results}
+    assert sizes <= {1, 3}
+    assert all(len(r.assignment.chosen) == len(r.answers) for r in results)
+    fixed = pipeline.options(k=2)
+    assert (fixed.k, fixed.auto) == (2, False)
+    paper = pipeline.options(k="auto", router="symbolic-moe")
+    assert (paper.k, paper.auto) == (3, False)  # the paper's three draws

@@ -1,10 +1,15 @@
 """Aggregation: an aggregator model reads the experts' answers and writes the final one.
 
-It is skipped when every expert gave the same answer (configurable). When its output has no
-parseable answer, or it fails, the majority vote of the experts decides; a single surviving
-expert answers alone. Every ``Aggregate`` names the path that settled it (``method``) and why
-(``reason``). The aggregator generates within its own expert's ``max_tokens`` unless a caller
-caps it: a reasoning model cut inside its <think> block states no answer.
+It is skipped when every expert gave the same answer (configurable; a method that always
+aggregates, the paper's, asks for it per question). When its output has no parseable answer,
+or it fails, the majority vote of the experts decides; a single surviving expert answers
+alone. Every ``Aggregate`` names the path that settled it (``method``) and why (``reason``).
+
+The prompt follows the structure of the Symbolic-MoE paper's aggregator: an instruction to
+synthesise the responses into one better answer, each response under its own header, the
+question, and a request to reason step by step and end with the answer. The aggregator has a
+token limit of its own (``aggregator_max_tokens`` in experts.yaml, large: a reasoning model cut
+inside its <think> block states no answer), which a request's max_tokens replaces.
 """
 
 from __future__ import annotations
@@ -25,10 +30,22 @@ Method = Literal["aggregator", "unanimous", "majority", "single", "none"]
 _THINK = re.compile(r"<(think|thinking|reasoning)>.*?(</\1>|$)", re.DOTALL | re.IGNORECASE)
 
 _INSTRUCTIONS = (
-    "You are given a question and several candidate responses from other models. Some may be "
-    "wrong. Check them, decide which answer is correct, and reply with a short justification "
-    'that ends with "The answer is X."'
+    "Below are the responses of several models to one question. Combine them into a single "
+    "answer that is better than any of them: judge each response on its merits, since some "
+    "may be mistaken or misleading, and do not simply repeat one of them."
 )
+_CLOSING = (
+    "Reason through the question step by step, using the responses where they are right, "
+    'and finish with "The answer is X." where X is the final answer.'
+)
+
+
+@dataclass(frozen=True)
+class Sampled:
+    """A sampled generation: its temperature and seed."""
+
+    temperature: float
+    seed: int
 
 
 @dataclass(frozen=True)
@@ -91,36 +108,57 @@ class Aggregator:
         self.expert = expert
         self.skip_unanimous = skip_unanimous
         self.max_tokens = max_tokens
+        """The aggregator's own token limit (None: its expert's ``max_tokens``)."""
 
     def task(
-        self, question: Question, answers: Sequence[ExpertAnswer], kind: AnswerKind
+        self,
+        question: Question,
+        answers: Sequence[ExpertAnswer],
+        kind: AnswerKind,
+        *,
+        always: bool = False,
+        sampling: Sampled | None = None,
     ) -> Task | None:
-        """The aggregator's task, or None when the answer is settled without it."""
+        """The aggregator's task, or None when the answer is settled without it (``always``:
+        run it even where the answers agree; ``sampling``: its temperature and seed)."""
         usable = [a for a in answers if a.text]
         if self.expert is None or len(usable) < 2:
             return None
-        if self.skip_unanimous and _unanimous(usable, kind):
+        if self.skip_unanimous and not always and _unanimous(usable, kind):
             return None
-        return self.task_for(question, usable)
+        return self.task_for(question, usable, sampling)
 
-    def task_for(self, question: Question, answers: Sequence[ExpertAnswer]) -> Task:
+    def task_for(
+        self,
+        question: Question,
+        answers: Sequence[ExpertAnswer],
+        sampling: Sampled | None = None,
+    ) -> Task:
         """The aggregator's task over exactly these answers."""
         if self.expert is None:
             raise ConfigError("no aggregator expert is configured")
         return Task(
             key=TaskKey(question.id, self.expert, "aggregate"),
             expert=self.expert,
-            request=self.request(question, answers),
+            request=self.request(question, answers, sampling),
         )
 
-    def request(self, question: Question, answers: Sequence[ExpertAnswer]) -> GenerationRequest:
-        """The prompt: the instructions, the question and every usable response."""
-        parts = [_INSTRUCTIONS, f"Question: {question.question}"]
-        parts += [f"Response {i}: {a.text}" for i, a in enumerate(answers, start=1)]
+    def request(
+        self,
+        question: Question,
+        answers: Sequence[ExpertAnswer],
+        sampling: Sampled | None = None,
+    ) -> GenerationRequest:
+        """The prompt: the instruction, every usable response under its own header, the
+        question, and the request to reason step by step to the answer."""
+        parts = [_INSTRUCTIONS]
+        parts += [f"### Response of model {i}\n{a.text}" for i, a in enumerate(answers, start=1)]
+        parts += [f"Question: {question.question}", _CLOSING]
         return GenerationRequest(
             messages=(Message("user", "\n\n".join(parts)),),
             max_tokens=self.max_tokens,
-            temperature=0.0,
+            temperature=sampling.temperature if sampling is not None else None,
+            seed=sampling.seed if sampling is not None else None,
             use_system_prompt=False,
         )
 

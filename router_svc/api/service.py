@@ -201,7 +201,9 @@ async def answer_routed(
     after its ``route``, which the caller ran to know the experts first)."""
     cap = options.max_tokens
     answers = await pipeline.run_experts([question], [assignment], timings, max_tokens=cap)
-    aggregates = await pipeline.aggregate([question], answers, timings, max_tokens=cap)
+    aggregates = await pipeline.aggregate(
+        [question], answers, timings, max_tokens=cap, assignments=[assignment]
+    )
     return QuestionResult(
         question, assignment, answers[question.id], aggregates[question.id], dict(timings)
     )

@@ -32,7 +32,7 @@ from router_svc.api.state import Services
 from router_svc.execution.models import ModelManager
 from router_svc.execution.plan import Task
 from router_svc.execution.runner import TaskResult
-from router_svc.pipeline import Pipeline, QuestionResult, expert_task
+from router_svc.pipeline import Pipeline, QuestionResult, expert_tasks
 from router_svc.routing.recruiter import Assignment
 from router_svc.types import Completion, GenerationRequest, Question
 
@@ -168,16 +168,16 @@ class RoutedStream:
 
     async def prepare(self, timings: dict[str, float]) -> None:
         """Run the experts (unless the only one streams live) and decide what streams."""
-        chosen, question, pipeline = self.assignment.chosen, self.question, self.pipeline
-        cap = self.max_tokens
-        if len(chosen) == 1:
-            self.live = expert_task(question, chosen[0], cap)
+        question, pipeline, cap = self.question, self.pipeline, self.max_tokens
+        generations = expert_tasks(question, self.assignment, cap)
+        if len(generations) == 1:
+            self.live = generations[0]
         else:
             answers = await pipeline.run_experts(
                 [question], [self.assignment], timings, max_tokens=cap
             )
             self.answers = answers[question.id]
-            self.live = pipeline.aggregation_task(question, self.answers, cap)
+            self.live = pipeline.aggregation_task(question, self.answers, cap, self.assignment)
             if self.live is None:
                 self.settled = pipeline.settle(question, self.answers, None)
                 check_answered(self.answers, self.settled)

@@ -1,12 +1,15 @@
 """`router-svc demo`, in two acts.
 
 Act one runs the whole pipeline live on the packaged tiny models (135M-270M parameters): too
-weak for routing to beat the best single one, so it shows the machinery, not the gain. Act two
-routes real models on their recorded outcomes (a replay bench, no generation; demo_recorded.py).
+weak for routing to beat the best single one, so it shows the machinery, not the gain. It runs
+with the pool's k (auto: a team only where it pays) and says how many experts each question
+used. Act two routes real models on their recorded outcomes (a replay bench, no generation;
+demo_recorded.py).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
@@ -30,6 +33,7 @@ from router_svc.cli.pipeline_commands import show_profile
 from router_svc.pipeline import expert_task
 from router_svc.profiling.build import profile_suite, stale_reason
 from router_svc.questions.grading import grade
+from router_svc.questions.jsonl import read_records
 from router_svc.questions.suites import Suite, load_suite
 from router_svc.routing.artifacts import ProfileArtifacts
 from router_svc.types import Question
@@ -72,6 +76,7 @@ def _live_act(suite: str, limit: int, config: Path | None) -> None:
     out.unlink(missing_ok=True)
     summary, single = run_async(_demo(config, loaded, out, limit))
     _compare(summary, single)
+    _team_sizes(out)
 
 
 async def _demo(
@@ -125,13 +130,29 @@ async def _best_single(
     return name, artifacts.profiles[name].accuracy, right / max(len(questions), 1)
 
 
+def _team_sizes(out: Path) -> None:
+    """How many experts each question used (k: auto decides per question)."""
+    sizes = Counter(len(r["experts"]) for r in read_records(out, missing_ok=True))
+    if not sizes:
+        return
+    parts = ", ".join(
+        f"{count} question{'s' if count != 1 else ''} with {size} expert{'s' if size != 1 else ''}"
+        for size, count in sorted(sizes.items())
+    )
+    total = sum(size * count for size, count in sizes.items())
+    console.print(
+        f"k: auto used {parts} ({total / sum(sizes.values()):.2f} experts per question): a "
+        "team only where the validation record says it pays for its cost."
+    )
+
+
 def _compare(summary: RunSummary, single: tuple[str, float, float]) -> None:
     name, validation, test = single
     table = Table(title="Router vs the best single expert (test split)")
     for column in ("system", "accuracy", "note"):
         table.add_column(column)
     table.add_row(
-        "router-svc (k experts + aggregator)",
+        "router-svc (k: auto, aggregator where a team ran)",
         f"{summary.accuracy or 0:.1%}",
         f"{summary.loads} model loads, {summary.tokens} tokens, {summary.seconds:.0f} s",
     )

@@ -60,6 +60,12 @@ def profile(
         Path | None,
         typer.Option(help="Profile from a replay file's validation lines (docs/replay.md)."),
     ] = None,
+    aggregation_items: Annotated[
+        int | None,
+        typer.Option(
+            min=200, help="Cap the aggregation benchmark's items [every validation question]."
+        ),
+    ] = None,
 ) -> None:
     """Run every expert once on the suite's validation split and save its skill profile."""
     if replay is not None:
@@ -70,7 +76,14 @@ def profile(
 
     async def go() -> ProfileArtifacts:
         try:
-            return await profile_suite(runtime, loaded, tagger=tagger, limit=limit, progress=True)
+            return await profile_suite(
+                runtime,
+                loaded,
+                tagger=tagger,
+                limit=limit,
+                progress=True,
+                aggregation_items=aggregation_items,
+            )
         finally:
             await runtime.close()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -161,9 +161,21 @@ class PoolConfig(BaseModel):
 
     model_config = _MODEL
 
-    k: int = Field(3, ge=1, description="Experts recruited per question.")
+    k: int | Literal["auto"] = Field(
+        "auto",
+        description="Experts recruited per question: a number, or auto (the router's top "
+        "expert alone, and a team of 3 only where the cross-fitted validation estimates say "
+        "its gain exceeds the cost weight times its added cost).",
+    )
     aggregator_candidates: list[str] = Field(
         default_factory=list, description="Experts the aggregation benchmark chooses among."
+    )
+    aggregator_max_tokens: int = Field(
+        4096,
+        ge=1,
+        description="Tokens the aggregator may generate (its own limit, in place of its "
+        "expert's max_tokens: a reasoning aggregator needs room to finish). A request's "
+        "max_tokens replaces it.",
     )
     embedding_model: str = Field(
         "pkg:minilm-static",
@@ -183,6 +195,13 @@ class PoolConfig(BaseModel):
         default_factory=RoutingConfig, description="The routing method and its options."
     )
     experts: list[ExpertConfig] = Field(min_length=1, description="The experts.")
+
+    @field_validator("k")
+    @classmethod
+    def _valid_k(cls, k: int | str) -> int | str:
+        if isinstance(k, int) and k < 1:
+            raise ValueError(f"must be at least 1 or 'auto', got {k}")
+        return k
 
     @field_validator("embedding_model")
     @classmethod

@@ -27,6 +27,13 @@ class SymbolicMoEOptions(BaseModel):
         description="Sharpness of the global-competency prior: the shifted competencies are "
         "raised to the power 1/temperature and normalised.",
     )
+    sample_temperature: float = Field(
+        0.7,
+        ge=0,
+        le=2,
+        description="Sampling temperature of every draw and of the aggregator (each seeded "
+        "from the request's seed and the question).",
+    )
 
 
 class SkillOptions(BaseModel):

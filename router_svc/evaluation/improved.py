@@ -37,6 +37,7 @@ from router_svc.routing.recruiter import Recruiter, RecruitOptions, ScoreParts
 from router_svc.routing.registry import router_class
 from router_svc.routing.shrinkage import ShrinkageKnobs
 from router_svc.routing.skill_plus import SkillPlusRouter
+from router_svc.routing.team_size import question_seeds
 from router_svc.tagging.inventory import SkillMatch
 
 CHUNK = 512
@@ -126,7 +127,8 @@ class MethodBench:
         if run.calibrated_k:
             return self._calibrated(run, router, family, view)
         parts = self.parts(run) if view is self.test else score_split(router, view)
-        chosen = teams(router.choose(parts, RecruitOptions(k=run.k)), run.k)
+        seeds = question_seeds(0, view.table.questions)
+        chosen = teams(router.choose(parts, RecruitOptions(k=run.k), seeds), run.k)
         calls = one_hot(chosen, len(view.table.experts))
         return StrategyResult(
             run.name, family, team_scores(view.table, chosen), calls, describe(run)

@@ -41,6 +41,7 @@ from router_svc.evaluation.metrics import SweepPoint
 from router_svc.evaluation.records import StrategyResult, one_hot
 from router_svc.evaluation.report import AblationRow, BenchReport, start_plots, write_report
 from router_svc.evaluation.strategies import baselines, routed_scores
+from router_svc.evaluation.team import TeamBench, team_bench
 from router_svc.replay.data import load_replay
 from router_svc.replay.outcomes import OutcomeTable
 from router_svc.routing.inputs import SuiteData
@@ -169,6 +170,9 @@ class ReplayBench:
         # neighbours and clusterings (``routing.memo``).
         with threadpool_limits(limits=_BLAS_THREADS, user_api="blas"), remembered():
             results, sweeps, bench = self.strategies(prepared)
+            with self._timed("team"):
+                team = self._team(bench, results)
+            results += [r for role, r in team.results.items() if role != "k1"]
             report = BenchReport(
                 suite=path.stem,
                 source=str(path),
@@ -184,6 +188,8 @@ class ReplayBench:
                 bootstrap=self.options.bootstrap,
                 default_strategy=self.options.router,
                 paper_strategy="symbolic-moe",
+                team={role: r.name for role, r in team.results.items()},
+                team_rule=team.rule.describe() if team.rule is not None else None,
                 knob_search=knob_search_summary(
                     bench.fit(self.options.router, router_options(self.options.router))
                 ),
@@ -248,6 +254,12 @@ class ReplayBench:
                 for name in dict.fromkeys(("skill", options.router))
             }  # fmt: skip
         return results, sweeps, bench
+
+    def _team(self, bench: MethodBench, results: list[StrategyResult]) -> TeamBench:
+        """The default router with k = 1, k = 3 + vote and k: auto (``evaluation.team``)."""
+        name = self.options.router
+        single = next((r for r in results if r.name == name), None)
+        return team_bench(bench, name, single)
 
     def _knn(self, prepared: Prepared) -> StrategyResult:
         val, test = prepared.validation, prepared.test

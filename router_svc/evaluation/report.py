@@ -65,6 +65,10 @@ class BenchReport:
     """The strategy the service runs by default (its routing method); None: not benched."""
     paper_strategy: str | None = None
     """The paper's method (symbolic-moe), which the summary compares the default against."""
+    team: dict[str, str] = field(default_factory=dict)
+    """The default router's team rows: role (k1, k3_vote, auto) -> strategy name."""
+    team_rule: dict[str, Any] | None = None
+    """The evidence k: auto's rule was learned from (``TeamRule.describe``)."""
     knob_search: dict[str, Any] | None = None
     """The default method's knob search on validation (``improved.knob_search_summary``)."""
 
@@ -154,6 +158,7 @@ def _results_json(
             "oracle": oracle,
         },
         "strategies": {m.name: _metrics_json(m) for m in metrics},
+        "team": _team_json(report, by_name),
         "sweep": {
             name: [vars(point) for point in points] for name, points in report.sweeps.items()
         },
@@ -172,6 +177,23 @@ def _results_json(
         "timings_s": dict(report.timings),
         "plots": plots,
     }
+
+
+def _team_json(report: BenchReport, by_name: dict[str, StrategyMetrics]) -> dict[str, Any]:
+    """The default router's k = 1, k = 3 + vote and k: auto on the test lines."""
+    team: dict[str, Any] = {
+        role: {
+            "strategy": name,
+            "accuracy": by_name[name].accuracy,
+            "experts_per_query": by_name[name].experts_per_query,
+            "cost_per_query": by_name[name].cost_per_query,
+        }
+        for role, name in report.team.items()
+        if name in by_name
+    }
+    if team and report.team_rule is not None:
+        team["rule"] = report.team_rule
+    return team
 
 
 def _write_questions(path: Path, report: BenchReport) -> None:
@@ -206,6 +228,7 @@ def _markdown(
         _summary(metrics, report),
         _header(report),
         _strategy_table(metrics),
+        _team_table(report, metrics),
         _ablation_tables(report.ablation, ablation),
         _knob_search_section(report.knob_search),
         _sweep_tables(report.sweeps),
@@ -254,6 +277,32 @@ def _summary(metrics: list[StrategyMetrics], report: BenchReport) -> str:
             f"gap closed {_share(top.gap_closed)}, ${top.cost_per_query:.6f}/query"
         )
     return "\n".join(lines)
+
+
+def _team_table(report: BenchReport, metrics: list[StrategyMetrics]) -> str:
+    """Does the team earn its cost: the default router's k = 1, k = 3 + vote and k: auto."""
+    by_name = {m.name: m for m in metrics}
+    rows = [
+        f"| {role} | {name} | {_pct(by_name[name].accuracy)} | "
+        f"{by_name[name].experts_per_query:.2f} | {by_name[name].cost_per_query:.6f} |"
+        for role, name in report.team.items()
+        if name in by_name
+    ]
+    if not rows:
+        return ""
+    head = (
+        "## Team size (default router)\n\n"
+        "| team | strategy | accuracy | experts/query | $/query |\n|---|---|---|---|---|"
+    )
+    rule = report.team_rule
+    note = (
+        f"\n\nk: auto teams a question where the estimated gain of a vote exceeds "
+        f"{rule['threshold']:.4f} (learned on {rule['validation_questions']} cross-fitted "
+        f"validation questions, {_pct(float(rule['teamed_share']))} of them teamed)."
+        if rule
+        else ""
+    )
+    return head + "\n" + "\n".join(rows) + note
 
 
 def _strategy_table(metrics: list[StrategyMetrics]) -> str:

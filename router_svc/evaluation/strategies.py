@@ -22,6 +22,7 @@ import numpy as np
 
 from router_svc.evaluation.records import StrategyResult, one_hot
 from router_svc.replay.outcomes import NO_ANSWER, OutcomeTable
+from router_svc.routing.team_size import expected_vote as expected_vote
 
 
 def best_single_index(validation: OutcomeTable) -> int:
@@ -95,33 +96,6 @@ def answer_vote(codes: np.ndarray, scores: np.ndarray) -> np.ndarray:
     winner = np.argmax(counts, axis=1)[:, None]
     won = np.take_along_axis(scores, winner, axis=1)[:, 0]
     return np.where(np.take_along_axis(counts, winner, axis=1)[:, 0] > 0, won, 0.0)
-
-
-def expected_vote(scores: np.ndarray) -> np.ndarray:
-    """(questions,): P(the right answer wins) with independent voters right with probability
-    ``scores`` (questions, k), wrong ones in one bloc, and ties to the first voter."""
-    k = scores.shape[1]
-    if k == 1:
-        return np.asarray(scores[:, 0])
-    rest = _count_distribution(scores[:, 1:])
-    first = scores[:, 0]
-    need_if_right = max(int(np.ceil(k / 2)) - 1, 0)
-    need_if_wrong = k // 2 + 1
-    return np.asarray(
-        first * rest[:, need_if_right:].sum(axis=1)
-        + (1.0 - first) * rest[:, need_if_wrong:].sum(axis=1)
-    )
-
-
-def _count_distribution(probabilities: np.ndarray) -> np.ndarray:
-    """(questions, k + 1): the distribution of how many of k independent voters are right."""
-    distribution = np.zeros((len(probabilities), probabilities.shape[1] + 1))
-    distribution[:, 0] = 1.0
-    for j in range(probabilities.shape[1]):
-        p = probabilities[:, j : j + 1]
-        shifted = np.concatenate([np.zeros((len(p), 1)), distribution[:, :-1]], axis=1)
-        distribution = distribution * (1.0 - p) + shifted * p
-    return distribution
 
 
 def baselines(

@@ -17,6 +17,8 @@ class TaskKey(NamedTuple):
     expert: str
     role: str = "expert"
     """``expert`` (answering the question) or ``aggregate`` (settling the experts' answers)."""
+    sample: int = 0
+    """Which sample of the expert on the question (a method that draws it more than once)."""
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from router_svc.profiling.failures import missing_per_expert, record_failure
 from router_svc.questions.grading import grade
 from router_svc.questions.jsonl import append_jsonl, read_records
 from router_svc.questions.suites import Suite, dataset_hash
-from router_svc.routing.artifacts import OUTPUTS_FILE, TAGS_FILE, ProfileArtifacts
+from router_svc.routing.artifacts import OUTPUTS_FILE, TAGS_FILE, VERSION, ProfileArtifacts
 from router_svc.routing.profiles import Outcome, build_profiles
 from router_svc.tagging.inventory import SkillInventory
 from router_svc.tagging.tagger import KeywordTagger, SkillTagger
@@ -37,6 +37,10 @@ from router_svc.version import __version__
 
 logger = logging.getLogger(__name__)
 TAG_CHUNK = 16
+PROFILE_RULES = 2
+"""The version of the rules a profile is built by: the keyword tagger's, the inventory's
+(keywords kept whole, merged by similarity) and the answer grading's. Bump it when one of them
+changes, so that ``stale_reason`` asks for a new profile."""
 
 
 async def profile_suite(
@@ -46,8 +50,10 @@ async def profile_suite(
     tagger: str | None = None,
     limit: int | None = None,
     progress: bool = False,
+    aggregation_items: int | None = None,
 ) -> ProfileArtifacts:
-    """Profile the pool on ``suite``'s validation split and save it under skills/<suite>/."""
+    """Profile the pool on ``suite``'s validation split and save it under skills/<suite>/
+    (``aggregation_items``: a cap on the aggregation benchmark, at least 200)."""
     folder = runtime.profile_dir(suite.name)
     questions = suite.validation[:limit]
     tag_with = _tagger(runtime, questions, tagger)
@@ -58,7 +64,9 @@ async def profile_suite(
     outputs = await run_experts(runtime, questions, folder / OUTPUTS_FILE, progress=progress)
     experts = [expert.name for expert in runtime.pool.routable]
     profiles = build_profiles((_outcome(o) for o in outputs), skills, experts)
-    benchmark = await benchmark_aggregators(runtime, questions, outputs, folder, progress=progress)
+    benchmark = await benchmark_aggregators(
+        runtime, questions, outputs, folder, progress=progress, max_items=aggregation_items
+    )
     failures = {
         "answers": missing_per_expert(
             experts, ((q.id, e) for q in questions for e in experts), _pairs(outputs)
@@ -241,16 +249,37 @@ def _metadata(
                 "engine": e.engine,
                 "model": e.model,
                 "model_fingerprint": runtime.model_identity(e.name),
-                "config_hash": hashlib.sha256(
-                    json.dumps(e.model_dump(mode="json"), sort_keys=True).encode()
-                ).hexdigest()[:16],
+                "config_hash": _config_hash(e.model_dump(mode="json")),
             }
             for e in pool.routable
         },
         "tagger": {"name": tagger.name, **pool.tagger.model_dump(mode="json")},
+        "tagger_identity": tagger_identity(runtime, tagger.name),
         "embedding_model": pool.embedding_model,
+        "profile_rules": PROFILE_RULES,
+        "profile_format": VERSION,
         "suite_path": str(suite.path),
     }
+
+
+def tagger_identity(runtime: Runtime, name: str) -> dict[str, Any]:
+    """What decides the tags of a profile tagged by ``name`` (a tagger's name or kind): its
+    kind and, for an LLM tagger, the pool's tagger settings and its expert's config and
+    weights (the keyword tagger's rules are ``PROFILE_RULES``)."""
+    pool = runtime.pool
+    identity: dict[str, Any] = {"kind": name.split(":", 1)[0]}
+    if identity["kind"] == "llm" and pool.tagger.expert is not None:
+        expert = pool.expert(pool.tagger.expert)
+        identity |= {
+            "settings": pool.tagger.model_dump(mode="json", exclude={"kind", "neighbours"}),
+            "config_hash": _config_hash(expert.model_dump(mode="json")),
+            "model_fingerprint": runtime.model_identity(expert.name),
+        }
+    return identity
+
+
+def _config_hash(config: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def stale_reason(runtime: Runtime, suite: Suite) -> str | None:
@@ -259,15 +288,38 @@ def stale_reason(runtime: Runtime, suite: Suite) -> str | None:
         artifacts = ProfileArtifacts.load(runtime.profile_dir(suite.name))
     except RouterSvcError as exc:
         return str(exc)
-    saved = artifacts.metadata.get("experts", {})
+    metadata = artifacts.metadata
+    saved = metadata.get("experts", {})
     current = _metadata(runtime, suite, suite.validation, KeywordTagger(["x"]))["experts"]
     changed = sorted(
         name for name in current.keys() | saved.keys() if current.get(name) != saved.get(name)
     )
     if changed:
         return f"experts changed since profiling: {', '.join(changed)}"
-    if artifacts.metadata.get("dataset_hash") != dataset_hash(
+    if metadata.get("dataset_hash") != dataset_hash(
         suite.validation[: len(artifacts.question_text)]
     ):
         return "the validation data changed since profiling"
+    return _rules_changed(runtime, suite, metadata)
+
+
+def _rules_changed(runtime: Runtime, suite: Suite, metadata: dict[str, Any]) -> str | None:
+    """Why the profile's tags or format no longer match this code and tagger (None: same)."""
+    if "profile_format" not in metadata:
+        return "the profile was built by an older router-svc (it records no format version)"
+    if metadata.get("profile_format") != VERSION:
+        return (
+            f"the profile was written in format version {metadata.get('profile_format')}; "
+            f"this router-svc writes version {VERSION}"
+        )
+    if metadata.get("profile_rules") != PROFILE_RULES:
+        return (
+            f"the tagging, inventory and grading rules changed since profiling (rules version "
+            f"{metadata.get('profile_rules')}, now {PROFILE_RULES})"
+        )
+    saved = metadata.get("tagger_identity")
+    if not isinstance(saved, dict):
+        return "the profile records no tagger identity (built by an older router-svc)"
+    if saved != tagger_identity(runtime, str(saved.get("kind"))):
+        return f"the {saved.get('kind')} tagger changed since profiling"
     return None

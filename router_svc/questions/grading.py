@@ -390,12 +390,24 @@ def answer_kind(gold: str, question: str = "") -> AnswerKind:
     return "text"
 
 
-def question_kind(question: str, gold: str | None = None) -> AnswerKind:
-    """'choice' when the question lists options, which a served question (no gold) shows too;
-    otherwise the gold's kind, and 'text' without a gold."""
+_ASKS_NUMBER = re.compile(
+    r"\bhow\s+(?:many|much|long|far|old|tall|fast)\b"
+    r"|\b(?:calculate|compute|evaluate|simplify|solve)\b"
+    r"|\b(?:what|which)\s+(?:year|number)\b|\bin\s+(?:what|which)\s+year\b"
+    r"|\batomic\s+number\b|\bfind\s+the\s+(?:value|number|sum|product)\b"
+    r"|\\boxed|\\frac"
+    r"|\d\s*(?:[-+*/^\u00d7\u00f7]|times|plus|minus|divided\s+by|multiplied\s+by)\s*\(?-?\d",
+    re.IGNORECASE,
+)
+
+
+def question_kind(question: str) -> AnswerKind:
+    """The kind of answer ``question`` asks for, from its text alone, so that a served question
+    (no gold) and a graded one are read alike: 'choice' when it lists options, 'number' when
+    it asks for a count, an amount, a year or a calculation, else 'text'."""
     if parse_options(question) or _lists_options(question):
         return "choice"
-    return answer_kind(gold, question) if gold else "text"
+    return "number" if _ASKS_NUMBER.search(question) else "text"
 
 
 def _lists_options(question: str) -> bool:
@@ -441,8 +453,9 @@ def is_equivalent(predicted: str | None, gold: str, kind: AnswerKind) -> bool:
 
 
 def grade(response: str, gold: str, question: str = "") -> Grade:
-    """Extract the answer of ``response`` and check it against ``gold``."""
-    kind = answer_kind(gold, question)
+    """Extract the answer of ``response`` and check it against ``gold``; the kind of answer
+    comes from the question as serving reads it (from the gold when there is no question)."""
+    kind = question_kind(question) if question else answer_kind(gold)
     options = parse_options(question) if kind == "choice" else {}
     if options and not _GOLD_LETTER.fullmatch(gold):
         gold = _option_letter(gold, options) or gold

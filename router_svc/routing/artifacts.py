@@ -27,9 +27,21 @@ AGGREGATION_FILE = "aggregation.jsonl"
 
 @dataclass(frozen=True)
 class AggregatorRank:
+    """One candidate's result in the aggregation benchmark (the gains are accuracy points as
+    fractions, over the same items)."""
+
     expert: str
     accuracy: float
     items: int
+    gain_over_best: float | None = None
+    """Its accuracy minus that of each team's best single expert (by validation accuracy)."""
+    gain_over_vote: float | None = None
+    """Its accuracy minus the team's majority vote's."""
+    contested_gain: float | None = None
+    """The gain over the vote on the items where the team disagreed (what k: auto adds to a
+    vote's gain there)."""
+    cost: float | None = None
+    """Its mean dollars per item."""
 
 
 @dataclass

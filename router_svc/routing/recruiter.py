@@ -1,13 +1,15 @@
 """The recruiter: scores every expert for every question and picks k distinct ones.
 
 Subclasses fill in ``score`` (arrays in, arrays out); ``recruit`` picks the top k (or samples
-them, seeded and without replacement), and ``assign`` wraps both into explainable decisions.
+them, seeded per question and without replacement), and ``assign`` wraps both into
+explainable decisions. With ``RecruitOptions.auto`` a ``TeamRule`` (``routing.team_size``)
+cuts each question's team to the size its estimated gain pays for.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal, Self
 
 import numpy as np
@@ -15,7 +17,7 @@ import numpy as np
 from router_svc.errors import NoExpertsError, RoutingError
 from router_svc.routing.inputs import Queries
 from router_svc.routing.profiles import ProfileMatrix
-from router_svc.routing.team_size import cap_k
+from router_svc.routing.team_size import TeamRule, cap_k, question_seeds
 from router_svc.tagging.inventory import SkillMatch
 from router_svc.types import Completion
 
@@ -86,6 +88,21 @@ class Assignment:
     """The routing method that decided (set by the pipeline, which knows its name)."""
     tagging: Completion | None = None
     """What the tagger spent on the question (an LLM tagger's tokens; None: no model ran)."""
+    draws: tuple[str, ...] = ()
+    """The generations to run, one per draw, repeats included (a method that samples its
+    team with replacement); empty: one generation per ``chosen`` expert."""
+    temperature: float | None = None
+    """The sampling temperature of every draw (and of the aggregator), each seeded by
+    ``seed``; None: each expert's own settings."""
+    always_aggregate: bool = False
+    """Aggregate even where the answers agree (the paper's method)."""
+    seed: int = 0
+    """The question's seed (from the request's seed and the question text)."""
+
+    @property
+    def generations(self) -> tuple[str, ...]:
+        """The experts to run, one entry per generation."""
+        return self.draws or tuple(self.chosen)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -95,6 +112,7 @@ class Assignment:
             "skills": [vars(s) for s in self.skills],
             "scores": [vars(s) for s in self.scores],
             "chosen": self.chosen,
+            "draws": list(self.generations),
             "fallback": self.fallback,
         }
 
@@ -104,10 +122,14 @@ class RecruitOptions:
     """Per-call routing knobs."""
 
     k: int = 3
+    """The team size; with ``auto``, the largest team a question may get."""
     mode: RecruitMode = "top_k"
     cost_weight: float = 0.0
     """Lambda: the score (scaled to at most 1 per question) minus lambda x relative cost."""
     seed: int = 0
+    auto: bool = False
+    """k: auto. Each question gets a team (of k) only where the router's ``TeamRule`` expects
+    its gain to exceed lambda x the added cost; else the top expert alone."""
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -130,6 +152,14 @@ class Recruiter:
     scores_are_probabilities: bool = False
     """True: scores are success probabilities, traded against cost as they are; False: each
     question's scores are first scaled to at most 1 (a fixed scale for the cost term)."""
+    auto_k: int = 1
+    """The team k: auto gives where the method has no probabilities to size a team from."""
+    samples_draws: bool = False
+    """True: ``recruit`` draws with replacement and every draw is its own generation."""
+    always_aggregate: bool = False
+    """True: the aggregator runs even where the team's answers agree."""
+    sample_temperature: float | None = None
+    """The temperature every draw (and the aggregator) samples at; None: the experts' own."""
 
     @classmethod
     def fit(cls, suite: SuiteData, options: BaseModel) -> Self:
@@ -153,8 +183,11 @@ class Recruiter:
         """Score every expert for each query; skill scorers score the skill weights."""
         return self.score(self.weights(queries.skills))
 
-    def recruit(self, scores: np.ndarray, options: RecruitOptions) -> np.ndarray:
-        """Indices (questions, k) of k distinct experts per question, best first."""
+    def recruit(
+        self, scores: np.ndarray, options: RecruitOptions, seeds: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Indices (questions, k) of k distinct experts per question, best first. ``seeds``:
+        one per question for the methods that sample (None: drawn from ``options.seed``)."""
         k = cap_k(options.k, scores.shape[1])
         if options.mode == "top_k":
             # Stable sort on -score: ties go to the expert listed first in the pool. For one
@@ -163,8 +196,12 @@ class Recruiter:
             if k == 1 and len(scores) and not np.isnan(scores).any():
                 return np.asarray(np.argmax(scores, axis=1))[:, None]
             return np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        rng = np.random.default_rng(options.seed)
-        return np.stack([_sample(row, k, rng) for row in scores]) if len(scores) else scores
+        rngs = generators(len(scores), options.seed, seeds)
+        return (
+            np.stack([_sample(row, k, r) for row, r in zip(scores, rngs, strict=True)])
+            if len(scores)
+            else scores
+        )
 
     def weights(self, skills: Sequence[Sequence[SkillMatch]]) -> np.ndarray:
         """(questions, skills): the best similarity with which each profile skill was matched."""
@@ -184,29 +221,58 @@ class Recruiter:
         options: RecruitOptions,
         *,
         vectors: np.ndarray | None = None,
+        texts: Sequence[str] | None = None,
+        team: TeamRule | None = None,
     ) -> list[Assignment]:
         """Routing decisions for a batch of questions (``vectors``: their question vectors,
-        needed when ``needs_vectors``)."""
+        needed when ``needs_vectors``; ``texts``: the questions, which seed a sampling method
+        per question (their ids otherwise); ``team``: the rule of ``options.auto``)."""
         parts = self.score_queries(Queries(question_ids, tags, skills, vectors))
-        chosen = self.choose(parts, options)
+        seeds = question_seeds(options.seed, texts if texts is not None else question_ids)
+        chosen = self.choose(parts, options, seeds)
         penalty, final = self.utility(parts, options.cost_weight)
+        sizes = self.team_sizes(parts, chosen, options, team)
         return [
-            self._explain(i, qid, tags[i], skills[i], parts, penalty, final, chosen[i])
+            replace(
+                self._explain(
+                    i, qid, tags[i], skills[i], parts, penalty, final, chosen[i, : sizes[i]]
+                ),
+                seed=int(seeds[i]),
+            )
             for i, qid in enumerate(question_ids)
         ]
 
-    def choose(self, parts: ScoreParts, options: RecruitOptions) -> np.ndarray:
+    def choose(
+        self, parts: ScoreParts, options: RecruitOptions, seeds: np.ndarray | None = None
+    ) -> np.ndarray:
         """(questions, k) expert indices: ``recruit`` over the ``utility`` of ``parts``. This is
         the decision ``assign`` explains; the benches call it on a whole split's scores."""
-        return self.recruit(self.utility(parts, options.cost_weight)[1], options)
+        return self.recruit(self.utility(parts, options.cost_weight)[1], options, seeds)
+
+    def team_sizes(
+        self,
+        parts: ScoreParts,
+        chosen: np.ndarray,
+        options: RecruitOptions,
+        team: TeamRule | None,
+    ) -> np.ndarray:
+        """(questions,): how many of ``chosen``'s columns each question keeps (all of them
+        unless ``options.auto`` and a ``team`` rule say otherwise)."""
+        if not options.auto or team is None or chosen.shape[1] == 1:
+            return np.full(len(chosen), chosen.shape[1], dtype=int)
+        return team.sizes(parts.score, chosen, self.relative_cost(parts), options.cost_weight)
+
+    def relative_cost(self, parts: ScoreParts) -> np.ndarray:
+        """(questions, experts): each expert's cost over the most expensive expected cost."""
+        cost = parts.cost if parts.cost is not None else self.expected_cost[None, :]
+        top = float(self.expected_cost.max(initial=0.0))
+        relative = cost / top if top > 0 else np.zeros_like(cost)
+        return np.asarray(np.broadcast_to(relative, parts.score.shape))
 
     def utility(self, parts: ScoreParts, cost_weight: float) -> tuple[np.ndarray, np.ndarray]:
         """(penalty, final), each (questions, experts): lambda x cost relative to the most
         expensive expert's expected cost, and the score minus it (what top k is taken over)."""
-        cost = parts.cost if parts.cost is not None else self.expected_cost[None, :]
-        top = float(self.expected_cost.max(initial=0.0))
-        relative = cost / top if top > 0 else np.zeros_like(cost)
-        penalty = np.broadcast_to(cost_weight * relative, parts.score.shape)
+        penalty = cost_weight * self.relative_cost(parts)
         score = parts.score if self.scores_are_probabilities else _scaled(parts.score)
         return penalty, score - penalty
 
@@ -241,6 +307,11 @@ class Recruiter:
             scores=scores,
             chosen=[self.matrix.experts[col] for col in dict.fromkeys(chosen.tolist())],
             fallback=bool(parts.fallback[row]),
+            draws=tuple(self.matrix.experts[col] for col in chosen.tolist())
+            if self.samples_draws
+            else (),
+            temperature=self.sample_temperature,
+            always_aggregate=self.always_aggregate,
         )
 
 
@@ -322,6 +393,14 @@ def _scaled(scores: np.ndarray) -> np.ndarray:
     """Each row divided by its largest absolute value, so the cost term has a fixed scale."""
     top = np.abs(scores).max(axis=1, keepdims=True) if scores.size else scores
     return np.asarray(scores / np.where(top > 0, top, 1.0))
+
+
+def generators(questions: int, seed: int, seeds: np.ndarray | None) -> list[np.random.Generator]:
+    """One generator per question: from its own seed, or all from one seeded stream."""
+    if seeds is None:
+        shared = np.random.default_rng(seed)
+        return [shared] * questions
+    return [np.random.default_rng(int(s)) for s in seeds]
 
 
 def _sample(row: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:

@@ -9,11 +9,16 @@
 - Recruiting: where some expert's relevance is positive, only those experts, weighted by
   relevance x prior; otherwise every expert, weighted by (relevance - min + 1) x prior; with
   no matched skill at all, uniformly. k experts are **drawn with replacement** from these
-  weights (normalised); the distinct ones answer, the most drawn first.
+  weights (normalised), and **every draw is its own generation**: a draw of [A, A, B] runs A
+  twice and B once, each sampled at temperature 0.7 with its own seed.
+- Aggregation: always, over all k samples (even where they agree), by the pool's aggregator
+  (``Assignment.always_aggregate``), sampled at the same temperature.
 
-The draws are seeded with ``RecruitOptions.seed`` per batch. The request's ``mode`` does not
-apply (the method always samples). A cost weight lambda lowers the weights as for every method
-(scaled score minus lambda x relative cost, clipped at 0); at lambda 0 they are the paper's.
+Each question's draws are seeded from the request's seed and the question's text
+(``team_size.question_seeds``): a repeated request draws the same team, two questions draw
+apart. The request's ``mode`` does not apply (the method always samples). A cost weight lambda
+lowers the weights as for every method (scaled score minus lambda x relative cost, clipped at
+0); at lambda 0 they are the paper's. k: auto gives the paper's k of 3.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from router_svc.config.routers import SymbolicMoEOptions
 from router_svc.errors import RoutingError
 from router_svc.routing.inputs import Queries, SuiteData
 from router_svc.routing.profiles import ProfileMatrix
-from router_svc.routing.recruiter import Recruiter, RecruitOptions, ScoreParts
+from router_svc.routing.recruiter import Recruiter, RecruitOptions, ScoreParts, generators
 from router_svc.tagging.inventory import SkillMatch
 
 
@@ -36,6 +41,9 @@ class SymbolicMoERouter(Recruiter):
     """The paper's recruiter (module docstring)."""
 
     Options = SymbolicMoEOptions
+    auto_k = 3
+    samples_draws = True
+    always_aggregate = True
 
     def __init__(
         self,
@@ -43,17 +51,24 @@ class SymbolicMoERouter(Recruiter):
         expected_cost: np.ndarray | None = None,
         *,
         temperature: float = 0.5,
+        sample_temperature: float = 0.7,
     ) -> None:
         if temperature <= 0:
             raise RoutingError(f"temperature must be > 0, got {temperature}")
         super().__init__(matrix, expected_cost)
         self.temperature = temperature
+        self.sample_temperature = sample_temperature
         self.prior = strength_prior(matrix.values.sum(axis=0), temperature)
 
     @classmethod
     def fit(cls, suite: SuiteData, options: BaseModel) -> Self:
         settings = SymbolicMoEOptions.model_validate(options.model_dump())
-        return cls(suite.matrix, suite.expected_cost, temperature=settings.temperature)
+        return cls(
+            suite.matrix,
+            suite.expected_cost,
+            temperature=settings.temperature,
+            sample_temperature=settings.sample_temperature,
+        )
 
     def counts(self, skills: Sequence[Sequence[SkillMatch]]) -> np.ndarray:
         """(questions, skills): how many of each question's keywords mapped to each skill."""
@@ -79,12 +94,14 @@ class SymbolicMoERouter(Recruiter):
             fallback=~(relevance > 0).any(axis=1),
         )
 
-    def recruit(self, scores: np.ndarray, options: RecruitOptions) -> np.ndarray:
-        """(questions, k) draws with replacement, the distinct experts first by draw count."""
-        rng = np.random.default_rng(options.seed)
-        return np.array([_draw(row, options.k, rng) for row in scores], dtype=int).reshape(
-            len(scores), options.k
-        )
+    def recruit(
+        self, scores: np.ndarray, options: RecruitOptions, seeds: np.ndarray | None = None
+    ) -> np.ndarray:
+        """(questions, k) draws with replacement, in draw order, each question from its own
+        seed (``seeds``; without them one stream from ``options.seed`` for the batch)."""
+        rngs = generators(len(scores), options.seed, seeds)
+        rows = [_draw(row, options.k, rng) for row, rng in zip(scores, rngs, strict=True)]
+        return np.array(rows, dtype=int).reshape(len(scores), options.k)
 
 
 def strength_prior(strength: np.ndarray, temperature: float) -> np.ndarray:
@@ -114,8 +131,5 @@ def _draw(scores: np.ndarray, k: int, rng: np.random.Generator) -> list[int]:
     total = float(weights.sum())
     if total <= 0:
         return [int(np.argmax(scores))] * k
-    p = weights / total
-    draws = rng.choice(len(weights), size=k, replace=True, p=p).tolist()
-    counts = {e: draws.count(e) for e in dict.fromkeys(draws)}
-    ranked = sorted(counts, key=lambda e: -counts[e])  # stable: first drawn first on ties
-    return (ranked * k)[:k]
+    draws: list[int] = rng.choice(len(weights), size=k, replace=True, p=weights / total).tolist()
+    return draws

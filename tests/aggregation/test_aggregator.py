@@ -7,7 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from router_svc.aggregation.aggregator import Aggregator, expert_answers, strip_reasoning
+from router_svc.aggregation.aggregator import (
+    Aggregator,
+    Sampled,
+    expert_answers,
+    strip_reasoning,
+)
 from router_svc.backends.base import EngineContext
 from router_svc.backends.llamacpp import LlamaCppEngine
 from router_svc.config.pool import PoolConfig
@@ -49,8 +54,35 @@ def test_skip_can_be_turned_off() -> None:
     assert task is not None
     assert task.expert == "agg"
     prompt = task.request.messages[0].content
-    assert "Response 1: The answer is 4." in prompt
+    assert "### Response of model 1\nThe answer is 4." in prompt
     assert QUESTION.question in prompt
+
+
+def test_the_prompt_has_the_papers_structure() -> None:
+    """Instruction to synthesise, each response under its own header, the question, then
+    step-by-step reasoning that ends in the answer."""
+    given = answers("The answer is 4.", "The answer is 5.")
+    task = Aggregator("agg", max_tokens=4096).task(QUESTION, given, "number")
+    assert task is not None
+    prompt = task.request.messages[0].content
+    spots = [
+        prompt.index(s)
+        for s in ("Combine them", "### Response of model 1", "### Response of model 2",
+                  QUESTION.question, "step by step")
+    ]  # fmt: skip
+    assert spots == sorted(spots)
+    assert prompt.rstrip().endswith("where X is the final answer.")
+    assert task.request.max_tokens == 4096  # its own limit, not its expert's
+    assert task.request.temperature is None  # its expert's temperature, not a fixed 0
+
+
+def test_a_method_that_always_aggregates_aggregates_agreeing_answers() -> None:
+    given = answers("The answer is 4.", "The answer is 4.", "The answer is 4.")
+    aggregator = Aggregator("agg")
+    assert aggregator.task(QUESTION, given, "number") is None
+    task = aggregator.task(QUESTION, given, "number", always=True, sampling=Sampled(0.7, 11))
+    assert task is not None
+    assert (task.request.temperature, task.request.seed) == (0.7, 11)
 
 
 def test_aggregator_answer_wins_when_parseable() -> None:

@@ -114,3 +114,17 @@ def test_act_two_on_routerbench_saves_against_gpt4(tmp_path: Path) -> None:
     assert saving.cost_per_query <= best.cost_per_query / 2
     assert rows["default router"].accuracy >= best.accuracy - 0.01
     assert re.search(r"gpt-4-1106-preview +│ best single model", output), output
+
+
+def test_act_one_says_how_many_experts_each_question_used(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from router_svc.cli.demo import _team_sizes
+
+    out = tmp_path / "results.jsonl"
+    sizes = [1, 1, 3, 1]
+    out.write_text("".join(json.dumps({"experts": [{}] * n}) + "\n" for n in sizes))
+    _team_sizes(out)
+    text = " ".join(capsys.readouterr().out.split())
+    assert "3 questions with 1 expert, 1 question with 3 experts" in text
+    assert "(1.50 experts per question)" in text

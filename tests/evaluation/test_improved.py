@@ -46,7 +46,12 @@ def test_a_row_is_the_registered_method_through_assign(
     router = fit_router(bench.suite, method)
     test = bench.test
     assignments = router.assign(
-        test.table.ids, test.tags, test.skills or [], RecruitOptions(k=k), vectors=test.vectors
+        test.table.ids,
+        test.tags,
+        test.skills or [],
+        RecruitOptions(k=k),
+        vectors=test.vectors,
+        texts=test.table.questions,
     )
     experts = test.table.experts
     expected = [[experts.index(name) for name in a.chosen] for a in assignments]

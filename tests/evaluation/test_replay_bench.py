@@ -79,6 +79,7 @@ def test_results_json_shape(small_run: tuple[Path, dict[str, Any]]) -> None:
         "best-single", "per-category-best", "oracle", "all+vote", "random-3+vote", "knn",
         "skill", "skill:embedding", "skill k=3+vote", "symbolic-moe",
         "skill-plus", "skill-plus calibrated k", "knn-shrinkage",
+        "knn-shrinkage k=3+vote", "knn-shrinkage k=auto",
         *(f"single:{name}" for name in results["experts"]),
     }  # fmt: skip
     assert set(strategies) == expected
@@ -102,6 +103,25 @@ def test_results_json_shape(small_run: tuple[Path, dict[str, Any]]) -> None:
     without_levels = next(r for r in default if "overall accuracy" in r["name"])
     assert without_levels["knobs"]["neighbours"] == 0
     assert without_levels["knobs"]["clusters"] == 1
+
+
+def test_the_team_object_compares_k1_k3_vote_and_auto(
+    small_run: tuple[Path, dict[str, Any]],
+) -> None:
+    folder, results = small_run
+    team, strategies = results["team"], results["strategies"]
+    assert team["k1"]["strategy"] == DEFAULT_ROUTER
+    assert team["k3_vote"]["strategy"] == f"{DEFAULT_ROUTER} k=3+vote"
+    assert team["auto"]["strategy"] == f"{DEFAULT_ROUTER} k=auto"
+    for role in ("k1", "k3_vote", "auto"):
+        row = strategies[team[role]["strategy"]]
+        for key in ("accuracy", "experts_per_query", "cost_per_query"):
+            assert team[role][key] == row[key]
+    assert team["k1"]["experts_per_query"] == 1.0
+    assert team["k3_vote"]["experts_per_query"] == 3.0
+    assert 1.0 <= team["auto"]["experts_per_query"] <= 3.0
+    assert team["rule"]["validation_questions"] == results["questions"]["validation"]
+    assert "## Team size (default router)" in (folder / "report.md").read_text()
 
 
 def test_gap_closed_math(small_run: tuple[Path, dict[str, Any]]) -> None:

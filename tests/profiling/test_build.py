@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import pytest
 from router_svc.assembly import Runtime
 from router_svc.config.loader import load_pool
 from router_svc.config.settings import Settings
-from router_svc.profiling.build import profile_suite, stale_reason
+from router_svc.profiling.build import profile_suite, stale_reason, tagger_identity
 from router_svc.questions.suites import load_suite
 from router_svc.routing.artifacts import ProfileArtifacts
 from router_svc.tagging.inventory import SkillInventory
@@ -78,6 +79,35 @@ def test_profile_is_current_until_the_pool_changes(
         Runtime.create(settings, pool.model_copy(update={"experts": changed})), suite
     )
     assert reason is not None and "smol-code" in reason
+
+
+def test_a_changed_tagger_rules_or_format_make_the_profile_stale(
+    tiny_profile: dict[str, str], root: Path, tmp_path: Path
+) -> None:
+    skills = tmp_path / "skills"
+    shutil.copytree(Path(tiny_profile["ROUTER_SVC_SKILLS_DIR"]) / "tiny", skills / "tiny")
+    settings = Settings(skills_dir=skills, data_dir=Path(tiny_profile["ROUTER_SVC_DATA_DIR"]))
+    suite = load_suite("tiny", Path(tiny_profile["ROUTER_SVC_SUITES_DIR"]))
+    pool = load_pool(root / "experts.yaml")
+    runtime = Runtime.create(settings, pool)
+    assert stale_reason(runtime, suite) is None  # keyword tags: the LLM tagger is not asked
+    path = skills / "tiny" / "profile.json"
+    data = json.loads(path.read_text())
+
+    def saved(**metadata: object) -> None:
+        path.write_text(json.dumps({**data, "metadata": {**data["metadata"], **metadata}}))
+
+    saved(tagger_identity=tagger_identity(runtime, "llm"))  # as if tagged by the LLM tagger
+    assert stale_reason(runtime, suite) is None
+    tagger = pool.tagger.model_copy(update={"samples": 3})
+    changed = Runtime.create(settings, pool.model_copy(update={"tagger": tagger}))
+    reason = stale_reason(changed, suite)
+    assert reason is not None and "llm tagger changed" in reason
+    for key, words in (("profile_rules", "rules changed"), ("profile_format", "format version")):
+        saved(**{key: 0})
+        reason = stale_reason(runtime, suite)
+        assert reason is not None and words in reason
+        saved()
 
 
 LIMIT = 4

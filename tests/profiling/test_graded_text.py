@@ -39,5 +39,6 @@ def test_aggregator_verdicts_are_graded_without_reasoning(
     text: str, answer: str | None, correct: bool
 ) -> None:
     responses = [ExpertAnswer("a", "The answer is 5.", "5"), ExpertAnswer("b", "It is 4.", "4")]
-    record = verdict_record(AggregationItem(QUESTION, responses), "agg", result(text, "aggregate"))
+    item = AggregationItem(QUESTION, responses, [True, False])
+    record = verdict_record(item, "agg", result(text, "aggregate"))
     assert (record["answer"], record["correct"]) == (answer, correct)

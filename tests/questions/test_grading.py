@@ -149,23 +149,29 @@ GASES = "Which gas makes up most of the air? The options are: (A) Oxygen (B) Nit
 
 
 @pytest.mark.parametrize(
-    ("question", "gold", "kind"),
+    ("question", "kind"),
     [
-        (GASES, None, "choice"),
-        (CAPITAL, "Paris", "choice"),
-        ("Which gas is inert?\nA) Oxygen\nB) Argon\nC) Hydrogen", None, "choice"),
-        ("Which gas is inert?\nA. Oxygen\nB. Argon", None, "choice"),
-        ("Pick one: (A) yes (B) no", None, "choice"),
-        ("What is 2 + 2?", None, "text"),
-        ("What is 2 + 2?", "4", "number"),
-        ("What is the capital of France?", "Paris", "text"),
-        ("Which letter comes after B?", "C", "choice"),
-        ("A cat sat.\nB is a letter.", None, "text"),
+        (GASES, "choice"),
+        (CAPITAL, "choice"),
+        ("Which gas is inert?\nA) Oxygen\nB) Argon\nC) Hydrogen", "choice"),
+        ("Which gas is inert?\nA. Oxygen\nB. Argon", "choice"),
+        ("Pick one: (A) yes (B) no", "choice"),
+        ("What is 2 + 2?", "number"),
+        ("What is 10 times 6?", "number"),
+        ("How many centimetres are in 7 metres?", "number"),
+        ("Solve for x: x + 2 = 10. What is x?", "number"),
+        ("In which year did World War II end?", "number"),
+        ("What is the atomic number of carbon?", "number"),
+        ("What does this Python code print? print(9 * 5)", "number"),
+        ("What is the capital of France?", "text"),
+        ("Which letter comes after B?", "text"),
+        ("A cat sat.\nB is a letter.", "text"),
     ],
 )
-def test_question_kind(question: str, gold: str | None, kind: str) -> None:
-    """A served question has no gold: options in the question make it multiple choice."""
-    assert question_kind(question, gold) == kind
+def test_question_kind(question: str, kind: str) -> None:
+    """The kind comes from the question alone: a served question (no gold) reads as a graded
+    one does, so a served math question is compared as a number."""
+    assert question_kind(question) == kind
 
 
 def test_a_served_choice_question_lets_every_letter_form_agree() -> None:

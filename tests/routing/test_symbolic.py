@@ -71,7 +71,7 @@ def test_repeated_keywords_count_again() -> None:
     assert parts.fallback.tolist() == [False, True]
 
 
-def test_k_draws_with_replacement_keep_the_distinct_experts_most_drawn_first() -> None:
+def test_k_draws_with_replacement_are_each_a_generation_in_draw_order() -> None:
     router = SymbolicMoERouter(MATRIX)
     # algebra: only math (5) and general (1) are positive.
     n = 5_000
@@ -79,27 +79,50 @@ def test_k_draws_with_replacement_keep_the_distinct_experts_most_drawn_first() -
     assignments = router.assign(
         [str(i) for i in range(n)], [["x"]] * n, skills, RecruitOptions(k=3, seed=1)
     )
-    teams = [a.chosen for a in assignments]
-    assert all(set(team) <= {"math", "general"} for team in teams)
-    assert any(len(team) == 1 for team in teams)  # three draws of one expert: one answers
-    assert {team[0] for team in teams} == {"math", "general"}
+    draws = [a.generations for a in assignments]
+    assert all(len(d) == 3 and set(d) <= {"math", "general"} for d in draws)
+    assert all(a.chosen == list(dict.fromkeys(a.generations)) for a in assignments)
+    assert any(len(set(d)) == 1 for d in draws)  # three draws of one expert: three samples
     # math (weight 5 x prior 1/51) against general (1 x 25/51): math drawn with p = 1/6.
     p = 1 / 6
     in_team = 1 - (1 - p) ** 3  # drawn at least once of 3
-    leads = 3 * p**2 * (1 - p) + p**3  # leads only when drawn 2+ of 3 times
     for share, expected in (
-        (np.mean(["math" in team for team in teams]), in_team),
-        (np.mean([team[0] == "math" for team in teams]), leads),
+        (np.mean(["math" in d for d in draws]), in_team),
+        (np.mean([d[0] == "math" for d in draws]), p),  # the first draw, in draw order
     ):
         four_sigma = 4 * math.sqrt(expected * (1 - expected) / n)  # binomial spread
         assert share == pytest.approx(expected, abs=four_sigma)
+    assert all(a.always_aggregate and a.temperature == 0.7 for a in assignments)
 
 
-def test_draws_are_seeded() -> None:
+def _draws(
+    router: SymbolicMoERouter, questions: list[str], seed: int, *, as_text: bool = True
+) -> list[tuple[str, ...]]:
+    """Each question routed alone, as a served request is (``as_text``: seeded by the text
+    the pipeline passes, under a fresh id each time; else by its id)."""
+    draws = []
+    for n, q in enumerate(questions):
+        options = RecruitOptions(k=3, seed=seed)
+        if as_text:
+            routed = router.assign(
+                [f"request-{n}"], [[]], [matches("chemistry")], options, texts=[q]
+            )
+        else:
+            routed = router.assign([q], [[]], [matches("chemistry")], options)
+        draws.append(routed[0].generations)
+    return draws
+
+
+def test_a_repeated_request_draws_the_same() -> None:
     router = SymbolicMoERouter(MATRIX)
-    run = [
-        [a.chosen for a in router.assign(["a", "b"], [[], []], [matches("chemistry")] * 2,
-                                         RecruitOptions(k=3, seed=seed))]
-        for seed in (4, 4)
-    ]  # fmt: skip
-    assert run[0] == run[1]
+    questions = [f"question {i}" for i in range(8)]
+    assert _draws(router, questions, 4) == _draws(router, list(reversed(questions)), 4)[::-1]
+
+
+@pytest.mark.parametrize("as_text", [True, False])
+def test_two_questions_with_the_same_seed_draw_differently(as_text: bool) -> None:
+    """Each request routes one question: a seed per request alone would give every question
+    the same random numbers (a fixed rule, not sampling)."""
+    router = SymbolicMoERouter(MATRIX)
+    draws = _draws(router, [f"question {i}" for i in range(8)], 0, as_text=as_text)
+    assert len(set(draws)) > 1
