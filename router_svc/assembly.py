@@ -194,7 +194,10 @@ def build_pipeline(runtime: Runtime, suite: str, *, skip_unanimous: bool = True)
     aggregator = artifacts.aggregator or (candidates[0] if candidates else None)
     routers = build_routers(runtime, folder, artifacts)
     team_rules = TeamRules(
-        routers.suite, runtime.pool.routing.method_options, settling(artifacts, routers)
+        routers.suite,
+        runtime.pool.routing.method_options,
+        settling(artifacts, routers),
+        fitted=routers.get,
     )
     if runtime.pool.k == AUTO and routers.default.scores_are_probabilities:
         team_rules(routers.default_name)  # learned now, so no request waits for it

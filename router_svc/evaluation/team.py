@@ -45,7 +45,8 @@ def team_bench(bench: MethodBench, method: str, k1: StrategyResult | None = None
         k = router.auto_k
         auto = k1 if k == 1 else bench.run(MethodRun.default(method, k=k))
         return TeamBench(_roles(k1, voted, _renamed(auto, f"{method} k=auto")), None)
-    rule = fit_team_rule(router_class(method), single.options, bench.suite)
+    folds = router.fold_options() or single.options
+    rule = fit_team_rule(router_class(method), folds, bench.suite)
     parts = bench.parts(single)
     chosen = teams(router.choose(parts, RecruitOptions(k=AUTO_TEAM)), AUTO_TEAM)
     sizes = router.team_sizes(parts, chosen, RecruitOptions(k=AUTO_TEAM, auto=True), rule)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Self
 
 import numpy as np
@@ -70,6 +71,10 @@ class KnnShrinkageRouter(Recruiter):
     @property
     def knobs(self) -> ShrinkageKnobs:
         return self.model.knobs
+
+    def fold_options(self) -> KnnShrinkageOptions:
+        """The knobs it chose, untuned: a fold's refit then costs no second knob search."""
+        return KnnShrinkageOptions.model_validate({**asdict(self.knobs), "tuned": False})
 
     @property
     def needs_tags(self) -> bool:  # type: ignore[override]

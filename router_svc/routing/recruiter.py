@@ -161,6 +161,11 @@ class Recruiter:
     sample_temperature: float | None = None
     """The temperature every draw (and the aggregator) samples at; None: the experts' own."""
 
+    def fold_options(self) -> BaseModel | None:
+        """Options that refit this method as it was fitted without searching its knobs again
+        (cross-fitting on validation folds); None: refit with the options it was given."""
+        return None
+
     @classmethod
     def fit(cls, suite: SuiteData, options: BaseModel) -> Self:
         """The method built from a suite's validation record (``routing.registry`` names it)."""

@@ -54,9 +54,12 @@ class TeamRules:
         suite: SuiteData,
         options: Callable[[str], BaseModel],
         settling: Settling | None = None,
+        fitted: Callable[[str], Recruiter] | None = None,
     ) -> None:
         self.suite = suite
         self.options = options
+        self.fitted = fitted
+        """The method as fitted on the whole suite, whose ``fold_options`` the folds reuse."""
         self.settling = settling or Settling()
         self._rules: dict[str, TeamRule] = {}
         self._lock = threading.Lock()
@@ -64,8 +67,11 @@ class TeamRules:
     def __call__(self, method: str) -> TeamRule:
         with self._lock:
             if method not in self._rules:
+                options = self.options(method)
+                if self.fitted is not None:
+                    options = self.fitted(method).fold_options() or options
                 self._rules[method] = fit_team_rule(
-                    router_class(method), self.options(method), self.suite, self.settling
+                    router_class(method), options, self.suite, self.settling
                 )
             return self._rules[method]
 
@@ -142,6 +148,9 @@ def subset(suite: SuiteData, rows: np.ndarray) -> SuiteData:
         costs=suite.costs[rows],
         expected_cost=suite.expected_cost,
         vector_source=lambda: suite.vectors[rows],
+        categories=None
+        if suite.categories is None
+        else [suite.categories[i] for i in rows.tolist()],
     )
 
 
