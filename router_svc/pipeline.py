@@ -9,15 +9,16 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Unpack
 
 from router_svc.aggregation.aggregator import Aggregate, Aggregator, ExpertAnswer, expert_answers
+from router_svc.config.knobs import KNOBS, KnobArgs, RoutingKnobs
 from router_svc.errors import UnknownComponentError
 from router_svc.execution.plan import Task, TaskKey
 from router_svc.execution.runner import Executor, Mode, TaskResult
 from router_svc.questions.grading import AnswerKind, is_equivalent, question_kind
 from router_svc.routing.catalog import RouterCatalog
-from router_svc.routing.recruiter import Assignment, Recruiter, RecruitMode, RecruitOptions
+from router_svc.routing.recruiter import Assignment, Recruiter, RecruitOptions
 from router_svc.routing.team_size import choose_k
 from router_svc.tagging.embedder import Embedder
 from router_svc.tagging.inventory import SkillInventory
@@ -35,6 +36,10 @@ class RouteOptions(RecruitOptions):
     max_tokens: int | None = None
     """The limit of every generation of the request (each expert's and the aggregator's, in
     place of their configured ones), so the final answer is at most this long; None: theirs."""
+
+    def knobs(self) -> RoutingKnobs:
+        """These options as the knobs that produce them (a batch entry records them so)."""
+        return RoutingKnobs.model_validate({name: getattr(self, name) for name in KNOBS})
 
 
 @dataclass
@@ -129,31 +134,29 @@ class Pipeline:
 
     def options(
         self,
+        knobs: RoutingKnobs | None = None,
+        /,
         *,
-        k: int | None = None,
-        tagger: str | None = None,
-        cost_weight: float | None = None,
-        mode: RecruitMode | None = None,
-        seed: int | None = None,
         limit: int | None = None,
-        router: str | None = None,
         max_tokens: int | None = None,
+        **overrides: Unpack[KnobArgs],
     ) -> RouteOptions:
-        """A request's routing knobs with the defaults filled in; k follows ``choose_k`` (the
-        pool's k capped by the suite's experts and ``limit``). An unknown tagger is an
-        UnknownComponentError, a k past the suite's experts a RoutingError."""
+        """A request's routing knobs (``knobs``, then ``overrides``) with the defaults filled
+        in; k follows ``choose_k`` (the pool's k capped by the suite's experts and ``limit``).
+        A tagger the pool lacks is an UnknownComponentError, a k past the suite's experts a
+        RoutingError."""
+        given = (knobs or RoutingKnobs()).overrides()
+        if overrides:
+            given = RoutingKnobs.of({**given, **overrides}).overrides()
+        tagger = given.get("tagger") or self.default_tagger
         self.tagger(tagger)
-        self.routers.check(router)
         available = len(self.recruiter.matrix.experts)
-        return RouteOptions(
-            k=choose_k(k, self.default_k, available, limit),
-            mode=mode or "top_k",
-            cost_weight=cost_weight or 0.0,
-            seed=seed or 0,
-            tagger=tagger,
-            router=router,
-            max_tokens=max_tokens,
-        )
+        resolved = {
+            "k": choose_k(given.get("k"), self.default_k, available, limit),
+            "tagger": tagger,
+            "router": given.get("router") or self.routers.default_name,
+        }
+        return RouteOptions(**{**given, **resolved}, max_tokens=max_tokens)
 
     async def route(
         self, questions: Sequence[Question], options: RouteOptions, timings: dict[str, float]
@@ -165,7 +168,7 @@ class Pipeline:
         timings["tag"] = time.perf_counter() - started
         started = time.perf_counter()
         skills = self.inventory.map_many(tags, self.embedder)
-        name = self.routers.check(options.router)
+        name = options.router or self.routers.default_name
         router = self.router(name)
         vectors = self.embedder.embed(texts, kind="query") if router.needs_vectors else None
         ids = [q.id for q in questions]

@@ -12,6 +12,7 @@ its traceback and shows only the request id.
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from router_svc.api.state import current_request_id
+from router_svc.config.knobs import KNOB_ERRORS
 from router_svc.errors import (
     BackendError,
     BackendTimeout,
@@ -129,7 +131,7 @@ def too_long(message: str) -> bool:
 
 def _validation_body(exc: RequestValidationError) -> ErrorBody:
     first = exc.errors()[0] if exc.errors() else {}
-    loc = [str(part) for part in first.get("loc", ()) if part != "body"]
+    loc = [str(part) for part in first.get("loc", ()) if part != "body" and not _is_tag(part)]
     kind = str(first.get("type", ""))
     if kind == "json_invalid":
         detail = first.get("ctx", {}).get("error", "")
@@ -143,18 +145,41 @@ def _validation_body(exc: RequestValidationError) -> ErrorBody:
         where = param or "the body"
         return ErrorBody(400, f"{where} is required", INVALID, "missing_field", param)
     message = str(first.get("msg", "invalid request"))
+    if kind == "finite_number":
+        message = f"{first.get('input')} is not a number; give a finite one"
     message = f"{param}: {message}" if param else message
-    return ErrorBody(400, message, INVALID, "invalid_value", param)
+    code = kind if kind in KNOB_ERRORS else "invalid_value"
+    return ErrorBody(400, message, INVALID, code, param)
+
+
+_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "dict", "list", "none"})
+
+
+def _is_tag(part: object) -> bool:
+    """Whether a validation error's location part names a union member (``str``,
+    ``function-after[...]``), not a field."""
+    return isinstance(part, str) and (part in _TYPE_TAGS or "[" in part)
 
 
 _UNPARSED = "There was an error parsing the body"
 """FastAPI's 400 for a body it could not decode before parsing JSON (not UTF-8)."""
 
 
+def _unparsed(cause: BaseException | None) -> str:
+    """Why FastAPI could not parse a body (its 400 says only that it could not)."""
+    if isinstance(cause, RecursionError):
+        return (
+            "the request body is nested too deeply to parse (arrays and objects may be nested "
+            f"at most about {sys.getrecursionlimit()} levels)"
+        )
+    if isinstance(cause, UnicodeDecodeError):
+        return "the request body is not valid JSON: it must be UTF-8 encoded text"
+    return f"the request body could not be parsed as JSON ({type(cause).__name__})"
+
+
 def _http_body(exc: StarletteHTTPException) -> ErrorBody:
     if exc.status_code == 400 and exc.detail == _UNPARSED:
-        message = "the request body is not valid JSON: it must be UTF-8 encoded text"
-        return ErrorBody(400, message, INVALID, "invalid_json")
+        return ErrorBody(400, _unparsed(exc.__cause__), INVALID, "invalid_json")
     codes = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
     code = codes.get(exc.status_code, "http_error")
     kind = INVALID if exc.status_code < 500 else "server_error"
@@ -185,7 +210,22 @@ async def handle_error(request: Request, exc: Exception) -> JSONResponse:
         logger.error("%s: %s", where, body.message, exc_info=not isinstance(exc, RouterSvcError))
     else:
         logger.info("%s: %s", where, body.message)
-    return error_response(exc)
+    response = error_response(exc)
+    if body.status == 405:
+        response.headers["Allow"] = allowed_methods(request)
+    return response
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route answers at the request's path: a 405's Allow (Starlette's names
+    only the first route that matched the path)."""
+    path = request.url.path
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        regex, verbs = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and verbs and regex.match(path):
+            methods.update(verbs)
+    return ", ".join(sorted(methods))
 
 
 def register_error_handler(app: FastAPI) -> None:

@@ -23,6 +23,7 @@ from router_svc.api.schemas import (
     usage_body,
 )
 from router_svc.api.state import Services
+from router_svc.config.knobs import RoutingKnobs
 from router_svc.errors import RoutingError, unknown_message
 from router_svc.pipeline import Pipeline, QuestionResult, RouteOptions
 from router_svc.routing.recruiter import Assignment
@@ -60,23 +61,16 @@ def check_suite(services: Services, suite: str | None, param: str) -> str:
 
 
 def route_options(
-    services: Services, pipeline: Pipeline, fields: RoutingFields, max_tokens: int | None = None
+    services: Services, pipeline: Pipeline, knobs: RoutingKnobs, max_tokens: int | None = None
 ) -> RouteOptions:
-    """The request's knobs, checked against the server's limits and the suite's experts;
-    ``max_tokens`` limits every generation the request runs."""
+    """The request's knobs (checked when the body was read), checked against the server's
+    limit and the suite's experts; ``max_tokens`` limits every generation the request runs."""
     max_k = services.settings.max_k
-    if fields.k is not None and fields.k > max_k:
-        message = f"k must be at most {max_k} (ROUTER_SVC_MAX_K); got {fields.k}"
+    if knobs.k is not None and knobs.k > max_k:
+        message = f"k must be at most {max_k} (ROUTER_SVC_MAX_K); got {knobs.k}"
         raise invalid(message, "k", "invalid_k")
-    if fields.tagger is not None and fields.tagger not in pipeline.taggers:
-        message = unknown_message("tagger", fields.tagger, pipeline.taggers)
-        raise invalid(message, "tagger", "unknown_tagger")
-    if fields.router is not None and fields.router not in pipeline.routers.names:
-        message = unknown_message("router", fields.router, pipeline.routers.names)
-        raise invalid(message, "router", "unknown_router")
-    knobs = fields.model_dump(include={"k", "tagger", "cost_weight", "mode", "seed", "router"})
     try:
-        return pipeline.options(**knobs, limit=max_k, max_tokens=max_tokens)
+        return pipeline.options(knobs, limit=max_k, max_tokens=max_tokens)
     except RoutingError as exc:
         raise invalid(str(exc), "k", "invalid_k") from exc
 
@@ -181,14 +175,14 @@ class RoutedCall:
 async def routed_call(
     services: Services,
     suite: str | None,
-    fields: RoutingFields,
+    knobs: RoutingKnobs,
     param: str = "model",
     max_tokens: int | None = None,
 ) -> RoutedCall:
     """Check the suite (``param`` names the field it came from) and the routing knobs."""
     served = check_suite(services, suite, param)
     pipeline = await services.pipeline(served)
-    options = route_options(services, pipeline, fields, max_tokens)
+    options = route_options(services, pipeline, knobs, max_tokens)
     return RoutedCall(served, pipeline, options)
 
 

@@ -3,8 +3,8 @@
 ``model: "router-svc"`` (the default suite) or ``"router-svc:<suite>"`` answers the last user
 message through the suite's pipeline; earlier turns and system messages are not passed on, since
 every expert brings its own system prompt (an expert is model x prompt x sampling) and the
-experts keep their own sampling settings. The routing knobs are extra body fields: ``k``,
-``tagger``, ``cost_weight``, ``mode``, ``seed``.
+experts keep their own sampling settings. The routing knobs (``config.knobs``) are extra body
+fields.
 
 ``max_tokens`` (or ``max_completion_tokens``) is the limit of every generation a routed call
 runs, each expert's and the aggregator's, so the answer is at most that long; ``finish_reason``
@@ -26,6 +26,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from router_svc.api.admission import holding, queues_of, until_done
+from router_svc.api.body import JSONBodyRoute
 from router_svc.api.direct import expert_answer, expert_engine, expert_request, expert_stream
 from router_svc.api.schemas import (
     ChatCompletionRequest,
@@ -53,7 +54,7 @@ from router_svc.pipeline import QuestionResult
 from router_svc.routing.recruiter import Assignment
 from router_svc.types import Question
 
-router = APIRouter(tags=["chat"])
+router = APIRouter(tags=["chat"], route_class=JSONBodyRoute)
 
 
 @router.post("/v1/chat/completions", response_model=None)

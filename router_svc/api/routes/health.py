@@ -31,7 +31,7 @@ metrics_router = APIRouter(tags=["health"])
 _DEPTH_TIMEOUT_S = 2.0
 
 
-@router.get("/healthz")
+@router.api_route("/healthz", methods=["GET", "HEAD"])
 async def healthz() -> dict[str, str]:
     """The process is up and serving HTTP."""
     return {"status": "ok"}
@@ -76,7 +76,7 @@ async def _store_problems(services: Services) -> list[str]:
     return [f"store: {where} does not answer"]
 
 
-@router.get("/readyz")
+@router.api_route("/readyz", methods=["GET", "HEAD"])
 async def readyz(request: Request, services: ServicesDep) -> dict[str, object]:
     """Ready when the default suite is warm, the models can load, the profiles are there and
     the store answers; the details (suites, experts, problems) only with an API key."""
