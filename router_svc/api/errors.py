@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from router_svc.api.state import current_request_id
 from router_svc.config.knobs import KNOB_ERRORS
@@ -195,6 +196,8 @@ def error_response(exc: Exception) -> JSONResponse:
     return JSONResponse(body.envelope(), status_code=body.status, headers=headers or None)
 
 
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
 RETRY_AFTER_S = 1
 """What a 429 (an expert's queue is full) tells the client to wait, in seconds."""
 
@@ -217,15 +220,17 @@ async def handle_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def allowed_methods(request: Request) -> str:
-    """Every method some route answers at the request's path: a 405's Allow (Starlette's names
-    only the first route that matched the path)."""
-    path = request.url.path
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        regex, verbs = getattr(route, "path_regex", None), getattr(route, "methods", None)
-        if regex is not None and verbs and regex.match(path):
-            methods.update(verbs)
-    return ", ".join(sorted(methods))
+    """Every method some route answers at the request's path: a 405's Allow (Starlette's
+    names only the first route that matched the path)."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    ]
+    return ", ".join(allowed)
 
 
 def register_error_handler(app: FastAPI) -> None:
