@@ -71,6 +71,7 @@ async def chat_completions(
     if isinstance(target, ExpertModel):
         return await _expert(services, body, target.name, request)
     call = await routed_call(services, target.suite, body, max_tokens=body.token_limit())
+    queues_of(request).check_room(call.pipeline.recruiter.matrix.experts, call.options.k)
     question = Question(current_request_id(), question_of(body.messages))
     timings: dict[str, float] = {}
     (assignment,) = await call.pipeline.route([question], call.options, timings)
