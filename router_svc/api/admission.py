@@ -4,9 +4,9 @@ Every generating request holds a slot of each expert it runs (a direct call: its
 routed call: the recruited experts, once routing chose them) until its answer is sent. An expert
 holds at most ``max_queue`` requests, running or waiting; one more is refused at once with a 429
 and ``Retry-After``, instead of waiting minutes behind the others. A routed request is refused
-before any work (tagging, routing) when fewer than k of the suite's experts have a free slot. ``until_done`` runs a
-request's work under the deadline (504 past it) and cancels the work when the client goes
-away, so no expert keeps generating for nobody.
+before any work (tagging, routing) when fewer than k of the suite's experts have a free slot.
+``until_done`` runs a request's work under the deadline (504 past it) and cancels the work when
+the client goes away, so no expert keeps generating for nobody.
 """
 
 from __future__ import annotations
