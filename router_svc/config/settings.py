@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     max_queue: int = Field(
         16, ge=1, description="Most API requests one expert holds, running or waiting (429 beyond)."
     )
+    preload_experts: bool = Field(
+        False,
+        description="Load the default suite's experts before /readyz turns ready, so the first "
+        "answers are as fast as later ones: the aggregator, then the routable experts by "
+        "validation accuracy (the ones routing picks most), as many as memory_budget_mb holds.",
+    )
     request_timeout_s: float = Field(
         300.0, gt=0, description="Deadline of one API request's generation (504 past it)."
     )

@@ -93,7 +93,11 @@ async def readyz(request: Request, services: ServicesDep) -> dict[str, object]:
 
 
 async def _problems(services: Services) -> list[str]:
-    problems = [] if services.warm else ["warming up (loading the tagger and the embedder)"]
+    problems = (
+        []
+        if services.warm
+        else ["warming up (loading the tagger, the embedder and the preloaded experts)"]
+    )
     if services.warm_up_error is not None:
         problems.append(services.warm_up_error)
     if not services.models_ready:
