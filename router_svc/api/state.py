@@ -181,7 +181,7 @@ def served_suites(settings: Settings) -> list[str]:
 def build_services(settings: Settings, metrics: Metrics) -> Services:
     """Load the pool and create the runtime; nothing connects or loads a model yet."""
     pool = load_pool(settings.config_path)
-    runtime = Runtime.create(settings, pool)
+    runtime = Runtime.create(settings, pool, abandoned=metrics.count_spent)
     suites = served_suites(settings)
     if not suites:
         logger.warning(
