@@ -253,6 +253,7 @@ class ChatCompletionRequest(RoutingFields):
 def _one_source(schema: dict[str, Any]) -> None:
     """A route request names its question once (question or messages) and its suite at most
     once (suite or model)."""
+    _no_tools(*TOOL_FIELDS)(schema)
     schema["oneOf"] = [{"required": ["question"]}, {"required": ["messages"]}]
     schema["not"] = {"required": ["suite", "model"]}
 

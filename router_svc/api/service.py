@@ -203,6 +203,14 @@ async def answer_routed(
     )
 
 
+def check_token_limit(services: Services, limit: int | None, param: str) -> None:
+    """400 when a request asks a generation for more tokens than the server allows."""
+    most = services.settings.max_tokens
+    if limit is not None and limit > most:
+        message = f"{param} must be at most {most} (ROUTER_SVC_MAX_TOKENS); got {limit}"
+        raise invalid(message, param)
+
+
 def check_messages(services: Services, messages: Sequence[object]) -> None:
     """400 when a conversation has more turns than the server accepts."""
     limit = services.settings.max_messages

@@ -46,6 +46,11 @@ class Settings(BaseSettings):
         64, ge=1, description="Most messages one chat completion request may carry."
     )
     max_k: int = Field(8, ge=1, description="Most experts one request may recruit (k).")
+    max_tokens: int = Field(
+        1_000_000,
+        ge=1,
+        description="Most tokens a request may ask one generation for (max_tokens; 400 beyond).",
+    )
     microbatch_max_size: int = Field(
         8, ge=1, description="Most concurrent direct expert requests sent as one batch."
     )

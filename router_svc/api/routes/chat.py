@@ -41,6 +41,7 @@ from router_svc.api.service import (
     answer_routed,
     check_answered,
     check_messages,
+    check_token_limit,
     log_unknown_fields,
     observe,
     routed_call,
@@ -64,6 +65,8 @@ async def chat_completions(
     """An answer from the router (a suite's pipeline) or from one expert directly."""
     log_unknown_fields(body)
     check_messages(services, body.messages)
+    check_token_limit(services, body.max_tokens, "max_tokens")
+    check_token_limit(services, body.max_completion_tokens, "max_completion_tokens")
     refuse_tools(body, body.messages)
     for index, message in enumerate(body.messages):
         message.text(index)

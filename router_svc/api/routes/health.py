@@ -31,7 +31,8 @@ metrics_router = APIRouter(tags=["health"])
 _DEPTH_TIMEOUT_S = 2.0
 
 
-@router.api_route("/healthz", methods=["GET", "HEAD"])
+@router.get("/healthz")
+@router.head("/healthz", operation_id="healthz_head")
 async def healthz() -> dict[str, str]:
     """The process is up and serving HTTP."""
     return {"status": "ok"}
@@ -76,7 +77,8 @@ async def _store_problems(services: Services) -> list[str]:
     return [f"store: {where} does not answer"]
 
 
-@router.api_route("/readyz", methods=["GET", "HEAD"])
+@router.get("/readyz")
+@router.head("/readyz", operation_id="readyz_head")
 async def readyz(request: Request, services: ServicesDep) -> dict[str, object]:
     """Ready when the default suite is warm, the models can load, the profiles are there and
     the store answers; the details (suites, experts, problems) only with an API key."""

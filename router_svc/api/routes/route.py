@@ -19,6 +19,7 @@ from router_svc.api.schemas import (
     checked_text,
     parse_model,
     question_of,
+    refuse_tools,
 )
 from router_svc.api.service import check_messages, log_unknown_fields, routed_call, router_headers
 from router_svc.api.state import Services, ServicesDep, current_request_id
@@ -54,6 +55,7 @@ def _route_question(services: Services, body: RouteRequest) -> str:
 async def route(body: RouteRequest, services: ServicesDep) -> JSONResponse:
     """Tag the question, map the tags to skills and recruit experts; nothing is generated."""
     log_unknown_fields(body)
+    refuse_tools(body, body.messages)
     suite, param = _route_suite(body)
     question = _route_question(services, body)
     call = await routed_call(services, suite, body, param)
