@@ -19,9 +19,8 @@ from pydantic import BaseModel
 from router_svc.api.auth import PUBLIC_PATHS
 from router_svc.api.responses import RESPONSES, ChatCompletionChunk
 from router_svc.api.schemas import MAX_TOKENS
-from router_svc.api.service import model_ids, router_ids
+from router_svc.api.service import KnobLimits, model_ids, router_ids
 from router_svc.api.state import Services
-from router_svc.config.knobs import TAGGERS
 
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -159,14 +158,12 @@ def served(spec: dict[str, Any], services: Services) -> dict[str, Any]:
     """``spec`` narrowed to this server: the models, suites and taggers it serves, its k and
     messages limits. A request the narrowed document allows is one the server accepts."""
     schemas = spec["components"]["schemas"]
-    settings, pool = services.settings, services.runtime.pool
-    routable = sum(1 for expert in pool.experts if expert.routable)
-    taggers = [name for name in TAGGERS if name != "llm" or pool.tagger.expert is not None]
+    settings, limits = services.settings, KnobLimits.of(services)
     routers = router_ids(services)
     for name in ("ChatCompletionRequest", "RouteRequest"):
         properties = schemas[name]["properties"]
-        _narrow(properties["k"], {"maximum": min(settings.max_k, routable)})
-        _narrow(properties["tagger"], {"enum": taggers})
+        _narrow(properties["k"], {"maximum": limits.max_k})
+        _narrow(properties["tagger"], {"enum": limits.taggers})
         _narrow(properties["messages"], {"maxItems": settings.max_messages})
     chat = schemas["ChatCompletionRequest"]["properties"]
     chat["model"]["enum"] = model_ids(services)

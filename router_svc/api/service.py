@@ -23,7 +23,7 @@ from router_svc.api.schemas import (
     usage_body,
 )
 from router_svc.api.state import Services
-from router_svc.config.knobs import RoutingKnobs
+from router_svc.config.knobs import TAGGERS, RoutingKnobs
 from router_svc.errors import RoutingError, unknown_message
 from router_svc.pipeline import Pipeline, QuestionResult, RouteOptions
 from router_svc.routing.recruiter import Assignment
@@ -60,17 +60,43 @@ def check_suite(services: Services, suite: str | None, param: str) -> str:
     raise invalid(unknown_message("suite", suite, services.suites), param, "unknown_suite")
 
 
+@dataclass(frozen=True)
+class KnobLimits:
+    """What this server allows of the knobs beyond their own bounds (the served OpenAPI
+    document publishes the same): the largest k, the taggers its pool has."""
+
+    max_k: int
+    taggers: list[str]
+
+    @classmethod
+    def of(cls, services: Services) -> KnobLimits:
+        pool = services.runtime.pool
+        routable = sum(1 for expert in pool.experts if expert.routable)
+        taggers = [t for t in TAGGERS if t != "llm" or pool.tagger.expert is not None]
+        return cls(min(services.settings.max_k, routable), taggers)
+
+    def check(self, knobs: RoutingKnobs) -> None:
+        """400 for a k or a tagger past the limits, on every request (a direct call too, which
+        does not use them: the document is the same for both)."""
+        if knobs.k is not None and knobs.k > self.max_k:
+            message = (
+                f"k must be at most {self.max_k} (ROUTER_SVC_MAX_K, and the pool's routable "
+                f"experts); got {knobs.k}"
+            )
+            raise invalid(message, "k", "invalid_k")
+        if knobs.tagger is not None and knobs.tagger not in self.taggers:
+            message = unknown_message("tagger", knobs.tagger, self.taggers)
+            raise invalid(message, "tagger", "unknown_tagger")
+
+
 def route_options(
     services: Services, pipeline: Pipeline, knobs: RoutingKnobs, max_tokens: int | None = None
 ) -> RouteOptions:
     """The request's knobs (checked when the body was read), checked against the server's
-    limit and the suite's experts; ``max_tokens`` limits every generation the request runs."""
-    max_k = services.settings.max_k
-    if knobs.k is not None and knobs.k > max_k:
-        message = f"k must be at most {max_k} (ROUTER_SVC_MAX_K); got {knobs.k}"
-        raise invalid(message, "k", "invalid_k")
+    limits and the suite's experts; ``max_tokens`` limits every generation the request runs."""
+    KnobLimits.of(services).check(knobs)
     try:
-        return pipeline.options(knobs, limit=max_k, max_tokens=max_tokens)
+        return pipeline.options(knobs, limit=services.settings.max_k, max_tokens=max_tokens)
     except RoutingError as exc:
         raise invalid(str(exc), "k", "invalid_k") from exc
 

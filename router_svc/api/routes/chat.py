@@ -37,6 +37,7 @@ from router_svc.api.schemas import (
     refuse_tools,
 )
 from router_svc.api.service import (
+    KnobLimits,
     RoutedCall,
     answer_routed,
     check_answered,
@@ -65,6 +66,7 @@ async def chat_completions(
     """An answer from the router (a suite's pipeline) or from one expert directly."""
     log_unknown_fields(body)
     check_messages(services, body.messages)
+    KnobLimits.of(services).check(body)
     check_token_limit(services, body.max_tokens, "max_tokens")
     check_token_limit(services, body.max_completion_tokens, "max_completion_tokens")
     refuse_tools(body, body.messages)
