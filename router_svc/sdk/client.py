@@ -71,21 +71,38 @@ def _model(model: str, suite: str | None) -> str:
     return f"{ROUTER_MODEL}:{suite}"
 
 
+class ChatOptions(KnobArgs, total=False):
+    """``chat``'s and ``chat_stream``'s options: the routing knobs (``KnobArgs``) and these."""
+
+    max_tokens: int
+    """The limit of every generation: a direct call's, or on a routed call each recruited
+    expert's and the aggregator's."""
+    temperature: float
+    """Direct expert calls only (routed experts keep their own settings), as ``top_p``."""
+    top_p: float
+    stop: str | list[str]
+    """Stop sequences of a direct expert call."""
+
+
+SAMPLING = ("max_tokens", "temperature", "top_p", "stop")
+
+
 def chat_body(
     messages: str | Sequence[MessageLike],
     model: str,
     suite: str | None,
-    knobs: Mapping[str, object],
-    extra_body: Mapping[str, object] | None,
-    **sampling: object,
+    options: Mapping[str, object],
+    extra_body: Mapping[str, object] | None = None,
 ) -> dict[str, object]:
-    """The body of ``POST /v1/chat/completions``: the turns, the knobs that are set, the
-    sampling fields that are set, then ``extra_body``."""
+    """The body of ``POST /v1/chat/completions``: the turns, the options that are set, then
+    ``extra_body``."""
     if isinstance(messages, str):
         turns = [{"role": "user", "content": messages}]
     else:
         turns = [message_json(message) for message in messages]
-    fields = {**knob_args(dict(knobs), "chat"), **_fields(**sampling), **(extra_body or {})}
+    knobs = {name: value for name, value in options.items() if name not in SAMPLING}
+    sampling = {name: value for name, value in options.items() if name in SAMPLING}
+    fields = {**knob_args(knobs, "chat"), **_fields(**sampling), **(extra_body or {})}
     return {"model": _model(model, suite), "messages": turns, **fields}
 
 
@@ -130,35 +147,21 @@ class AsyncClient:
         *,
         model: str = ROUTER_MODEL,
         suite: str | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        stop: str | list[str] | None = None,
         extra_body: Mapping[str, object] | None = None,
-        **knobs: Unpack[KnobArgs],
+        **options: Unpack[ChatOptions],
     ) -> ChatResult:
         """Answer a question (or the last user message) through the router.
 
         ``suite`` picks a profiled suite (``model="router-svc:<suite>"``); ``model`` may also
-        name one expert, which then gets the whole conversation. ``knobs`` steer the routing:
-        ``k``, ``tagger``, ``router``, ``cost_weight``, ``mode``, ``seed`` (the fields of
-        ``router_svc.config.knobs.RoutingKnobs``; a knob left out takes the server's default).
-        ``max_tokens`` limits every
-        generation (on a routed call each expert's and the aggregator's); ``temperature``,
-        ``top_p`` and ``stop`` apply to direct expert calls (routed experts keep their own
-        settings). ``extra_body`` adds any other request field.
+        name one expert, which then gets the whole conversation. ``options`` (``ChatOptions``)
+        are the routing knobs ``k``, ``tagger``, ``router``, ``cost_weight``, ``mode``,
+        ``seed`` (``router_svc.config.knobs.RoutingKnobs``; one left out takes the server's
+        default) and ``max_tokens``, the limit of every generation (on a routed call each
+        expert's and the aggregator's); ``temperature``, ``top_p`` and ``stop`` apply to
+        direct expert calls (routed experts keep their own settings). ``extra_body`` adds any
+        other request field.
         """
-        body = chat_body(
-            messages,
-            model,
-            suite,
-            knobs,
-            extra_body,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            stop=stop,
-        )
+        body = chat_body(messages, model, suite, options, extra_body)
         return ChatResult.model_validate(await self._json("POST", "/v1/chat/completions", body))
 
     def chat_stream(
@@ -167,12 +170,8 @@ class AsyncClient:
         *,
         model: str = ROUTER_MODEL,
         suite: str | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        stop: str | list[str] | None = None,
         extra_body: Mapping[str, object] | None = None,
-        **knobs: Unpack[KnobArgs],
+        **options: Unpack[ChatOptions],
     ) -> AsyncChatStream:
         """Like ``chat``, streamed: ``async for piece in client.chat_stream(...)`` yields text.
 
@@ -180,17 +179,7 @@ class AsyncClient:
         routing decision once the first piece arrived and the whole explanation at the end,
         where ``usage``, ``finish_reason`` and ``result`` (a ``ChatResult``) are set too.
         """
-        body = chat_body(
-            messages,
-            model,
-            suite,
-            knobs,
-            extra_body,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            stop=stop,
-        )
+        body = chat_body(messages, model, suite, options, extra_body)
         body["stream"] = True
         return AsyncChatStream(self._http, body, self.base_url)
 
@@ -222,8 +211,8 @@ class AsyncClient:
         ``questions`` is a JSONL file path, JSONL text, or a list of question texts,
         ``Question``s or dicts (``id``, ``question``, optional ``gold_answer``, ``category``).
         """
-        text = batch_jsonl(questions)
         fields = {**_fields(suite=suite), **knob_args(dict(knobs), "submit_batch")}
+        text = batch_jsonl(questions)
         files = {"file": ("questions.jsonl", text.encode("utf-8"), "application/jsonl")}
         data = {name: str(value) for name, value in fields.items()}
         response = await self._send("POST", "/v1/batches", files=files, data=data)

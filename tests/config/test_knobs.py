@@ -95,3 +95,13 @@ def test_only_the_set_knobs_are_overrides() -> None:
     knobs = RoutingKnobs.of({"k": "2", "mode": "sampling"}, strict=False)
 
     assert knobs.overrides() == {"k": 2, "mode": "sampling"}
+
+
+@pytest.mark.parametrize("method", ["chat", "route", "submit_batch"])
+def test_the_sdk_refuses_an_unknown_knob_before_it_sends(method: str) -> None:
+    import router_svc
+
+    with router_svc.Client("http://127.0.0.1:9") as client:  # nothing listens: nothing is sent
+        call = getattr(client, method)
+        with pytest.raises(TypeError, match="unexpected keyword argument 'kk'; routing knobs: k"):
+            call("What is 2 + 2?", kk=2)
