@@ -81,20 +81,31 @@ _TEXTS = {
 }
 """Operations whose 200 is only this content type."""
 _EVENTS = {
-    "schema": {
-        "type": "string",
-        "pattern": "^(data: [^\\n]*\\n\\n)*data: \\[DONE\\]\\n\\n$",
-        "description": "Server-sent events: 'data: <event>' lines, each event a "
-        "ChatCompletionChunk (or, after a failure, an Error), then 'data: [DONE]'.",
-    },
     "itemSchema": {
-        "oneOf": [
-            {"$ref": REF.format(model="ChatCompletionChunk")},
-            {"$ref": REF.format(model="Error")},
-        ]
-    },
+        "type": "object",
+        "required": ["data"],
+        "properties": {
+            "event": {"type": "string"},
+            "data": {
+                "anyOf": [
+                    {"const": "[DONE]", "description": "The end of the stream."},
+                    {
+                        "type": "string",
+                        "contentMediaType": "application/json",
+                        "contentSchema": {
+                            "oneOf": [
+                                {"$ref": REF.format(model="ChatCompletionChunk")},
+                                {"$ref": REF.format(model="Error")},
+                            ]
+                        },
+                    },
+                ]
+            },
+        },
+    }
 }
-"""A streamed answer: the text of its events, and (OpenAPI 3.2's itemSchema) each event."""
+"""A streamed answer, event by event (OpenAPI 3.2's itemSchema): each ``data`` is a
+ChatCompletionChunk (or, after a failure, an Error) in JSON, and the last is ``[DONE]``."""
 
 
 def install_openapi(app: FastAPI) -> None:

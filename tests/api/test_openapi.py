@@ -167,7 +167,8 @@ def test_every_json_answer_has_a_schema(keyed_server: str) -> None:
         ref = content["application/json"]["schema"]["$ref"]
         assert schemas[ref.rsplit("/", 1)[1]]["properties"]
     events = spec["paths"]["/v1/chat/completions"]["post"]["responses"]["200"]["content"]
-    assert events["text/event-stream"]["itemSchema"]["oneOf"][0]["$ref"].endswith("Chunk")
+    data = events["text/event-stream"]["itemSchema"]["properties"]["data"]["anyOf"][1]
+    assert data["contentSchema"]["oneOf"][0]["$ref"].endswith("ChatCompletionChunk")
 
 
 @pytest.mark.slow
