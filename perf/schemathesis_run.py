@@ -31,7 +31,7 @@ from _servers import base_env, free_port, process
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from tests.support import REPLAY_SMALL, SUITES, write_replay_pool  # noqa: E402
+from tests.support import REPLAY_SMALL, SUITES, capped_pool, write_replay_pool  # noqa: E402
 
 KEY = "schemathesis-key"
 CONFIG = ROOT / "tests" / "api" / "schemathesis.toml"
@@ -62,11 +62,7 @@ def live_env(base: Path) -> dict[str, str]:
     """The tiny pool (no LLM tagger), its experts capped at 8 tokens, with the tiny suite's
     profile the tests build (.router-svc/test-profiles; run the slow API tests once first)."""
     profiles = ROOT / ".router-svc" / "test-profiles"
-    text = (ROOT / "experts.yaml").read_text()
-    text = text.replace("  expert: smol-tagger\n", "")
-    text = text[: text.index("  - name: smol-tagger")]
-    text = re.sub(r"max_tokens: \d+", "max_tokens: 8", text)
-    (base / "experts.yaml").write_text(text)
+    capped_pool(base / "experts.yaml", 8)
     (base / "data").mkdir()
     (base / "data" / "models").symlink_to(profiles / "data" / "models")
     return {

@@ -47,6 +47,9 @@ TAGGERS = ("llm", "embedding", "keyword")
 
 MAX_SEED = 2**32 - 1
 """llama.cpp seeds are 32-bit."""
+MAX_COST_WEIGHT = 1e6
+"""Far past any useful trade (scores and relative costs are at most about 1), and far from a
+float's overflow: a lambda near 1.8e308 made the scores infinite."""
 
 
 def router_names() -> list[str]:
@@ -128,8 +131,10 @@ class RoutingKnobs(BaseModel):
     cost_weight: float | None = Field(
         None,
         ge=0,
+        le=MAX_COST_WEIGHT,
         allow_inf_nan=False,
-        description="Lambda: how much quality to give up per unit of relative cost [0].",
+        description="Lambda: how much quality to give up per unit of relative cost, at most "
+        "1e6 [0].",
     )
     mode: RecruitMode | None = Field(
         None, description="top_k: the k best experts; sampling: k drawn by score [top_k]."

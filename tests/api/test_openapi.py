@@ -4,6 +4,7 @@ headers, methods), not only that nothing is a 5xx. Bounded: a few examples per o
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -17,36 +18,71 @@ import pytest
 from pydantic import SecretStr
 
 from router_svc.api.app import create_app
-from tests.support import ReplaySuite, serve_in_thread
+from tests.support import (
+    ReplaySuite,
+    capped_pool,
+    drop_redis_prefix,
+    redis_env,
+    serve_in_thread,
+    start_server,
+)
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
+KEY = "contract-key"
+CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
 def ready(base_url: str, timeout_s: float = 180) -> None:
     deadline = time.monotonic() + timeout_s
-    while httpx.get(f"{base_url}/readyz", timeout=30).status_code != 200:
+    headers = {"Authorization": f"Bearer {KEY}"}
+    while httpx.get(f"{base_url}/readyz", headers=headers, timeout=30).status_code != 200:
         assert time.monotonic() < deadline, "the server did not become ready"
         time.sleep(0.2)
 
 
-@pytest.mark.slow
-def test_every_answer_matches_the_document(api_server: str) -> None:
-    ready(api_server)  # a 503 while the server warms up is documented, but still a 5xx
+@pytest.fixture(scope="module")
+def capped_server(
+    tiny_profile_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A server of the tiny llama.cpp pool with a key, generations capped at 8 tokens and k
+    at 2, so schemathesis's chat completions stay short on a CPU."""
+    pool = capped_pool(tmp_path_factory.mktemp("capped") / "experts.yaml", 8)
+    env = {**tiny_profile_env, **redis_env("capped"), "ROUTER_SVC_CONFIG_PATH": str(pool)}
+    env |= {"ROUTER_SVC_MAX_TOKENS": "8", "ROUTER_SVC_MAX_K": "2"}
+    env |= {"ROUTER_SVC_API_KEYS": json.dumps([KEY])}
+    try:
+        with start_server(env) as base_url:
+            yield base_url
+    finally:
+        drop_redis_prefix(env["ROUTER_SVC_REDIS_PREFIX"])
+
+
+def test_every_chat_answer_matches_the_document(capped_server: str) -> None:
+    """Every check, with the key, on real generations (streamed and not, routed and direct)."""
+    ready(capped_server)  # a 503 while the server warms up is documented, but still a 5xx
     command = [
         str(SCHEMATHESIS),
         "--config-file",
         str(CONFIG),
         "run",
-        f"{api_server}/openapi.json",
+        f"{capped_server}/openapi.json",
+        "--header",
+        f"Authorization: Bearer {KEY}",
         "--checks",
         "all",
+        "--include-path",
+        "/v1/chat/completions",
+        "--phases",
+        "examples,coverage,fuzzing",
         "--max-examples",
         "8",
+        "--workers",
+        "1",
         "--request-timeout",
-        "60",
+        "300",
         "--generation-deterministic",
     ]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
+    run = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
 
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
 
@@ -73,9 +109,6 @@ def test_an_unsupported_method_is_a_405_with_allow(api_server: str) -> None:
 
 
 # --- the served document, on the recorded pool (no model loads) ------------------------------
-
-KEY = "contract-key"
-CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
 @pytest.fixture(scope="module")

@@ -94,6 +94,7 @@ def test_unknown_fields_are_kept_for_the_log() -> None:
         {"seed": -1},
         {"mode": "all"},
         {"router": "skil"},
+        {"cost_weight": 1.7976931348623155e308},
         {"model": ""},
     ],
 )
