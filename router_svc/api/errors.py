@@ -149,9 +149,12 @@ def _validation_body(exc: RequestValidationError) -> ErrorBody:
     if kind == "finite_number":
         message = f"{first.get('input')} is not a number; give a finite one"
     message = f"{param}: {message}" if param else message
-    code = kind if kind in KNOB_ERRORS else "invalid_value"
+    code = kind if kind in _OWN_CODES else "invalid_value"
     return ErrorBody(400, message, INVALID, code, param)
 
+
+_OWN_CODES = KNOB_ERRORS | {"tools_not_supported"}
+"""Validation error types that are their own ``code`` (the rest are ``invalid_value``)."""
 
 _TYPE_TAGS = frozenset({"str", "int", "float", "bool", "dict", "list", "none"})
 

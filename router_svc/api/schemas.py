@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     JsonValue,
@@ -129,6 +130,16 @@ Parts = Annotated[
 _ROLES: list[JsonValue] = ["system", "developer", "user", "assistant"]
 
 
+def _refuse_tools(value: object) -> None:
+    if value is not None:
+        raise PydanticCustomError("tools_not_supported", TOOLS_NOT_SUPPORTED)
+
+
+RefusedTools = Annotated[None, BeforeValidator(_refuse_tools)]
+"""A tool-calling field of a message: null or left out; anything else is refused first (before
+the turn's other fields), with the code ``tools_not_supported``."""
+
+
 def _no_tools(*names: str) -> Callable[[dict[str, Any]], None]:
     """A ``json_schema_extra`` declaring the tool-calling fields ``names``: null or left out."""
     refused = {"type": "null", "description": TOOLS_NOT_SUPPORTED}
@@ -142,9 +153,9 @@ def _no_tools(*names: str) -> Callable[[dict[str, Any]], None]:
 class ChatMessage(BaseModel):
     """One chat turn; ``developer`` is read as ``system``. Every turn has some text."""
 
-    model_config = ConfigDict(
-        extra="allow", strict=True, json_schema_extra=_no_tools("tool_calls", "function_call")
-    )
+    model_config = _OPEN
+    tool_calls: RefusedTools = Field(None, description=TOOLS_NOT_SUPPORTED)
+    function_call: RefusedTools = Field(None, description=TOOLS_NOT_SUPPORTED)
     role: Literal["system", "developer", "user", "assistant", "tool"] = Field(
         description="Who speaks ('tool' messages are refused: no tool calling).",
         json_schema_extra={"enum": _ROLES},
@@ -165,14 +176,10 @@ class ChatMessage(BaseModel):
         return Message(role, self.text(index))
 
     def refuse_tools(self, index: int) -> None:
-        """400 for a ``tool`` message or an assistant turn that calls tools."""
+        """400 for a ``tool`` message (an assistant turn that calls tools is refused when the
+        body is read: ``RefusedTools``)."""
         if self.role == "tool":
             raise invalid(_tool_message(index), f"messages.{index}.role", "tools_not_supported")
-        extra = self.model_extra or {}
-        for name in ("tool_calls", "function_call"):
-            if extra.get(name) is not None:
-                param = f"messages.{index}.{name}"
-                raise invalid(f"{param}: {TOOLS_NOT_SUPPORTED}", param, "tools_not_supported")
 
 
 def _tool_message(index: int) -> str:
@@ -214,7 +221,8 @@ class ChatCompletionRequest(RoutingFields):
 
     model_config = ConfigDict(json_schema_extra=_chat_schema)
     model: str = Field(
-        min_length=1, description="'router-svc', 'router-svc:<suite>' or an expert name."
+        json_schema_extra={"minLength": 1},  # "" is a 404 like any unknown name
+        description="'router-svc', 'router-svc:<suite>' or an expert name.",
     )
     messages: list[ChatMessage] = Field(min_length=1, description="The conversation.")
     stream: bool = Field(False, description="Answer as server-sent events.")
