@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from router_svc.aggregation.aggregator import Aggregator
-from router_svc.backends.base import EngineContext
+from router_svc.backends.base import EngineContext, StreamDone
 from router_svc.config.model_files import file_fingerprint, resolve_model_path
 from router_svc.config.pool import PoolConfig
 from router_svc.config.settings import Settings
@@ -47,8 +47,16 @@ class Runtime:
     use_cache: bool = True
 
     @classmethod
-    def create(cls, settings: Settings, pool: PoolConfig, *, use_cache: bool = True) -> Runtime:
-        context = EngineContext(settings.model_cache_dir, settings.n_threads)
+    def create(
+        cls,
+        settings: Settings,
+        pool: PoolConfig,
+        *,
+        use_cache: bool = True,
+        abandoned: StreamDone | None = None,
+    ) -> Runtime:
+        """``abandoned`` is told every generation whose caller stopped waiting for it."""
+        context = EngineContext(settings.model_cache_dir, settings.n_threads, abandoned)
         stats = LoadStats()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         return cls(

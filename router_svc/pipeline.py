@@ -10,7 +10,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Unpack
 
 from router_svc.aggregation.aggregator import (
     Aggregate,
@@ -19,13 +19,20 @@ from router_svc.aggregation.aggregator import (
     Sampled,
     expert_answers,
 )
+from router_svc.config.knobs import KNOBS, KnobArgs, RoutingKnobs
 from router_svc.errors import UnknownComponentError
 from router_svc.execution.plan import Task, TaskKey
 from router_svc.execution.runner import Executor, Mode, TaskResult
 from router_svc.questions.grading import AnswerKind, is_equivalent, question_kind
 from router_svc.routing.catalog import RouterCatalog
-from router_svc.routing.recruiter import Assignment, Recruiter, RecruitMode, RecruitOptions
-from router_svc.routing.team_size import AUTO_TEAM, KSetting, TeamRule, question_seeds, resolve_k
+from router_svc.routing.recruiter import Assignment, Recruiter, RecruitOptions
+from router_svc.routing.team_size import (
+    AUTO_TEAM,
+    KSetting,
+    TeamRule,
+    question_seeds,
+    resolve_k,
+)
 from router_svc.tagging.embedder import Embedder
 from router_svc.tagging.inventory import SkillInventory
 from router_svc.tagging.tagger import SkillTagger, tag_counted
@@ -42,6 +49,13 @@ class RouteOptions(RecruitOptions):
     max_tokens: int | None = None
     """The limit of every generation of the request (each expert's and the aggregator's, in
     place of their configured ones), so the final answer is at most this long; None: theirs."""
+
+    def knobs(self) -> RoutingKnobs:
+        """These options as the knobs that produce them (a batch entry records them so)."""
+        values = {name: getattr(self, name) for name in KNOBS}
+        if self.auto:
+            values["k"] = "auto"
+        return RoutingKnobs.model_validate(values)
 
 
 @dataclass
@@ -140,33 +154,32 @@ class Pipeline:
 
     def options(
         self,
+        knobs: RoutingKnobs | None = None,
+        /,
         *,
-        k: KSetting | None = None,
-        tagger: str | None = None,
-        cost_weight: float | None = None,
-        mode: RecruitMode | None = None,
-        seed: int | None = None,
         limit: int | None = None,
-        router: str | None = None,
         max_tokens: int | None = None,
+        **overrides: Unpack[KnobArgs],
     ) -> RouteOptions:
-        """A request's routing knobs with the defaults filled in; k follows ``resolve_k`` (the
-        pool's k capped by the suite's experts and ``limit``; ``auto``: sized per question by
-        the method's team rule, or the method's ``auto_k``). An unknown tagger is an
-        UnknownComponentError, a k past the suite's experts a RoutingError."""
+        """A request's routing knobs (``knobs``, then ``overrides``) with the defaults filled
+        in; k follows ``resolve_k`` (the pool's k capped by the suite's experts and ``limit``;
+        ``auto``: sized per question by the method's team rule, or the method's ``auto_k``).
+        A tagger the pool lacks is an UnknownComponentError, a k past the suite's experts a
+        RoutingError."""
+        given = (knobs or RoutingKnobs()).overrides()
+        if overrides:
+            given = RoutingKnobs.of({**given, **overrides}).overrides()
+        tagger = given.get("tagger") or self.default_tagger
         self.tagger(tagger)
+        router = given.get("router") or self.routers.default_name
         method = self.router(router)
         available = len(method.matrix.experts)
         team = AUTO_TEAM if method.scores_are_probabilities else method.auto_k
-        size, auto = resolve_k(k, self.default_k, available, limit=limit, auto_k=team)
+        size, auto = resolve_k(given.get("k"), self.default_k, available, limit=limit, auto_k=team)
+        resolved = {"k": size, "tagger": tagger, "router": router}
         return RouteOptions(
-            k=size,
+            **{**given, **resolved},
             auto=auto and method.scores_are_probabilities,
-            mode=mode or "top_k",
-            cost_weight=cost_weight or 0.0,
-            seed=seed or 0,
-            tagger=tagger,
-            router=router,
             max_tokens=max_tokens,
         )
 

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import inspect
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -318,3 +319,14 @@ def fit_router(suite: SuiteData, name: str, options: BaseModel | None = None) ->
     the service's ``RouterCatalog`` fits it."""
     chosen = options if options is not None else router_options(name)
     return router_class(name).fit(suite, chosen)
+
+
+def capped_pool(path: Path, max_tokens: int) -> Path:
+    """experts.yaml without the LLM tagger, every expert's ``max_tokens`` at most
+    ``max_tokens``, written to ``path``: a pool whose generations stay short on a CPU (the
+    tiny suite's profile still fits it: the same routable experts)."""
+    text = (ROOT / "experts.yaml").read_text(encoding="utf-8")
+    text = text.replace("  expert: smol-tagger\n", "")
+    text = text[: text.index("  - name: smol-tagger")]
+    path.write_text(re.sub(r"max_tokens: \d+", f"max_tokens: {max_tokens}", text), encoding="utf-8")
+    return path

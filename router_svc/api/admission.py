@@ -3,9 +3,10 @@
 Every generating request holds a slot of each expert it runs (a direct call: its expert; a
 routed call: the recruited experts, once routing chose them) until its answer is sent. An expert
 holds at most ``max_queue`` requests, running or waiting; one more is refused at once with a 429
-and ``Retry-After``, instead of waiting minutes behind the others. ``until_done`` runs a
-request's work under the deadline (504 past it) and cancels the work when the client goes
-away, so no expert keeps generating for nobody.
+and ``Retry-After``, instead of waiting minutes behind the others. A routed request is refused
+before any work (tagging, routing) when fewer than k of the suite's experts have a free slot.
+``until_done`` runs a request's work under the deadline (504 past it) and cancels the work when
+the client goes away, so no expert keeps generating for nobody.
 """
 
 from __future__ import annotations
@@ -51,13 +52,17 @@ class ExpertQueues:
         wanted = list(dict.fromkeys(experts))
         full = [e for e in wanted if self.held[e] >= self.max_queue]
         if full:
-            message = (
-                f"too many requests for {', '.join(full)} ({self.max_queue} each, "
-                f"ROUTER_SVC_MAX_QUEUE); retry after {RETRY_AFTER_S} s"
-            )
-            raise HTTPError(429, message, type="rate_limit_error", code="queue_full")
+            raise _queue_full(f"too many requests for {', '.join(full)}", self.max_queue)
         self.held.update(wanted)
         return Held(self, wanted)
+
+    def check_room(self, experts: Sequence[str], k: int) -> None:
+        """A 429 when fewer than ``k`` of ``experts`` have a free slot: no team of k could be
+        admitted, so a routed request is refused before it is tagged and routed."""
+        free = [e for e in dict.fromkeys(experts) if self.held[e] < self.max_queue]
+        if len(free) < k:
+            message = f"only {len(free)} of the suite's experts can take a request, {k} needed"
+            raise _queue_full(message, self.max_queue)
 
     @contextmanager
     def admit(self, experts: Sequence[str]) -> Iterator[None]:
@@ -67,6 +72,16 @@ class ExpertQueues:
             yield
         finally:
             held.release()
+
+
+def _queue_full(message: str, max_queue: int) -> HTTPError:
+    return HTTPError(
+        429,
+        f"{message} ({max_queue} requests each, ROUTER_SVC_MAX_QUEUE); retry after "
+        f"{RETRY_AFTER_S} s",
+        type="rate_limit_error",
+        code="queue_full",
+    )
 
 
 async def released(stream: AsyncIterable[Any], held: Held) -> AsyncIterator[Any]:

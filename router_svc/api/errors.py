@@ -12,6 +12,7 @@ the field, anything else is a 500 that logs its traceback and shows only the req
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +20,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from router_svc.api.state import current_request_id
+from router_svc.config.knobs import KNOB_ERRORS
 from router_svc.errors import (
     BackendError,
     ConfigError,
@@ -147,7 +150,7 @@ def failure_body(kind: FailureKind, message: str) -> ErrorBody:
 
 def _validation_body(exc: RequestValidationError) -> ErrorBody:
     first = exc.errors()[0] if exc.errors() else {}
-    loc = [str(part) for part in first.get("loc", ()) if part != "body"]
+    loc = [str(part) for part in first.get("loc", ()) if part != "body" and not _is_tag(part)]
     kind = str(first.get("type", ""))
     if kind == "json_invalid":
         detail = first.get("ctx", {}).get("error", "")
@@ -161,18 +164,44 @@ def _validation_body(exc: RequestValidationError) -> ErrorBody:
         where = param or "the body"
         return ErrorBody(400, f"{where} is required", INVALID, "missing_field", param)
     message = str(first.get("msg", "invalid request"))
+    if kind == "finite_number":
+        message = f"{first.get('input')} is not a number; give a finite one"
     message = f"{param}: {message}" if param else message
-    return ErrorBody(400, message, INVALID, "invalid_value", param)
+    code = kind if kind in _OWN_CODES else "invalid_value"
+    return ErrorBody(400, message, INVALID, code, param)
+
+
+_OWN_CODES = KNOB_ERRORS | {"tools_not_supported"}
+"""Validation error types that are their own ``code`` (the rest are ``invalid_value``)."""
+
+_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "dict", "list", "none"})
+
+
+def _is_tag(part: object) -> bool:
+    """Whether a validation error's location part names a union member (``str``,
+    ``function-after[...]``), not a field."""
+    return isinstance(part, str) and (part in _TYPE_TAGS or "[" in part)
 
 
 _UNPARSED = "There was an error parsing the body"
 """FastAPI's 400 for a body it could not decode before parsing JSON (not UTF-8)."""
 
 
+def _unparsed(cause: BaseException | None) -> str:
+    """Why FastAPI could not parse a body (its 400 says only that it could not)."""
+    if isinstance(cause, RecursionError):
+        return (
+            "the request body is nested too deeply to parse (arrays and objects may be nested "
+            f"at most about {sys.getrecursionlimit()} levels)"
+        )
+    if isinstance(cause, UnicodeDecodeError):
+        return "the request body is not valid JSON: it must be UTF-8 encoded text"
+    return f"the request body could not be parsed as JSON ({type(cause).__name__})"
+
+
 def _http_body(exc: StarletteHTTPException) -> ErrorBody:
     if exc.status_code == 400 and exc.detail == _UNPARSED:
-        message = "the request body is not valid JSON: it must be UTF-8 encoded text"
-        return ErrorBody(400, message, INVALID, "invalid_json")
+        return ErrorBody(400, _unparsed(exc.__cause__), INVALID, "invalid_json")
     codes = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
     code = codes.get(exc.status_code, "http_error")
     kind = INVALID if exc.status_code < 500 else "server_error"
@@ -187,6 +216,8 @@ def error_response(exc: Exception) -> JSONResponse:
         headers.update(exc.headers)  # a 405's Allow
     return JSONResponse(body.envelope(), status_code=body.status, headers=headers or None)
 
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 RETRY_AFTER_S = 1
 """What a 429 (an expert's queue is full) tells the client to wait, in seconds."""
@@ -203,7 +234,24 @@ async def handle_error(request: Request, exc: Exception) -> JSONResponse:
         logger.error("%s: %s", where, body.message, exc_info=not isinstance(exc, RouterSvcError))
     else:
         logger.info("%s: %s", where, body.message)
-    return error_response(exc)
+    response = error_response(exc)
+    if body.status == 405:
+        response.headers["Allow"] = allowed_methods(request)
+    return response
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route answers at the request's path: a 405's Allow (Starlette's
+    names only the first route that matched the path)."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    ]
+    return ", ".join(allowed)
 
 
 def register_error_handler(app: FastAPI) -> None:

@@ -110,6 +110,10 @@ class Metrics:
         self.tokens.labels(expert=expert, kind="prompt").inc(prompt)
         self.tokens.labels(expert=expert, kind="completion").inc(completion)
 
+    def count_spent(self, completion: Completion) -> None:
+        """The tokens of a generation nobody waited for any more (its client left)."""
+        self.count_tokens(completion.expert, completion.prompt_tokens, completion.completion_tokens)
+
     def count_completion(self, completion: Completion, source: str) -> None:
         """A cache hit for a cached completion; else a miss and the tokens it generated."""
         if completion.cached:

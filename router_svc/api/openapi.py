@@ -14,8 +14,13 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
 
 from router_svc.api.auth import PUBLIC_PATHS
+from router_svc.api.responses import RESPONSES, ChatCompletionChunk
+from router_svc.api.schemas import MAX_TOKENS
+from router_svc.api.service import KnobLimits, model_ids, router_ids
+from router_svc.api.state import Services
 
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -60,12 +65,14 @@ _BATCH_BODY = {
                 "type": "object",
                 "required": ["file"],
                 "properties": {"file": {"type": "string", "format": "binary"}},
-            }
+            },
+            "example": {"file": '{"id": "q1", "question": "What is 2 + 2?"}\n'},
         },
         "application/jsonl": {"schema": {"type": "string"}},
         "application/x-ndjson": {"schema": {"type": "string"}},
     },
 }
+REF = "#/components/schemas/{model}"
 _STREAMS = {("post", "/v1/chat/completions"): "text/event-stream"}
 """Operations whose 200 may also be this content type (``stream: true``)."""
 _TEXTS = {
@@ -73,17 +80,46 @@ _TEXTS = {
     ("get", "/v1/batches/{batch_id}/results"): "application/x-ndjson",
 }
 """Operations whose 200 is only this content type."""
+_EVENTS = {
+    "itemSchema": {
+        "type": "object",
+        "required": ["data"],
+        "properties": {
+            "event": {"type": "string"},
+            "data": {
+                "anyOf": [
+                    {"const": "[DONE]", "description": "The end of the stream."},
+                    {
+                        "type": "string",
+                        "contentMediaType": "application/json",
+                        "contentSchema": {
+                            "oneOf": [
+                                {"$ref": REF.format(model="ChatCompletionChunk")},
+                                {"$ref": REF.format(model="Error")},
+                            ]
+                        },
+                    },
+                ]
+            },
+        },
+    }
+}
+"""A streamed answer, event by event (OpenAPI 3.2's itemSchema): each ``data`` is a
+ChatCompletionChunk (or, after a failure, an Error) in JSON, and the last is ``[DONE]``."""
 
 
 def install_openapi(app: FastAPI) -> None:
-    """Serve ``truthful`` of FastAPI's generated document at /openapi.json."""
+    """Serve ``truthful`` of FastAPI's generated document at /openapi.json, narrowed to what
+    this server serves (``served``) once its services are built."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             generated = get_openapi(
                 title=app.title, version=app.version, summary=app.summary, routes=app.routes
             )
-            app.openapi_schema = truthful(generated)
+            services = getattr(app.state, "services", None)
+            spec = truthful(generated)
+            app.openapi_schema = served(spec, services) if services is not None else spec
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -97,10 +133,64 @@ def truthful(spec: dict[str, Any]) -> dict[str, Any]:
         schemas.pop(unused, None)
     schemas["Error"] = ERROR_SCHEMA
     components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+    models: list[type[BaseModel]] = [*RESPONSES.values(), ChatCompletionChunk]
+    for model in models:
+        _add_schema(schemas, model)
     for path, operations in spec.get("paths", {}).items():
         for method, operation in operations.items():
             _fix(method, path, operation)
+    _link_batches(spec["paths"])
     return spec
+
+
+def _link_batches(paths: dict[str, Any]) -> None:
+    """OpenAPI links: the ``id`` a new batch answers with is the ``batch_id`` of the batch's
+    other operations (a client generator and schemathesis follow them)."""
+    links = {
+        operation["operationId"]: {
+            "operationId": operation["operationId"],
+            "parameters": {"batch_id": "$response.body#/id"},
+        }
+        for path, operations in paths.items()
+        if "{batch_id}" in path
+        for operation in operations.values()
+    }
+    paths["/v1/batches"]["post"]["responses"]["200"]["links"] = links
+
+
+def _add_schema(schemas: dict[str, Any], model: type[BaseModel]) -> None:
+    """``model``'s JSON schema (and the ones it uses) among the document's components."""
+    schema = model.model_json_schema(ref_template=REF)
+    schemas.update(schema.pop("$defs", {}))
+    schemas[model.__name__] = schema
+
+
+def served(spec: dict[str, Any], services: Services) -> dict[str, Any]:
+    """``spec`` narrowed to this server: the models, suites and taggers it serves, its k and
+    messages limits. A request the narrowed document allows is one the server accepts."""
+    schemas = spec["components"]["schemas"]
+    settings, limits = services.settings, KnobLimits.of(services)
+    routers = router_ids(services)
+    for name in ("ChatCompletionRequest", "RouteRequest"):
+        properties = schemas[name]["properties"]
+        _narrow(properties["k"], {"maximum": limits.max_k})
+        _narrow(properties["tagger"], {"enum": limits.taggers})
+        _narrow(properties["messages"], {"maxItems": settings.max_messages})
+    chat = schemas["ChatCompletionRequest"]["properties"]
+    chat["model"]["enum"] = model_ids(services)
+    for name in ("max_tokens", "max_completion_tokens"):
+        _narrow(chat[name], {"maximum": min(settings.max_tokens, MAX_TOKENS)})
+    route = schemas["RouteRequest"]["properties"]
+    route["model"]["enum"] = routers
+    route["suite"]["enum"] = list(services.suites)
+    return spec
+
+
+def _narrow(schema: dict[str, Any], limits: dict[str, Any]) -> None:
+    """Add ``limits`` to the non-null branch of ``schema`` (an ``anyOf`` with null, or not)."""
+    for branch in schema.get("anyOf", [schema]):
+        if branch.get("type") != "null":
+            branch.update(limits)
 
 
 def _fix(method: str, path: str, operation: dict[str, Any]) -> None:
@@ -115,8 +205,11 @@ def _fix(method: str, path: str, operation: dict[str, Any]) -> None:
     if (method, path) == ("post", "/v1/batches"):
         operation["requestBody"] = _BATCH_BODY
     text = {"schema": {"type": "string"}}
+    if (method, path) in RESPONSES:
+        schema = {"$ref": REF.format(model=RESPONSES[method, path].__name__)}
+        responses["200"]["content"] = {"application/json": {"schema": schema}}
     if (method, path) in _STREAMS:
-        responses["200"].setdefault("content", {})[_STREAMS[method, path]] = text
+        responses["200"]["content"][_STREAMS[method, path]] = _EVENTS
     if (method, path) in _TEXTS:
         responses["200"]["content"] = {_TEXTS[method, path]: text}
 

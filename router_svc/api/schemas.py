@@ -5,27 +5,39 @@ Request models accept fields they do not know (``extra="allow"``); the routes lo
 are strict: ``"stream": "yes"`` or ``"k": "2"`` is a 400 naming the field, not a guess. Tool
 calling is not supported: ``tools``, ``functions`` and their choices, ``tool`` messages and
 assistant ``tool_calls`` are a 400 with code ``tools_not_supported`` (``refuse_tools``).
-The router's own knobs ride along as extra body fields: ``k``, ``tagger``, ``cost_weight``,
-``mode`` and ``seed`` (``extra_body`` in the ``openai`` client).
+The router's own knobs (``config.knobs.RoutingKnobs``) ride along as extra body fields
+(``extra_body`` in the ``openai`` client).
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    WithJsonSchema,
+    field_validator,
+)
+from pydantic.config import JsonDict
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 
 from router_svc.api.errors import invalid
+from router_svc.config.knobs import RoutingKnobs, whole
 from router_svc.types import Completion, Message
 
 ROUTER_MODEL = "router-svc"
 """``model`` value of the router (default suite); ``router-svc:<suite>`` picks a suite."""
 
-MAX_SEED = 2**32 - 1
-"""llama.cpp seeds are 32-bit."""
 MAX_TOKENS = 1_000_000
 
 _OPEN = ConfigDict(extra="allow", strict=True)
@@ -61,34 +73,101 @@ def parse_model(model: str) -> RouterModel | ExpertModel:
     return ExpertModel(model)
 
 
+TEXT_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+"""Published for ``NonBlank`` text: some character that is not whitespace, no NUL."""
+NO_NUL_PATTERN = r"^[^\x00]*$"
+
+
+def _no_nul(text: str) -> str:
+    if "\x00" in text:
+        raise PydanticCustomError("nul_character", "contains a NUL character (\\u0000)")
+    return text
+
+
+def _non_blank(text: str) -> str:
+    if not _no_nul(text).strip():
+        raise PydanticCustomError("blank_text", "has no text (it is empty or only whitespace)")
+    return text
+
+
+Text = Annotated[
+    str, AfterValidator(_no_nul), WithJsonSchema({"type": "string", "pattern": NO_NUL_PATTERN})
+]
+"""Text without NUL characters (checked in linear time; the pattern is for the document)."""
+NonBlank = Annotated[
+    str, AfterValidator(_non_blank), WithJsonSchema({"type": "string", "pattern": TEXT_PATTERN})
+]
+"""Text with a character that is not whitespace, and without NUL characters."""
+
+
 class ContentPart(BaseModel):
     """One part of a multi-part message; only text parts are supported."""
 
     model_config = _OPEN
-    type: str = Field(description="Part type; only 'text' is supported.")
-    text: str | None = Field(None, description="The text of a text part.")
+    type: Literal["text"] = Field(description="Part type; only 'text' is supported.")
+    text: Text = Field(description="The text of the part.")
+
+
+def _joined_text(parts: list[ContentPart]) -> list[ContentPart]:
+    _non_blank("".join(part.text for part in parts))
+    return parts
+
+
+_SOME_TEXT: JsonDict = {
+    "contains": {
+        "type": "object",
+        "required": ["text"],
+        "properties": {"text": {"type": "string", "pattern": TEXT_PATTERN}},
+    }
+}
+Parts = Annotated[
+    list[ContentPart],
+    Field(min_length=1, json_schema_extra=_SOME_TEXT),
+    AfterValidator(_joined_text),
+]
+"""Text parts, one of them with a character that is not whitespace."""
+
+_ROLES: list[JsonValue] = ["system", "developer", "user", "assistant"]
+
+
+def _refuse_tools(value: object) -> None:
+    if value is not None:
+        raise PydanticCustomError("tools_not_supported", TOOLS_NOT_SUPPORTED)
+
+
+RefusedTools = Annotated[None, BeforeValidator(_refuse_tools)]
+"""A tool-calling field of a message: null or left out; anything else is refused first (before
+the turn's other fields), with the code ``tools_not_supported``."""
+
+
+def _no_tools(*names: str) -> Callable[[dict[str, Any]], None]:
+    """A ``json_schema_extra`` declaring the tool-calling fields ``names``: null or left out."""
+    refused = {"type": "null", "description": TOOLS_NOT_SUPPORTED}
+
+    def declare(schema: dict[str, Any]) -> None:
+        schema.setdefault("properties", {}).update(dict.fromkeys(names, refused))
+
+    return declare
 
 
 class ChatMessage(BaseModel):
-    """One chat turn; ``developer`` is read as ``system``."""
+    """One chat turn; ``developer`` is read as ``system``. Every turn has some text."""
 
     model_config = _OPEN
+    tool_calls: RefusedTools = Field(None, description=TOOLS_NOT_SUPPORTED)
+    function_call: RefusedTools = Field(None, description=TOOLS_NOT_SUPPORTED)
     role: Literal["system", "developer", "user", "assistant", "tool"] = Field(
-        description="Who speaks; 'tool' messages are refused (no tool calling)."
+        description="Who speaks ('tool' messages are refused: no tool calling).",
+        json_schema_extra={"enum": _ROLES},
     )
-    content: str | list[ContentPart] | None = Field(None, description="Text or text parts.")
+    content: NonBlank | Parts = Field(description="Text, or text parts.")
     name: str | None = Field(None, description="Optional speaker name (ignored).")
 
     def text(self, index: int) -> str:
         param = f"messages.{index}.content"
-        if self.content is None:
-            return ""
         if isinstance(self.content, str):
             return checked_text(self.content, param)
-        for part in self.content:
-            if part.type != "text":
-                raise invalid(f"{param}: only text parts are supported, got {part.type!r}", param)
-        return checked_text("".join(part.text or "" for part in self.content), param)
+        return checked_text("".join(part.text for part in self.content), param)
 
     def to_message(self, index: int) -> Message:
         if self.role == "tool":
@@ -97,14 +176,10 @@ class ChatMessage(BaseModel):
         return Message(role, self.text(index))
 
     def refuse_tools(self, index: int) -> None:
-        """400 for a ``tool`` message or an assistant turn that calls tools."""
+        """400 for a ``tool`` message (an assistant turn that calls tools is refused when the
+        body is read: ``RefusedTools``)."""
         if self.role == "tool":
             raise invalid(_tool_message(index), f"messages.{index}.role", "tools_not_supported")
-        extra = self.model_extra or {}
-        for name in ("tool_calls", "function_call"):
-            if extra.get(name) is not None:
-                param = f"messages.{index}.{name}"
-                raise invalid(f"{param}: {TOOLS_NOT_SUPPORTED}", param, "tools_not_supported")
 
 
 def _tool_message(index: int) -> str:
@@ -121,32 +196,42 @@ def refuse_tools(body: BaseModel, messages: list[ChatMessage] | None) -> None:
         message.refuse_tools(index)
 
 
-class RoutingFields(BaseModel):
-    """The router's knobs, as extra body fields of a chat completion or a route request."""
+class RoutingFields(RoutingKnobs):
+    """The router's knobs (``config.knobs``), as extra body fields of a chat completion or a
+    route request."""
 
     model_config = _OPEN
-    k: int | None = Field(None, ge=1, description="Experts to recruit [the pool's k].")
-    tagger: str | None = Field(None, description="llm, embedding or keyword [the pool's].")
-    router: str | None = Field(
-        None, description="Routing method: symbolic-moe, skill or skill-plus [the pool's]."
-    )
-    cost_weight: float | None = Field(
-        None, ge=0, allow_inf_nan=False, description="Lambda: trade quality for cost."
-    )
-    mode: Literal["top_k", "sampling"] | None = Field(None, description="How experts are picked.")
-    seed: int | None = Field(
-        None, ge=0, le=MAX_SEED, description="Seed of 'sampling' mode and of expert sampling."
-    )
+
+
+_HAS_USER: JsonDict = {
+    "contains": {"type": "object", "required": ["role"], "properties": {"role": {"const": "user"}}}
+}
+ROUTER_PATTERN = f"^{ROUTER_MODEL}(:.+)?$"
+
+
+def _chat_schema(schema: dict[str, Any]) -> None:
+    """Tool fields are null; a routed call's conversation has a user message (the question)."""
+    _no_tools(*TOOL_FIELDS)(schema)
+    schema["if"] = {"required": ["model"], "properties": {"model": {"pattern": ROUTER_PATTERN}}}
+    schema["then"] = {"properties": {"messages": _HAS_USER}}
 
 
 class ChatCompletionRequest(RoutingFields):
     """``POST /v1/chat/completions``."""
 
-    model: str = Field(description="'router-svc', 'router-svc:<suite>' or an expert name.")
+    model_config = ConfigDict(json_schema_extra=_chat_schema)
+    model: str = Field(
+        json_schema_extra={"minLength": 1},  # "" is a 404 like any unknown name
+        description="'router-svc', 'router-svc:<suite>' or an expert name.",
+    )
     messages: list[ChatMessage] = Field(min_length=1, description="The conversation.")
     stream: bool = Field(False, description="Answer as server-sent events.")
-    temperature: float | None = Field(None, ge=0, le=2, description="Direct expert calls only.")
-    top_p: float | None = Field(None, gt=0, le=1, description="Direct expert calls only.")
+    temperature: float | None = Field(
+        None, ge=0, le=2, allow_inf_nan=False, description="Direct expert calls only."
+    )
+    top_p: float | None = Field(
+        None, gt=0, le=1, allow_inf_nan=False, description="Direct expert calls only."
+    )
     max_tokens: int | None = Field(
         None,
         ge=1,
@@ -161,6 +246,8 @@ class ChatCompletionRequest(RoutingFields):
     stream_options: dict[str, Any] | None = Field(None, description="Usage is always sent.")
     user: str | None = Field(None, description="End-user id (logged, not used).")
 
+    whole_limits = field_validator("max_tokens", "max_completion_tokens", "n", mode="before")(whole)
+
     def token_limit(self) -> int | None:
         """``max_tokens``, or its newer name ``max_completion_tokens``."""
         return self.max_tokens or self.max_completion_tokens
@@ -171,13 +258,36 @@ class ChatCompletionRequest(RoutingFields):
         return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
 
 
+def _one_source(schema: dict[str, Any]) -> None:
+    """A route request names its question once (question or messages) and its suite at most
+    once (suite or model)."""
+    _no_tools(*TOOL_FIELDS)(schema)
+    schema["oneOf"] = [{"required": ["question"]}, {"required": ["messages"]}]
+    schema["not"] = {"required": ["suite", "model"]}
+
+
 class RouteRequest(RoutingFields):
     """``POST /v1/route``: a question (or messages) and the routing knobs."""
 
-    question: str | None = Field(None, description="The question to route.")
-    messages: list[ChatMessage] | None = Field(None, description="Or a conversation.")
-    suite: str | None = Field(None, description="Profiled suite [the default suite].")
-    model: str | None = Field(None, description="Or 'router-svc:<suite>'.")
+    model_config = ConfigDict(json_schema_extra=_one_source)
+    question: NonBlank | SkipJsonSchema[None] = Field(None, description="The question to route.")
+    messages: list[ChatMessage] | SkipJsonSchema[None] = Field(
+        None,
+        min_length=1,
+        description="Or a conversation; its last user message is routed.",
+        json_schema_extra=_HAS_USER,
+    )
+    suite: str | SkipJsonSchema[None] = Field(None, description="Profiled suite [the default].")
+    model: str | SkipJsonSchema[None] = Field(
+        None, json_schema_extra={"pattern": ROUTER_PATTERN}, description="Or 'router-svc:<suite>'."
+    )
+
+    @field_validator("question", "messages", "suite", "model", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise PydanticCustomError("null_value", "is null; leave the field out instead")
+        return value
 
 
 def checked_text(text: str, param: str) -> str:
@@ -202,10 +312,7 @@ def question_of(messages: list[ChatMessage]) -> str:
     """The last user message: the question the router answers (earlier turns are ignored)."""
     for index in range(len(messages) - 1, -1, -1):
         if messages[index].role == "user":
-            text = messages[index].text(index).strip()
-            if not text:
-                raise invalid(f"messages.{index}.content is empty", f"messages.{index}.content")
-            return text
+            return messages[index].text(index).strip()
     raise invalid("messages has no user message: the router answers the last one", "messages")
 
 

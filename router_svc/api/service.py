@@ -23,6 +23,7 @@ from router_svc.api.schemas import (
     usage_body,
 )
 from router_svc.api.state import Services
+from router_svc.config.knobs import TAGGERS, RoutingKnobs
 from router_svc.errors import FailureKind, RoutingError, unknown_message
 from router_svc.pipeline import Pipeline, QuestionResult, RouteOptions
 from router_svc.routing.recruiter import Assignment
@@ -59,24 +60,43 @@ def check_suite(services: Services, suite: str | None, param: str) -> str:
     raise invalid(unknown_message("suite", suite, services.suites), param, "unknown_suite")
 
 
+@dataclass(frozen=True)
+class KnobLimits:
+    """What this server allows of the knobs beyond their own bounds (the served OpenAPI
+    document publishes the same): the largest k, the taggers its pool has."""
+
+    max_k: int
+    taggers: list[str]
+
+    @classmethod
+    def of(cls, services: Services) -> KnobLimits:
+        pool = services.runtime.pool
+        routable = sum(1 for expert in pool.experts if expert.routable)
+        taggers = [t for t in TAGGERS if t != "llm" or pool.tagger.expert is not None]
+        return cls(min(services.settings.max_k, routable), taggers)
+
+    def check(self, knobs: RoutingKnobs) -> None:
+        """400 for a k or a tagger past the limits, on every request (a direct call too, which
+        does not use them: the document is the same for both)."""
+        if isinstance(knobs.k, int) and knobs.k > self.max_k:
+            message = (
+                f"k must be at most {self.max_k} (ROUTER_SVC_MAX_K, and the pool's routable "
+                f"experts); got {knobs.k}"
+            )
+            raise invalid(message, "k", "invalid_k")
+        if knobs.tagger is not None and knobs.tagger not in self.taggers:
+            message = unknown_message("tagger", knobs.tagger, self.taggers)
+            raise invalid(message, "tagger", "unknown_tagger")
+
+
 def route_options(
-    services: Services, pipeline: Pipeline, fields: RoutingFields, max_tokens: int | None = None
+    services: Services, pipeline: Pipeline, knobs: RoutingKnobs, max_tokens: int | None = None
 ) -> RouteOptions:
-    """The request's knobs, checked against the server's limits and the suite's experts;
-    ``max_tokens`` limits every generation the request runs."""
-    max_k = services.settings.max_k
-    if fields.k is not None and fields.k > max_k:
-        message = f"k must be at most {max_k} (ROUTER_SVC_MAX_K); got {fields.k}"
-        raise invalid(message, "k", "invalid_k")
-    if fields.tagger is not None and fields.tagger not in pipeline.taggers:
-        message = unknown_message("tagger", fields.tagger, pipeline.taggers)
-        raise invalid(message, "tagger", "unknown_tagger")
-    if fields.router is not None and fields.router not in pipeline.routers.names:
-        message = unknown_message("router", fields.router, pipeline.routers.names)
-        raise invalid(message, "router", "unknown_router")
-    knobs = fields.model_dump(include={"k", "tagger", "cost_weight", "mode", "seed", "router"})
+    """The request's knobs (checked when the body was read), checked against the server's
+    limits and the suite's experts; ``max_tokens`` limits every generation the request runs."""
+    KnobLimits.of(services).check(knobs)
     try:
-        return pipeline.options(**knobs, limit=max_k, max_tokens=max_tokens)
+        return pipeline.options(knobs, limit=services.settings.max_k, max_tokens=max_tokens)
     except RoutingError as exc:
         raise invalid(str(exc), "k", "invalid_k") from exc
 
@@ -179,14 +199,14 @@ class RoutedCall:
 async def routed_call(
     services: Services,
     suite: str | None,
-    fields: RoutingFields,
+    knobs: RoutingKnobs,
     param: str = "model",
     max_tokens: int | None = None,
 ) -> RoutedCall:
     """Check the suite (``param`` names the field it came from) and the routing knobs."""
     served = check_suite(services, suite, param)
     pipeline = await services.pipeline(served)
-    options = route_options(services, pipeline, fields, max_tokens)
+    options = route_options(services, pipeline, knobs, max_tokens)
     return RoutedCall(served, pipeline, options)
 
 
@@ -207,6 +227,14 @@ async def answer_routed(
     return QuestionResult(
         question, assignment, answers[question.id], aggregates[question.id], dict(timings)
     )
+
+
+def check_token_limit(services: Services, limit: int | None, param: str) -> None:
+    """400 when a request asks a generation for more tokens than the server allows."""
+    most = services.settings.max_tokens
+    if limit is not None and limit > most:
+        message = f"{param} must be at most {most} (ROUTER_SVC_MAX_TOKENS); got {limit}"
+        raise invalid(message, param)
 
 
 def check_messages(services: Services, messages: Sequence[object]) -> None:

@@ -72,8 +72,8 @@ class Services:
     models_ready: bool = False
     """Set once /readyz found every model file (they do not go away)."""
     warm: bool = False
-    """Set once the default suite's pipeline is built and its tagger and embedder are loaded
-    (``warm_up``); /readyz is 503 until then."""
+    """Set once the default suite's pipeline is built and its tagger and embedder are loaded,
+    and, with ``preload_experts``, its experts too (``warm_up``); /readyz is 503 until then."""
     warm_up_error: str | None = None
     """Why the warm-up failed (it routes one question as a request would): /readyz reports it
     and stays 503, since requests to the default suite would fail the same way."""
@@ -119,6 +119,8 @@ class Services:
                 pipeline = await self.pipeline(self.default_suite)
                 question = Question("warm-up", "What is 2 + 2?")
                 await pipeline.route([question], pipeline.options(), {})
+                if self.settings.preload_experts:
+                    await self.preload(pipeline)
                 logger.info("warmed up suite %s", self.default_suite)
             return True
         except Exception as exc:  # readiness reports what is broken; requests will too
@@ -137,9 +139,32 @@ class Services:
             )
             return attempt == attempts
 
+    async def preload(self, pipeline: Pipeline) -> list[str]:
+        """Load the experts ``pipeline`` uses most (``preload_order``) within the memory
+        budget; the resident experts after it, most wanted first."""
+        order = preload_order(pipeline)
+        models = self.runtime.models
+        for expert in reversed(order):  # when the budget is full, the least wanted unload
+            await models.acquire(expert)
+        loaded = [expert for expert in order if expert in models.resident]
+        logger.info("preloaded experts %s (of %s)", ", ".join(loaded), ", ".join(order))
+        return loaded
+
     async def close(self) -> None:
         await self.batcher.close()
         await self.runtime.close()
+
+
+def preload_order(pipeline: Pipeline) -> list[str]:
+    """The experts a suite's answers need, most wanted first: the aggregator (every answer
+    with k > 1 may call it), then the routable experts by validation accuracy."""
+    matrix = pipeline.recruiter.matrix
+    ranked = [
+        matrix.experts[i]
+        for i in sorted(range(len(matrix.experts)), key=lambda i: -matrix.accuracy[i])
+    ]
+    first = [pipeline.aggregator.expert] if pipeline.aggregator.expert else []
+    return list(dict.fromkeys(first + ranked))
 
 
 def served_suites(settings: Settings) -> list[str]:
@@ -156,7 +181,7 @@ def served_suites(settings: Settings) -> list[str]:
 def build_services(settings: Settings, metrics: Metrics) -> Services:
     """Load the pool and create the runtime; nothing connects or loads a model yet."""
     pool = load_pool(settings.config_path)
-    runtime = Runtime.create(settings, pool)
+    runtime = Runtime.create(settings, pool, abandoned=metrics.count_spent)
     suites = served_suites(settings)
     if not suites:
         logger.warning(

@@ -29,6 +29,9 @@ class EngineContext:
 
     model_cache_dir: Path = Path(".router-svc/models")
     n_threads: int | None = None
+    abandoned: StreamDone | None = None
+    """Told the completion of a generation its caller stopped waiting for (a client that left):
+    its tokens were spent all the same. Called from the generating thread."""
 
 
 class Engine(ABC):

@@ -79,15 +79,19 @@ class LlamaCppEngine(Engine):
         return self._model_bytes + _kv_cache_bytes(self._llama)
 
     async def _generate(self, requests: list[GenerationRequest]) -> list[Completion]:
-        """One request at a time; a caller that stops waiting stops the generation running."""
+        """One request at a time; a caller that stops waiting stops the generation running,
+        and ``context.abandoned`` is told what it spent."""
         completions = []
         for request in requests:
             stop = threading.Event()
+            handoff = _Handoff(self.context.abandoned)
             try:
-                completions.append(await asyncio.to_thread(self._complete, request, stop))
+                await asyncio.to_thread(handoff.run, self._complete, request, stop)
             except asyncio.CancelledError:
                 stop.set()
+                handoff.leave()
                 raise
+            completions.append(handoff.take())
         return completions
 
     def _complete(
@@ -304,6 +308,46 @@ def _held_back(text: str, stops: list[str]) -> int:
                 longest = size
                 break
     return longest
+
+
+class _Handoff:
+    """A generation's completion, handed to its caller, or to ``abandoned`` (once) when the
+    caller left before it ended."""
+
+    def __init__(self, abandoned: StreamDone | None) -> None:
+        self.abandoned = abandoned
+        self._lock = threading.Lock()
+        self._left = False
+        self._result: Completion | None = None
+
+    def run(
+        self,
+        complete: Callable[[GenerationRequest, threading.Event], Completion],
+        request: GenerationRequest,
+        stop: threading.Event,
+    ) -> None:
+        """In the generating thread: the completion, kept for ``take`` or reported."""
+        completion = complete(request, stop)
+        with self._lock:
+            left = self._left
+            if not left:
+                self._result = completion
+        if left and self.abandoned is not None:
+            self.abandoned(completion)
+
+    def leave(self) -> None:
+        """The caller stopped waiting: a completion already made is reported now, a later one
+        when it is made."""
+        with self._lock:
+            self._left = True
+            done, self._result = self._result, None
+        if done is not None and self.abandoned is not None:
+            self.abandoned(done)
+
+    def take(self) -> Completion:
+        if self._result is None:
+            raise RuntimeError("the generation ended without a completion")
+        return self._result
 
 
 def _report(finished: asyncio.Future[Completion], done: StreamDone) -> None:

@@ -2,11 +2,12 @@
 
     {"v": 1, "suite": "starter" | null,
      "question": {"id", "question", "gold_answer"?, "category"?},
-     "options": {"k": 3 | null, "tagger": "keyword" | null, "cost_weight": 0.0,
+     "options": {"k": 3, "tagger": "keyword", "router": "knn-shrinkage", "cost_weight": 0.0,
                  "mode": "top_k", "seed": 0}}
 
-``BatchOptions`` are a request's routing knobs before the defaults are filled in
-(``Pipeline.options`` does that); the API, the worker and ``router-svc run`` share them.
+``options`` are the routing knobs (``config.knobs.RoutingKnobs``); an unset one (null or left
+out) takes its default when the worker answers (``Pipeline.options``). The API records the
+knobs it resolved, so a batch answers as a chat request with the same knobs would.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from router_svc.pipeline import RouteOptions
+from router_svc.config.knobs import RoutingKnobs
 from router_svc.questions.suites import QuestionRecord
 
 PAYLOAD_VERSION: Literal[1] = 1
+
+BatchOptions = RoutingKnobs
+"""The routing knobs of a batch entry (the same type as every other entry point's)."""
 
 
 class BatchQuestion(QuestionRecord):
@@ -29,34 +33,6 @@ class BatchQuestion(QuestionRecord):
     )
 
 
-class BatchOptions(BaseModel):
-    """The routing knobs of a batch (``RouteOptions`` on the wire); k None: the pool's k."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    k: int | None = Field(default=None, ge=1, description="Experts per question [pool's k].")
-    tagger: str | None = Field(default=None, description="llm, embedding or keyword.")
-    cost_weight: float = Field(
-        default=0.0, ge=0.0, allow_inf_nan=False, description="Lambda: trade quality for cost."
-    )
-    mode: Literal["top_k", "sampling"] = Field(
-        default="top_k", description="How experts are picked."
-    )
-    seed: int = Field(default=0, description="Seed of 'sampling' mode.")
-    router: str | None = Field(default=None, description="Routing method [the pool's].")
-
-    @classmethod
-    def of(cls, options: RouteOptions) -> BatchOptions:
-        return cls(
-            k=options.k,
-            tagger=options.tagger,
-            cost_weight=options.cost_weight,
-            mode=options.mode,
-            seed=options.seed,
-            router=options.router,
-        )
-
-
 class BatchPayload(BaseModel):
     """What one queue entry carries: the question, its suite and its routing options."""
 
@@ -65,7 +41,9 @@ class BatchPayload(BaseModel):
     v: Literal[1] = Field(default=PAYLOAD_VERSION, description="Payload format version.")
     suite: str | None = Field(default=None, description="Profiled suite [the worker's --suite].")
     question: BatchQuestion
-    options: BatchOptions = Field(default_factory=BatchOptions)
+    options: RoutingKnobs = Field(
+        default_factory=RoutingKnobs, description="Routing knobs; unset: their defaults."
+    )
 
     def to_json(self) -> str:
         return self.model_dump_json()

@@ -69,7 +69,7 @@ async def run_file(
     started = time.perf_counter()
     try:
         pipeline = build_pipeline(runtime, suite)
-        options = pipeline.options(**knobs.model_dump())
+        options = pipeline.options(knobs)
         with tqdm(total=len(todo), desc="questions", unit="q", disable=not progress) as bar:
             for start in range(0, len(todo), CHUNK):
                 results = await pipeline.answer(

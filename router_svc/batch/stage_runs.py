@@ -82,7 +82,7 @@ async def _route_group(
     try:
         pipeline = pipelines(suite)
         questions = [p.question.to_question() for _, p in group]
-        route = pipeline.options(**options.model_dump())
+        route = pipeline.options(options)
         assignments = await pipeline.route(questions, route, {})
     except StoreError:
         raise

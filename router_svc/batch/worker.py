@@ -207,7 +207,7 @@ class BatchWorker:
         logger.info("jobs %s: answering %d questions of suite %s", jobs, len(group), suite)
         try:
             pipeline = self._pipeline(suite)
-            results = await pipeline.answer(questions, pipeline.options(**options.model_dump()))
+            results = await pipeline.answer(questions, pipeline.options(options))
         except StoreError:
             raise  # transient: the items stay pending and are claimed again
         except RouterSvcError as exc:

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import logging
+import types
+import typing
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
@@ -18,6 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from router_svc.config.extras import missing_extra
+from router_svc.config.knobs import KNOBS, RoutingKnobs, knob_help
 from router_svc.errors import RouterSvcError
 
 if TYPE_CHECKING:
@@ -33,7 +37,9 @@ R = TypeVar("R")
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="Expert pool file [default: ROUTER_SVC_CONFIG_PATH]."),
+    typer.Option(
+        "--config", "-c", help=escape("Expert pool file [default: ROUTER_SVC_CONFIG_PATH].")
+    ),
 ]
 
 
@@ -85,3 +91,48 @@ def fail(error: Exception) -> NoReturn:
 
 def run_async(coroutine: Coroutine[Any, Any, R]) -> R:
     return asyncio.run(coroutine)
+
+
+KNOBS_PARAMETER = "knobs"
+
+
+def with_knobs(command: Callable[..., R]) -> Callable[..., R]:
+    """``command``'s parameter ``knobs: RoutingKnobs`` as one option per routing knob
+    (``--k``, ``--tagger``, ``--cost-weight`` ...; the help is the knob's description). The
+    command gets one ``RoutingKnobs``, checked: a bad value is a RoutingError naming the knob."""
+    signature = inspect.signature(command)
+    hints = typing.get_type_hints(command, include_extras=True)
+    kept = [
+        parameter.replace(annotation=hints[parameter.name])
+        for parameter in signature.parameters.values()
+        if parameter.name != KNOBS_PARAMETER
+    ]
+    options = [_knob_option(name) for name in KNOBS]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> R:
+        given = {name: kwargs.pop(name) for name in KNOBS}
+        set_ = {name: value for name, value in given.items() if value is not None}
+        return command(*args, **kwargs, knobs=RoutingKnobs.of(set_, strict=False))
+
+    parameters = kept + options
+    wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
+    return wrapper
+
+
+def _knob_option(name: str) -> inspect.Parameter:
+    flag = "--" + name.replace("_", "-")
+    option = typer.Option(flag, help=escape(knob_help(name)), show_default=False)
+    annotation = Annotated[_option_type(name) | None, option]  # type: ignore[valid-type]
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation
+    )
+
+
+def _option_type(name: str) -> type:
+    """The knob's type as a command-line type: int or float when it is one, else text (read
+    by the knob's own validation)."""
+    annotation = RoutingKnobs.model_fields[name].annotation
+    args = [a for a in typing.get_args(annotation) if a is not types.NoneType]
+    return args[0] if args in ([int], [float]) else str

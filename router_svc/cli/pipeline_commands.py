@@ -10,7 +10,6 @@ import typer
 from rich.table import Table
 
 from router_svc.assembly import Runtime, build_pipeline
-from router_svc.batch.payload import BatchOptions
 from router_svc.batch.run_file import RunSummary, run_file
 from router_svc.cli._common import (
     ConfigOption,
@@ -19,7 +18,9 @@ from router_svc.cli._common import (
     pool_from,
     run_async,
     settings,
+    with_knobs,
 )
+from router_svc.config.knobs import RoutingKnobs
 from router_svc.profiling.build import profile_suite
 from router_svc.profiling.replay_profile import profile_replay
 from router_svc.questions.suites import load_suite
@@ -28,15 +29,6 @@ from router_svc.routing.recruiter import Assignment
 from router_svc.types import Question
 
 SuiteOption = Annotated[str, typer.Option("--suite", "-s", help="Suite name or folder.")]
-KOption = Annotated[int | None, typer.Option("--k", help="Experts per question [pool's k].")]
-TaggerOption = Annotated[
-    str | None, typer.Option("--tagger", help="llm, embedding or keyword [pool's tagger.kind].")
-]
-RouterOption = Annotated[
-    str | None,
-    typer.Option("--router", help="Routing method: symbolic-moe, skill or skill-plus [pool's]."),
-]
-CostOption = Annotated[float, typer.Option("--cost-weight", help="Lambda: trade quality for cost.")]
 
 skills_app = typer.Typer(help="Inspect skill profiles.", no_args_is_help=True)
 
@@ -138,14 +130,12 @@ def show_profile(artifacts: ProfileArtifacts) -> None:
 
 
 @friendly_errors
+@with_knobs
 def route(
     question: Annotated[str, typer.Argument(help="The question to route.")],
+    knobs: RoutingKnobs,
     suite: SuiteOption = "starter",
     config: ConfigOption = None,
-    k: KOption = None,
-    tagger: TaggerOption = None,
-    router: RouterOption = None,
-    cost_weight: CostOption = 0.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the decision as JSON.")] = False,
 ) -> None:
     """Explain how a question would be routed, without generating an answer."""
@@ -154,7 +144,7 @@ def route(
     async def go() -> Assignment:
         try:
             pipeline = build_pipeline(runtime, Path(suite).name)
-            options = pipeline.options(k=k, tagger=tagger, cost_weight=cost_weight, router=router)
+            options = pipeline.options(knobs)
             return (await pipeline.route([Question("cli", question)], options, {}))[0]
         finally:
             await runtime.close()
@@ -227,24 +217,21 @@ def _profile_table(assignment: Assignment, title: str) -> Table:
 
 
 @friendly_errors
+@with_knobs
 def run(
     data: Annotated[Path, typer.Option("--data", help="Questions (suite JSONL format).")],
     out: Annotated[Path, typer.Option("--out", help="Results JSONL; resumed if it exists.")],
+    knobs: RoutingKnobs,
     suite: SuiteOption = "starter",
     config: ConfigOption = None,
-    k: KOption = None,
-    tagger: TaggerOption = None,
-    router: RouterOption = None,
-    cost_weight: CostOption = 0.0,
     limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
 ) -> None:
     """Answer every question of a file through the pipeline, one JSON line per question."""
     runtime = _runtime(config)
-    options = BatchOptions(k=k, tagger=tagger, cost_weight=cost_weight, router=router)
 
     async def go() -> RunSummary:
         try:
-            return await run_file(runtime, Path(suite).name, data, out, options, limit=limit)
+            return await run_file(runtime, Path(suite).name, data, out, knobs, limit=limit)
         finally:
             await runtime.close()
 

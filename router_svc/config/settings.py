@@ -46,6 +46,11 @@ class Settings(BaseSettings):
         64, ge=1, description="Most messages one chat completion request may carry."
     )
     max_k: int = Field(8, ge=1, description="Most experts one request may recruit (k).")
+    max_tokens: int = Field(
+        1_000_000,
+        ge=1,
+        description="Most tokens a request may ask one generation for (max_tokens; 400 beyond).",
+    )
     microbatch_max_size: int = Field(
         8, ge=1, description="Most concurrent direct expert requests sent as one batch."
     )
@@ -54,6 +59,12 @@ class Settings(BaseSettings):
     )
     max_queue: int = Field(
         16, ge=1, description="Most API requests one expert holds, running or waiting (429 beyond)."
+    )
+    preload_experts: bool = Field(
+        False,
+        description="Load the default suite's experts before /readyz turns ready, so the first "
+        "answers are as fast as later ones: the aggregator, then the routable experts by "
+        "validation accuracy (the ones routing picks most), as many as memory_budget_mb holds.",
     )
     request_timeout_s: float = Field(
         300.0, gt=0, description="Deadline of one API request's generation (504 past it)."

@@ -152,9 +152,12 @@ class MicroBatcher:
             logger.warning("batch of %d for expert %s failed: %s", len(live), expert, exc)
             _fail(live, exc)
             return
+        spent = engine.context.abandoned
         for pending, completion in zip(live, completions, strict=True):
             if not pending.future.done():
                 pending.future.set_result(completion)
+            elif pending.future.cancelled() and spent is not None:
+                spent(completion)  # its caller left while the batch ran for the others
 
 
 async def _unless_abandoned(

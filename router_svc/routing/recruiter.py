@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal, Self
+from typing import TYPE_CHECKING, Self
 
 import numpy as np
 
+from router_svc.config.knobs import RecruitMode
 from router_svc.errors import NoExpertsError, RoutingError
 from router_svc.routing.inputs import Queries
 from router_svc.routing.profiles import ProfileMatrix
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 
     from router_svc.routing.inputs import SuiteData
 
-RecruitMode = Literal["top_k", "sampling"]
 _ORDER_SLIVER = 1e-3
 """The weight of an expert's standing in relevance order (0 the worst, 1 the best)."""
 _TIE_SLIVER = 1e-6

@@ -21,11 +21,12 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Concatenate, Literal, ParamSpec, Self
+from typing import Any, Concatenate, ParamSpec, Self, Unpack
 
 import httpx
 from tqdm import tqdm
 
+from router_svc.config.knobs import KnobArgs, knob_args
 from router_svc.errors import APIError, ConfigError
 from router_svc.questions.jsonl import parse_jsonl
 from router_svc.sdk._inputs import MessageLike, QuestionLike, batch_jsonl, message_json
@@ -38,8 +39,6 @@ URL_ENV = "ROUTER_SVC_URL"
 API_KEY_ENV = "ROUTER_SVC_API_KEY"
 DEFAULT_TIMEOUT_S = 300.0
 ROUTER_MODEL = "router-svc"
-
-RecruitMode = Literal["top_k", "sampling"]
 
 P = ParamSpec("P")
 Questions = str | os.PathLike[str] | Sequence[QuestionLike]
@@ -72,17 +71,38 @@ def _model(model: str, suite: str | None) -> str:
     return f"{ROUTER_MODEL}:{suite}"
 
 
+class ChatOptions(KnobArgs, total=False):
+    """``chat``'s and ``chat_stream``'s options: the routing knobs (``KnobArgs``) and these."""
+
+    max_tokens: int
+    """The limit of every generation: a direct call's, or on a routed call each recruited
+    expert's and the aggregator's."""
+    temperature: float
+    """Direct expert calls only (routed experts keep their own settings), as ``top_p``."""
+    top_p: float
+    stop: str | list[str]
+    """Stop sequences of a direct expert call."""
+
+
+SAMPLING = ("max_tokens", "temperature", "top_p", "stop")
+
+
 def chat_body(
     messages: str | Sequence[MessageLike],
     model: str,
     suite: str | None,
-    fields: Mapping[str, object],
+    options: Mapping[str, object],
+    extra_body: Mapping[str, object] | None = None,
 ) -> dict[str, object]:
-    """The body of ``POST /v1/chat/completions``."""
+    """The body of ``POST /v1/chat/completions``: the turns, the options that are set, then
+    ``extra_body``."""
     if isinstance(messages, str):
         turns = [{"role": "user", "content": messages}]
     else:
         turns = [message_json(message) for message in messages]
+    knobs = {name: value for name, value in options.items() if name not in SAMPLING}
+    sampling = {name: value for name, value in options.items() if name in SAMPLING}
+    fields = {**knob_args(knobs, "chat"), **_fields(**sampling), **(extra_body or {})}
     return {"model": _model(model, suite), "messages": turns, **fields}
 
 
@@ -127,41 +147,21 @@ class AsyncClient:
         *,
         model: str = ROUTER_MODEL,
         suite: str | None = None,
-        k: int | None = None,
-        tagger: str | None = None,
-        router: str | None = None,
-        cost_weight: float | None = None,
-        mode: RecruitMode | None = None,
-        seed: int | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        stop: str | list[str] | None = None,
         extra_body: Mapping[str, object] | None = None,
+        **options: Unpack[ChatOptions],
     ) -> ChatResult:
         """Answer a question (or the last user message) through the router.
 
         ``suite`` picks a profiled suite (``model="router-svc:<suite>"``); ``model`` may also
-        name one expert, which then gets the whole conversation. ``k``, ``tagger``, ``router``
-        (a routing method; the server's default if None), ``cost_weight``, ``mode`` and
-        ``seed`` steer the routing. ``max_tokens`` limits every
-        generation (on a routed call each expert's and the aggregator's); ``temperature``,
-        ``top_p`` and ``stop`` apply to direct expert calls (routed experts keep their own
-        settings). ``extra_body`` adds any other request field.
+        name one expert, which then gets the whole conversation. ``options`` (``ChatOptions``)
+        are the routing knobs ``k``, ``tagger``, ``router``, ``cost_weight``, ``mode``,
+        ``seed`` (``router_svc.config.knobs.RoutingKnobs``; one left out takes the server's
+        default) and ``max_tokens``, the limit of every generation (on a routed call each
+        expert's and the aggregator's); ``temperature``, ``top_p`` and ``stop`` apply to
+        direct expert calls (routed experts keep their own settings). ``extra_body`` adds any
+        other request field.
         """
-        fields = _fields(
-            k=k,
-            tagger=tagger,
-            router=router,
-            cost_weight=cost_weight,
-            mode=mode,
-            seed=seed,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            stop=stop,
-        )
-        body = chat_body(messages, model, suite, {**fields, **(extra_body or {})})
+        body = chat_body(messages, model, suite, options, extra_body)
         return ChatResult.model_validate(await self._json("POST", "/v1/chat/completions", body))
 
     def chat_stream(
@@ -170,17 +170,8 @@ class AsyncClient:
         *,
         model: str = ROUTER_MODEL,
         suite: str | None = None,
-        k: int | None = None,
-        tagger: str | None = None,
-        router: str | None = None,
-        cost_weight: float | None = None,
-        mode: RecruitMode | None = None,
-        seed: int | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        stop: str | list[str] | None = None,
         extra_body: Mapping[str, object] | None = None,
+        **options: Unpack[ChatOptions],
     ) -> AsyncChatStream:
         """Like ``chat``, streamed: ``async for piece in client.chat_stream(...)`` yields text.
 
@@ -188,19 +179,7 @@ class AsyncClient:
         routing decision once the first piece arrived and the whole explanation at the end,
         where ``usage``, ``finish_reason`` and ``result`` (a ``ChatResult``) are set too.
         """
-        fields = _fields(
-            k=k,
-            tagger=tagger,
-            router=router,
-            cost_weight=cost_weight,
-            mode=mode,
-            seed=seed,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            stop=stop,
-        )
-        body = chat_body(messages, model, suite, {**fields, **(extra_body or {})})
+        body = chat_body(messages, model, suite, options, extra_body)
         body["stream"] = True
         return AsyncChatStream(self._http, body, self.base_url)
 
@@ -209,24 +188,10 @@ class AsyncClient:
         question: str,
         *,
         suite: str | None = None,
-        k: int | None = None,
-        tagger: str | None = None,
-        router: str | None = None,
-        cost_weight: float | None = None,
-        mode: RecruitMode | None = None,
-        seed: int | None = None,
+        **knobs: Unpack[KnobArgs],
     ) -> RouteDecision:
         """Which experts would answer ``question``, and why; nothing is generated."""
-        body = _fields(
-            question=question,
-            suite=suite,
-            k=k,
-            tagger=tagger,
-            router=router,
-            cost_weight=cost_weight,
-            mode=mode,
-            seed=seed,
-        )
+        body = {**_fields(question=question, suite=suite), **knob_args(dict(knobs), "route")}
         return RouteDecision.model_validate(await self._json("POST", "/v1/route", body))
 
     async def models(self) -> list[ModelInfo]:
@@ -239,28 +204,15 @@ class AsyncClient:
         questions: Questions,
         *,
         suite: str | None = None,
-        k: int | None = None,
-        tagger: str | None = None,
-        router: str | None = None,
-        cost_weight: float | None = None,
-        mode: RecruitMode | None = None,
-        seed: int | None = None,
+        **knobs: Unpack[KnobArgs],
     ) -> Batch:
         """Queue questions for the server's workers; returns the batch (status ``queued``).
 
         ``questions`` is a JSONL file path, JSONL text, or a list of question texts,
         ``Question``s or dicts (``id``, ``question``, optional ``gold_answer``, ``category``).
         """
+        fields = {**_fields(suite=suite), **knob_args(dict(knobs), "submit_batch")}
         text = batch_jsonl(questions)
-        fields = _fields(
-            suite=suite,
-            k=k,
-            tagger=tagger,
-            router=router,
-            cost_weight=cost_weight,
-            mode=mode,
-            seed=seed,
-        )
         files = {"file": ("questions.jsonl", text.encode("utf-8"), "application/jsonl")}
         data = {name: str(value) for name, value in fields.items()}
         response = await self._send("POST", "/v1/batches", files=files, data=data)

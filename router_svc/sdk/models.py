@@ -190,6 +190,9 @@ class ChatResult(BaseModel):
 
 
 class RouteOptionsInfo(BaseModel):
+    """The routing knobs a decision used, defaults filled in (every knob of
+    ``config.knobs.RoutingKnobs`` is here; these three are typed)."""
+
     model_config = _OPEN
     k: int
     mode: str = "top_k"

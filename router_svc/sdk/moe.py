@@ -21,16 +21,16 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Self, Unpack
 
 from router_svc.assembly import Runtime, build_pipeline
 from router_svc.batch.payload import BatchQuestion
+from router_svc.config.knobs import KnobArgs
 from router_svc.config.loader import load_pool
 from router_svc.config.settings import Settings
 from router_svc.errors import ConfigError, DataError
 from router_svc.pipeline import Pipeline, RouteOptions
 from router_svc.questions.suites import read_jsonl_records
-from router_svc.routing.recruiter import RecruitMode
 from router_svc.sdk._inputs import QuestionLike, to_question, to_questions
 from router_svc.sdk._sync import Portal, blocking
 from router_svc.sdk.models import Answer, Assignment, RouteDecision, RouteOptionsInfo
@@ -89,47 +89,27 @@ class MoE:
     ) -> None:
         await self.aclose()
 
-    def options(
-        self,
-        *,
-        k: int | None = None,
-        tagger: str | None = None,
-        router: str | None = None,
-        cost_weight: float | None = None,
-        mode: RecruitMode | None = None,
-        seed: int | None = None,
-    ) -> RouteOptions:
+    def options(self, **knobs: Unpack[KnobArgs]) -> RouteOptions:
         """The routing options, with the server's defaults (``Pipeline.options``: k is the
-        pool's, capped by the suite's experts; the pool's tagger); an unknown tagger is an
-        UnknownComponentError, a k past the suite's experts a RoutingError."""
-        return self.pipeline.options(
-            k=k, tagger=tagger, router=router, cost_weight=cost_weight, mode=mode, seed=seed
-        )
+        pool's, capped by the suite's experts; the pool's tagger); ``knobs`` are
+        ``config.knobs.RoutingKnobs``. A tagger the pool lacks is an UnknownComponentError, a
+        k past the suite's experts a RoutingError."""
+        return self.pipeline.options(**knobs)
 
     async def aroute(
         self,
         question: QuestionLike,
-        *,
-        k: int | None = None,
-        tagger: str | None = None,
-        router: str | None = None,
-        cost_weight: float | None = None,
-        mode: RecruitMode | None = None,
-        seed: int | None = None,
+        **knobs: Unpack[KnobArgs],
     ) -> RouteDecision:
         """Which experts would answer ``question``, and why; nothing is generated."""
-        options = self.options(
-            k=k, tagger=tagger, router=router, cost_weight=cost_weight, mode=mode, seed=seed
-        )
+        options = self.options(**knobs)
         asked = to_question(question)
         timings: dict[str, float] = {}
         (assignment,) = await self.pipeline.route([asked], options, timings)
         return RouteDecision(
             suite=self.suite,
             question=asked.question,
-            options=RouteOptionsInfo(
-                k=options.k, mode=options.mode, cost_weight=options.cost_weight
-            ),
+            options=RouteOptionsInfo.model_validate(options.knobs().model_dump()),
             tagger=self.pipeline.tagger(options.tagger).name,
             assignment=Assignment.model_validate(assignment.to_json()),
             timings={stage: round(seconds, 4) for stage, seconds in timings.items()},
@@ -138,22 +118,14 @@ class MoE:
     async def aanswer(
         self,
         question: QuestionLike,
-        *,
-        k: int | None = None,
-        tagger: str | None = None,
-        router: str | None = None,
-        cost_weight: float | None = None,
-        mode: RecruitMode | None = None,
-        seed: int | None = None,
+        **knobs: Unpack[KnobArgs],
     ) -> Answer:
         """Route ``question``, let the recruited experts answer, aggregate their answers.
 
         When every expert fails, ``answer.method`` is ``"none"`` and each expert's ``error``
         says why (the server answers 502 instead).
         """
-        options = self.options(
-            k=k, tagger=tagger, router=router, cost_weight=cost_weight, mode=mode, seed=seed
-        )
+        options = self.options(**knobs)
         (result,) = await self.pipeline.answer([to_question(question)], options)
         return Answer.model_validate(result.to_json())
 
@@ -161,21 +133,14 @@ class MoE:
         self,
         questions: Iterable[QuestionLike] | os.PathLike[str],
         *,
-        k: int | None = None,
-        tagger: str | None = None,
-        router: str | None = None,
-        cost_weight: float | None = None,
-        mode: RecruitMode | None = None,
-        seed: int | None = None,
         progress: bool = False,
+        **knobs: Unpack[KnobArgs],
     ) -> list[Answer]:
         """Answer many questions in one pass, grouped by expert; results in input order.
 
         ``questions`` holds texts, ``Question``s or dicts, or is the path of a JSONL file.
         """
-        options = self.options(
-            k=k, tagger=tagger, router=router, cost_weight=cost_weight, mode=mode, seed=seed
-        )
+        options = self.options(**knobs)
         asked = _batch_questions(questions)
         results = await self.pipeline.answer(asked, options, progress=progress)
         return [Answer.model_validate(result.to_json()) for result in results]

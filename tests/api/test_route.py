@@ -5,6 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from router_svc.config.routers import DEFAULT_ROUTER
+
 pytestmark = pytest.mark.slow
 
 
@@ -19,7 +21,14 @@ def test_route_explains_the_decision(api_server: str) -> None:
     assignment = body["assignment"]
     assert body["suite"] == "tiny"
     assert body["tagger"] == "keyword"
-    assert body["options"] == {"k": 2, "mode": "top_k", "cost_weight": 0.1}
+    assert body["options"] == {
+        "k": 2,
+        "tagger": "keyword",
+        "router": DEFAULT_ROUTER,
+        "cost_weight": 0.1,
+        "mode": "top_k",
+        "seed": 0,
+    }  # every knob, the defaults filled in
     assert len(assignment["chosen"]) == 2
     assert len(assignment["scores"]) == 4
     assert {s["expert"] for s in assignment["scores"]} >= set(assignment["chosen"])

@@ -49,23 +49,27 @@ def test_the_question_is_the_last_user_message() -> None:
     assert question_of(conversation) == "second"
 
 
-@pytest.mark.parametrize(
-    "conversation",
-    [
-        messages(("system", "only a system message")),
-        messages(("user", "   ")),
-    ],
-)
-def test_no_usable_question_is_400(conversation: list[ChatMessage]) -> None:
+def test_a_conversation_without_a_user_message_has_no_question() -> None:
     with pytest.raises(HTTPError) as caught:
-        question_of(conversation)
-    assert caught.value.status == 400
-    assert caught.value.param is not None and caught.value.param.startswith("messages")
+        question_of(messages(("system", "only a system message")))
+    assert (caught.value.status, caught.value.param) == (400, "messages")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [None, "", "   ", [], [{"type": "text", "text": " "}], "a\u0000b", [{"type": "image"}]],
+)
+def test_every_turn_must_have_some_text(content: object) -> None:
+    with pytest.raises(ValidationError):
+        ChatMessage.model_validate({"role": "assistant", "content": content})
 
 
 def test_text_parts_are_joined_and_developer_is_system() -> None:
     message = ChatMessage.model_validate(
-        {"role": "developer", "content": [{"type": "text", "text": "a"}, {"type": "text"}]}
+        {
+            "role": "developer",
+            "content": [{"type": "text", "text": "a"}, {"type": "text", "text": ""}],
+        }
     )
     converted = message.to_message(0)
     assert (converted.role, converted.content) == ("system", "a")
@@ -80,10 +84,28 @@ def test_unknown_fields_are_kept_for_the_log() -> None:
 
 @pytest.mark.parametrize(
     "extra",
-    [{"k": 0}, {"n": 2}, {"temperature": 2.5}, {"top_p": 0}, {"seed": -1}, {"mode": "all"}],
+    [
+        {"k": 0},
+        {"k": 1.5},
+        {"n": 2},
+        {"temperature": 2.5},
+        {"temperature": float("nan")},
+        {"top_p": 0},
+        {"seed": -1},
+        {"mode": "all"},
+        {"router": "skil"},
+        {"cost_weight": 1.7976931348623155e308},
+    ],
 )
 def test_out_of_range_fields_are_rejected(extra: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         ChatCompletionRequest.model_validate(
             {"model": "m", "messages": [{"role": "user", "content": "x"}], **extra}
         )
+
+
+def test_a_whole_number_written_with_a_fraction_is_an_integer() -> None:
+    body = ChatCompletionRequest.model_validate(
+        {"model": "m", "messages": [{"role": "user", "content": "x"}], "seed": 471760.0, "k": 2.0}
+    )
+    assert (body.seed, body.k) == (471760, 2)

@@ -129,3 +129,32 @@ async def test_a_client_that_leaves_mid_stream_stops_its_generation(
     generated = sample(after, GENERATED) - sample(before, GENERATED)
     assert full == 400  # the whole answer is long
     assert generated < 100
+
+
+PROMPT = f'router_svc_tokens_total{{expert="{EXPERT}",kind="prompt"}}'
+
+
+async def test_a_client_that_leaves_before_a_plain_answer_has_its_tokens_counted(
+    client: openai.OpenAI, api_server: str
+) -> None:
+    """Not streamed: the generation stops at its next token and what it spent is counted."""
+    request: dict[str, Any] = {
+        "model": EXPERT,
+        "messages": [{"role": "user", "content": "Write a very long story about a cat."}],
+        "max_tokens": 1500,
+        "temperature": 1.0,
+    }
+    client.chat.completions.create(**{**request, "max_tokens": 1})  # the model is loaded
+    async with httpx.AsyncClient(base_url=api_server, timeout=60) as http:
+        before = (await http.get("/metrics")).text
+        with pytest.raises(httpx.ReadTimeout):  # the client leaves after 2 s
+            await http.post("/v1/chat/completions", json=request, timeout=httpx.Timeout(60, read=2))
+
+        async def stopped() -> str:
+            text = (await http.get("/metrics")).text
+            counted = sample(text, PROMPT) > sample(before, PROMPT)
+            closed = sample(text, CLOSED) == sample(before, CLOSED) + 1
+            return text if counted and closed and sample(text, HELD) == 0 else ""
+
+        after: str = await eventually(stopped, what="the stopped generation counted, a 499")
+    assert sample(after, GENERATED) - sample(before, GENERATED) < 1500

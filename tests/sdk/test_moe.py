@@ -114,7 +114,7 @@ def test_run_batch_reads_a_jsonl_file(moe: MoE, tmp_path: Path) -> None:
 def test_bad_arguments_are_errors_of_the_tree(moe: MoE, tmp_path: Path) -> None:
     with pytest.raises(UnknownComponentError, match="no tagger named 'nope'"):
         moe.route(QUESTION, tagger="nope")
-    with pytest.raises(RoutingError, match="k must be at least 1"):
+    with pytest.raises(RoutingError, match="k: Input should be greater than or equal to 1"):
         moe.answer(QUESTION, k=0)
     with pytest.raises(ConfigError, match="for one question use answer"):
         moe.run_batch("What is 2 + 2?")

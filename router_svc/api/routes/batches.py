@@ -1,8 +1,8 @@
 """Batch jobs: upload a JSONL file of questions, let workers answer them, fetch the results.
 
     POST   /v1/batches               upload (multipart field ``file``, or a raw JSONL body);
-                                     ``suite`` (or ``model``), ``k``, ``tagger``, ``cost_weight``,
-                                     ``mode``, ``seed`` as query or form fields -> the batch
+                                     ``suite`` (or ``model``) and the routing knobs
+                                     (``config.knobs``) as query or form fields -> the batch
     GET    /v1/batches/{id}          the batch object: status and request counts
     GET    /v1/batches/{id}/results  one JSON line per answered question, in input order;
                                      409 while the batch runs, unless ``?partial=true``
@@ -29,11 +29,12 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
 from router_svc.api.errors import HTTPError, invalid
-from router_svc.api.schemas import ExpertModel, RoutingFields, parse_model
+from router_svc.api.schemas import ExpertModel, parse_model
 from router_svc.api.service import routed_call
 from router_svc.api.state import Services, ServicesDep, current_request_id
-from router_svc.batch.payload import BatchOptions, BatchPayload, BatchQuestion
+from router_svc.batch.payload import BatchPayload, BatchQuestion
 from router_svc.batch.status import stage_status
+from router_svc.config.knobs import KNOB_ERRORS, KNOBS, RoutingKnobs
 from router_svc.errors import DataError
 from router_svc.questions.suites import read_jsonl_records
 from router_svc.store import CANCELLED, DONE, QUEUED, RUNNING, JobInfo
@@ -44,8 +45,7 @@ router = APIRouter(tags=["batches"])
 
 JSONL_TYPES = ("application/jsonl", "application/x-ndjson", "text/plain")
 RESULTS_TYPE = "application/x-ndjson"
-ROUTING_FIELDS = ("k", "tagger", "cost_weight", "mode", "seed", "router")
-FIELDS = ("suite", "model", *ROUTING_FIELDS)
+FIELDS = ("suite", "model", *KNOBS)
 STATUSES = {
     QUEUED: "queued",
     RUNNING: "in_progress",
@@ -198,18 +198,19 @@ def _payload(part: Message) -> bytes:
     return payload if isinstance(payload, bytes) else b""
 
 
-async def _routing(services: Services, raw: Mapping[str, str]) -> tuple[str, BatchOptions]:
+async def _routing(services: Services, raw: Mapping[str, str]) -> tuple[str, RoutingKnobs]:
     """The suite and routing options from query/form fields, checked as chat checks them."""
-    values = {name: raw[name] for name in ROUTING_FIELDS if raw.get(name)}
+    values = {name: raw[name] for name in KNOBS if raw.get(name)}
     try:
-        fields = RoutingFields.model_validate(values, strict=False)  # form fields are text
+        knobs = RoutingKnobs.model_validate(values, strict=False)  # form fields are text
     except ValidationError as exc:
         error = exc.errors()[0]
         field = str(error["loc"][0]) if error["loc"] else None
-        raise invalid(f"{field}: {error['msg']}", field) from exc
+        code = error["type"] if error["type"] in KNOB_ERRORS else "invalid_value"
+        raise invalid(f"{field}: {error['msg']}", field, code) from exc
     suite, param = _suite(raw.get("suite") or None, raw.get("model") or None)
-    call = await routed_call(services, suite, fields, param)
-    return call.suite, BatchOptions.of(call.options)
+    call = await routed_call(services, suite, knobs, param)
+    return call.suite, call.options.knobs()
 
 
 def _suite(suite: str | None, model: str | None) -> tuple[str | None, str]:
@@ -224,7 +225,7 @@ def _suite(suite: str | None, model: str | None) -> tuple[str | None, str]:
     return parsed.suite, "model"
 
 
-def _meta(suite: str, options: BatchOptions) -> dict[str, str]:
+def _meta(suite: str, options: RoutingKnobs) -> dict[str, str]:
     meta = {"suite": suite, "request_id": current_request_id()}
     for name, value in options.model_dump().items():
         if value is not None:

@@ -3,8 +3,8 @@
 ``model: "router-svc"`` (the default suite) or ``"router-svc:<suite>"`` answers the last user
 message through the suite's pipeline; earlier turns and system messages are not passed on, since
 every expert brings its own system prompt (an expert is model x prompt x sampling) and the
-experts keep their own sampling settings. The routing knobs are extra body fields: ``k``,
-``tagger``, ``cost_weight``, ``mode``, ``seed``.
+experts keep their own sampling settings. The routing knobs (``config.knobs``) are extra body
+fields.
 
 ``max_tokens`` (or ``max_completion_tokens``) is the limit of every generation a routed call
 runs, each expert's and the aggregator's, so the answer is at most that long; ``finish_reason``
@@ -26,6 +26,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from router_svc.api.admission import holding, queues_of, until_done
+from router_svc.api.body import JSONBodyRoute
 from router_svc.api.direct import expert_answer, expert_engine, expert_request, expert_stream
 from router_svc.api.schemas import (
     ChatCompletionRequest,
@@ -36,10 +37,12 @@ from router_svc.api.schemas import (
     refuse_tools,
 )
 from router_svc.api.service import (
+    KnobLimits,
     RoutedCall,
     answer_routed,
     check_answered,
     check_messages,
+    check_token_limit,
     log_unknown_fields,
     observe,
     routed_call,
@@ -53,7 +56,7 @@ from router_svc.pipeline import QuestionResult
 from router_svc.routing.recruiter import Assignment
 from router_svc.types import Question
 
-router = APIRouter(tags=["chat"])
+router = APIRouter(tags=["chat"], route_class=JSONBodyRoute)
 
 
 @router.post("/v1/chat/completions", response_model=None)
@@ -63,6 +66,9 @@ async def chat_completions(
     """An answer from the router (a suite's pipeline) or from one expert directly."""
     log_unknown_fields(body)
     check_messages(services, body.messages)
+    KnobLimits.of(services).check(body)
+    check_token_limit(services, body.max_tokens, "max_tokens")
+    check_token_limit(services, body.max_completion_tokens, "max_completion_tokens")
     refuse_tools(body, body.messages)
     for index, message in enumerate(body.messages):
         message.text(index)
@@ -70,6 +76,7 @@ async def chat_completions(
     if isinstance(target, ExpertModel):
         return await _expert(services, body, target.name, request)
     call = await routed_call(services, target.suite, body, max_tokens=body.token_limit())
+    queues_of(request).check_room(call.pipeline.recruiter.matrix.experts, call.options.k)
     question = Question(current_request_id(), question_of(body.messages))
     timings: dict[str, float] = {}
     (assignment,) = await call.pipeline.route([question], call.options, timings)

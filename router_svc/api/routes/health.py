@@ -32,6 +32,7 @@ _DEPTH_TIMEOUT_S = 2.0
 
 
 @router.get("/healthz")
+@router.head("/healthz", operation_id="healthz_head")
 async def healthz() -> dict[str, str]:
     """The process is up and serving HTTP."""
     return {"status": "ok"}
@@ -77,6 +78,7 @@ async def _store_problems(services: Services) -> list[str]:
 
 
 @router.get("/readyz")
+@router.head("/readyz", operation_id="readyz_head")
 async def readyz(request: Request, services: ServicesDep) -> dict[str, object]:
     """Ready when the default suite is warm, the models can load, the profiles are there and
     the store answers; the details (suites, experts, problems) only with an API key."""
@@ -93,7 +95,11 @@ async def readyz(request: Request, services: ServicesDep) -> dict[str, object]:
 
 
 async def _problems(services: Services) -> list[str]:
-    problems = [] if services.warm else ["warming up (loading the tagger and the embedder)"]
+    problems = (
+        []
+        if services.warm
+        else ["warming up (loading the tagger, the embedder and the preloaded experts)"]
+    )
     if services.warm_up_error is not None:
         problems.append(services.warm_up_error)
     if not services.models_ready:

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from router_svc.api.body import JSONBodyRoute
 from router_svc.api.errors import invalid
 from router_svc.api.schemas import (
     ExpertModel,
@@ -18,12 +19,13 @@ from router_svc.api.schemas import (
     checked_text,
     parse_model,
     question_of,
+    refuse_tools,
 )
 from router_svc.api.service import check_messages, log_unknown_fields, routed_call, router_headers
 from router_svc.api.state import Services, ServicesDep, current_request_id
 from router_svc.types import Question
 
-router = APIRouter(tags=["routing"])
+router = APIRouter(tags=["routing"], route_class=JSONBodyRoute)
 
 
 def _route_suite(body: RouteRequest) -> tuple[str | None, str]:
@@ -43,8 +45,6 @@ def _route_question(services: Services, body: RouteRequest) -> str:
     if (body.question is None) == (body.messages is None):
         raise invalid("give exactly one of question or messages", "question")
     if body.question is not None:
-        if not body.question.strip():
-            raise invalid("question is empty", "question")
         return checked_text(body.question.strip(), "question")
     messages = body.messages or []
     check_messages(services, messages)
@@ -55,6 +55,7 @@ def _route_question(services: Services, body: RouteRequest) -> str:
 async def route(body: RouteRequest, services: ServicesDep) -> JSONResponse:
     """Tag the question, map the tags to skills and recruit experts; nothing is generated."""
     log_unknown_fields(body)
+    refuse_tools(body, body.messages)
     suite, param = _route_suite(body)
     question = _route_question(services, body)
     call = await routed_call(services, suite, body, param)
@@ -67,7 +68,7 @@ async def route(body: RouteRequest, services: ServicesDep) -> JSONResponse:
     payload: dict[str, Any] = {
         "suite": call.suite,
         "question": question,
-        "options": {"k": options.k, "mode": options.mode, "cost_weight": options.cost_weight},
+        "options": options.knobs().model_dump(),
         "tagger": call.pipeline.tagger(options.tagger).name,
         "assignment": assignment.to_json(),
         "timings": {stage: round(seconds, 4) for stage, seconds in timings.items()},
