@@ -66,7 +66,7 @@ def test_the_cycle_finder_sees_a_circle(tmp_path, monkeypatch) -> None:
 
 
 def test_the_built_in_engines_carry_their_options_from_the_config_layer() -> None:
-    assert ENGINES.names(builtin_only=True) == ["llamacpp", "litellm", "vllm", "replay"]
+    assert ENGINES.names(builtin_only=True) == ["litellm", "llamacpp", "replay", "vllm"]
     for name in ENGINES.names(builtin_only=True):
         options = ENGINES.options(name)
         assert options is engine_class(name).Options

@@ -174,7 +174,7 @@ def _validation_body(exc: RequestValidationError) -> ErrorBody:
 _OWN_CODES = KNOB_ERRORS | {"tools_not_supported"}
 """Validation error types that are their own ``code`` (the rest are ``invalid_value``)."""
 
-_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "dict", "list", "none"})
+_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "dict", "list", "none", "constrained-int"})
 
 
 def _is_tag(part: object) -> bool:

@@ -124,9 +124,8 @@ class RoutingKnobs(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    k: int | Literal["auto"] | None = Field(
+    k: Annotated[int, Field(ge=1)] | Literal["auto"] | None = Field(
         None,
-        ge=1,
         description="Experts recruited per question, or auto: one, or a team where the "
         "validation record says a team pays for its cost [the pool's k].",
     )
@@ -185,7 +184,7 @@ class KnobArgs(TypedDict, total=False):
 
 def _knob_error(exc: ValidationError) -> RouterSvcError:
     error = exc.errors()[0]
-    name = ".".join(str(part) for part in error["loc"])
+    name = str(error["loc"][0]) if error["loc"] else "knobs"
     kind = error["type"].removeprefix("unknown_")
     if error["type"] in KNOB_ERRORS:
         return UnknownComponentError(kind, str(error["input"]), OneOf.known(kind))

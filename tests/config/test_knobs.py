@@ -3,6 +3,7 @@ help texts are the definition's descriptions."""
 
 from __future__ import annotations
 
+import types
 import typing
 
 import pytest
@@ -12,7 +13,8 @@ from router_svc.api.schemas import ChatCompletionRequest, RouteRequest
 from router_svc.batch.payload import BatchPayload
 from router_svc.cli.main import app
 from router_svc.config.knobs import KNOBS, KnobArgs, RoutingKnobs, knob_help
-from router_svc.config.routers import DEFAULT_ROUTER, ROUTER_OPTIONS
+from router_svc.config.registry import ROUTERS
+from router_svc.config.routers import DEFAULT_ROUTER
 from router_svc.errors import RoutingError, UnknownComponentError
 
 
@@ -23,7 +25,8 @@ def test_the_keyword_arguments_are_the_knobs_with_their_types() -> None:
     assert tuple(hints) == KNOBS
     for name, hint in hints.items():
         declared = [a for a in typing.get_args(fields[name].annotation) if a is not type(None)]
-        assert [_bare(a) for a in declared] == [hint], name
+        union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+        assert [_bare(a) for a in declared] == (list(typing.get_args(hint)) if union else [hint])
 
 
 def _bare(annotation: object) -> object:
@@ -36,7 +39,7 @@ def _bare(annotation: object) -> object:
 def test_the_router_help_names_every_registered_method_and_the_default() -> None:
     text = knob_help("router")
 
-    assert all(name in text for name in ROUTER_OPTIONS)
+    assert all(name in text for name in ROUTERS.names())
     assert f"else {DEFAULT_ROUTER}]" in text
 
 
