@@ -27,6 +27,8 @@ from router_svc.routing.knn_shrinkage import KnnShrinkageRouter
 
 FILE = Path("eval/replay/routerbench_pooled3.jsonl")
 DOMINANT = ("gpt-4-1106-preview", "claude-v1", "claude-v2")
+VARIANTS = ("bandit", "bandit-greedy", "full")
+"""bandit: the default (coupled rows); bandit-greedy: each row counts for the chosen expert only."""
 OUT = Path("perf/results/online_replay.json")
 
 
@@ -68,22 +70,26 @@ def main() -> None:
         for category in sorted(set(test_all.categories)):
             val, test = holdout(without(val_all, drop), without(test_all, drop), category)
             router, bench = bench_for(val, test)
-            for kind in ("bandit", "full"):
+            for kind in VARIANTS:
                 for shuffle in [None, *args.shuffles]:
                     started = time.perf_counter()
-                    options = OnlineOptions(feedback=kind, shuffle=shuffle)  # type: ignore[arg-type]
+                    options = OnlineOptions(
+                        feedback="full" if kind == "full" else "bandit",
+                        shuffle=shuffle,
+                        coupled=kind != "bandit-greedy",
+                    )
                     run = run_online(router, bench.test, options)
                     result = run.as_json()
                     del result["curve"]
                     rows.append(
-                        {"pool": pool, "holdout": category, **result,
+                        {"pool": pool, "holdout": category, "variant": kind, **result,
                          "wall_s": round(time.perf_counter() - started, 2)}
                     )  # fmt: skip
                     print(json.dumps(rows[-1]), flush=True)
     summary = {}
     for pool in {r["pool"] for r in rows}:
-        for kind in ("bandit", "full"):
-            picked = [r for r in rows if r["pool"] == pool and r["feedback_kind"] == kind]
+        for kind in VARIANTS:
+            picked = [r for r in rows if r["pool"] == pool and r["variant"] == kind]
             weights = np.array([r["questions"] for r in picked], dtype=float)
             summary[f"{pool} / {kind}"] = {
                 "accuracy": float(np.average([r["accuracy"] for r in picked], weights=weights)),

@@ -66,6 +66,7 @@ def test_a_seeded_shuffle_is_a_permutation() -> None:
         ({"feedback": "partial"}, "feedback must be 'bandit' or 'full'"),
         ({"rate": 1.5}, "feedback rate must be in [0, 1]"),
         ({"window": 0}, "window must be >= 1"),
+        ({"strength": -0.1}, "coupling strength must be in [0, 1]"),
     ],
 )
 def test_bad_options_name_the_field(kwargs: dict, message: str) -> None:
