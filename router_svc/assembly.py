@@ -20,6 +20,7 @@ from router_svc.execution.runner import Executor
 from router_svc.pipeline import Pipeline
 from router_svc.routing.artifacts import ProfileArtifacts
 from router_svc.routing.catalog import RouterCatalog
+from router_svc.routing.feedback import FeedbackFollower
 from router_svc.routing.profiles import ExpertProfile
 from router_svc.routing.suite import suite_from_artifacts
 from router_svc.store import Store, open_store
@@ -200,13 +201,22 @@ def build_pipeline(runtime: Runtime, suite: str, *, skip_unanimous: bool = True)
         raise ConfigError(f"tagger.kind {default!r} is not available; known: {sorted(taggers)}")
     candidates = runtime.pool.aggregator_candidates
     aggregator = artifacts.aggregator or (candidates[0] if candidates else None)
+    inventory = SkillInventory.load(folder)
+    routers = build_routers(runtime, folder, artifacts)
+    store = runtime.store.feedback
+    follower = (
+        None
+        if store is None
+        else FeedbackFollower(store, suite, routers, inventory, runtime.embedder)
+    )
     return Pipeline(
         taggers=taggers,
         default_tagger=default,
         embedder=runtime.embedder,
-        inventory=SkillInventory.load(folder),
-        routers=build_routers(runtime, folder, artifacts),
+        inventory=inventory,
+        routers=routers,
         executor=runtime.executor(),
         aggregator=Aggregator(aggregator, skip_unanimous=skip_unanimous),
         default_k=runtime.pool.k,
+        feedback=follower,
     )

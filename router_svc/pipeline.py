@@ -17,6 +17,7 @@ from router_svc.execution.plan import Task, TaskKey
 from router_svc.execution.runner import Executor, Mode, TaskResult
 from router_svc.questions.grading import AnswerKind, is_equivalent, question_kind
 from router_svc.routing.catalog import RouterCatalog
+from router_svc.routing.feedback import FeedbackFollower
 from router_svc.routing.recruiter import Assignment, Recruiter, RecruitMode, RecruitOptions
 from router_svc.routing.team_size import choose_k
 from router_svc.tagging.embedder import Embedder
@@ -116,6 +117,7 @@ class Pipeline:
         executor: Executor,
         aggregator: Aggregator,
         default_k: int,
+        feedback: FeedbackFollower | None = None,
     ) -> None:
         self.taggers = dict(taggers)
         self.default_tagger = default_tagger
@@ -126,6 +128,8 @@ class Pipeline:
         self.aggregator = aggregator
         self.default_k = default_k
         """The pool's k (experts.yaml), used when a request names none."""
+        self.feedback = feedback
+        """Brings graded answers into the default router before routing (None: no store)."""
 
     def options(
         self,
@@ -159,6 +163,8 @@ class Pipeline:
         self, questions: Sequence[Question], options: RouteOptions, timings: dict[str, float]
     ) -> list[Assignment]:
         """Tag the questions, map the tags to inventory skills, recruit k experts for each."""
+        if self.feedback is not None:
+            await self.feedback.refresh()
         started = time.perf_counter()
         texts = [q.question for q in questions]
         tags, spent = await tag_counted(self.tagger(options.tagger), texts)

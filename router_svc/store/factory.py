@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from router_svc.config.extras import missing_extra
 from router_svc.store.base import DEFAULT_JOB_TTL_S, DEFAULT_PREFIX, Store
-from router_svc.store.sqlite import open_sqlite_store
+from router_svc.store.sqlite import SqliteDatabase, open_sqlite_store
+from router_svc.store.sqlite_feedback import SqliteFeedbackStore
 
 
 def open_store(
@@ -25,5 +27,14 @@ def open_store(
             from router_svc.store.redis import open_redis_store
         except ModuleNotFoundError as exc:
             raise (missing_extra(exc, "a Redis store") or exc) from exc
-        return open_redis_store(redis_url, prefix=prefix, job_ttl_s=job_ttl_s)
-    return open_sqlite_store(sqlite_path, job_ttl_s=job_ttl_s)
+        from router_svc.store.redis import RedisConnection
+        from router_svc.store.redis_feedback import RedisFeedbackStore
+
+        store = open_redis_store(redis_url, prefix=prefix, job_ttl_s=job_ttl_s)
+        if not isinstance(store.connection, RedisConnection):
+            raise TypeError("a Redis store holds a Redis connection")
+        return replace(store, feedback=RedisFeedbackStore(store.connection, prefix))
+    store = open_sqlite_store(sqlite_path, job_ttl_s=job_ttl_s)
+    if not isinstance(store.connection, SqliteDatabase):
+        raise TypeError("a SQLite store holds a SQLite database")
+    return replace(store, feedback=SqliteFeedbackStore(store.connection))

@@ -35,6 +35,8 @@ class AnsweredContext:
     experts: list[str]
     """The experts that ran, in the router's order."""
     answers: dict[str, str] = field(default_factory=dict)
+    settled: list[str] = field(default_factory=list)
+    """The experts whose answer is the final one (a grade of the answer goes to them)."""
     created_at: float = field(default_factory=time.time)
 
     def to_json(self) -> str:

@@ -423,9 +423,6 @@ def open_redis_store(
     """A Store on the Redis at ``url``; nothing connects until the first call."""
     if not prefix:
         raise ValueError("prefix must be non-empty, for example 'router-svc:v1'")
-    from router_svc.store.redis_feedback import RedisFeedbackStore
-
     conn = RedisConnection(url)
     jobs = RedisJobQueue(conn, prefix, job_ttl_s=job_ttl_s)
-    feedback = RedisFeedbackStore(conn, prefix)
-    return Store(cache=RedisCache(conn, prefix), jobs=jobs, connection=conn, feedback=feedback)
+    return Store(cache=RedisCache(conn, prefix), jobs=jobs, connection=conn)

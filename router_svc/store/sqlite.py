@@ -377,9 +377,6 @@ def _results(conn: sqlite3.Connection, job_id: str) -> list[tuple[int, str]] | N
 
 def open_sqlite_store(path: Path, *, job_ttl_s: int = DEFAULT_JOB_TTL_S) -> Store:
     """A Store in the SQLite file at ``path``; the file is created on the first call."""
-    from router_svc.store.sqlite_feedback import SqliteFeedbackStore
-
     db = SqliteDatabase(path)
     jobs = SqliteJobQueue(db, job_ttl_s=job_ttl_s)
-    feedback = SqliteFeedbackStore(db)
-    return Store(cache=SqliteCache(db), jobs=jobs, connection=db, feedback=feedback)
+    return Store(cache=SqliteCache(db), jobs=jobs, connection=db)
