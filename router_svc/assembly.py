@@ -53,7 +53,11 @@ class Runtime:
             pool=pool,
             models=ModelManager.from_pool(pool, context, stats),
             store=open_store(
-                settings.redis_url, settings.sqlite_path, prefix=settings.redis_prefix
+                settings.redis_url,
+                settings.sqlite_path,
+                prefix=settings.redis_prefix,
+                context_ttl_s=settings.feedback_context_ttl_s,
+                max_contexts=settings.feedback_max_contexts,
             ),
             stats=stats,
             use_cache=use_cache,
