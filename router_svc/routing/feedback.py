@@ -24,7 +24,7 @@ from router_svc.routing.coupling import Coupling
 from router_svc.routing.evidence import Evidence, SkillRows
 from router_svc.routing.inputs import Queries
 from router_svc.routing.knn_shrinkage import KnnShrinkageRouter
-from router_svc.store.feedback import START, FeedbackRecord, FeedbackStore
+from router_svc.store.feedback import START, FeedbackPage, FeedbackRecord, FeedbackStore
 from router_svc.tagging.embedder import Embedder
 from router_svc.tagging.inventory import SkillInventory
 
@@ -56,6 +56,9 @@ class FeedbackFollower:
         self.cursor = START
         self.rows = 0
         """Feedback rows the router holds."""
+        self.drops: int | None = None
+        self._base: KnnShrinkageRouter | None = None
+        """The default router before any feedback (restored when the feedback is dropped)."""
         self._checked = -float("inf")
         self._coupling: Coupling | None = None
         self._lock = asyncio.Lock()
@@ -67,10 +70,15 @@ class FeedbackFollower:
         async with self._lock:
             self._checked = time.monotonic()
             page = await self.store.since(self.suite, self.cursor)
+            if self.drops is not None and page.drops != self.drops:
+                page = await self._forget()
+            self.drops = page.drops
             if not page.records:
                 return 0
             router = self.routers.default
             if isinstance(router, KnnShrinkageRouter):
+                if self._base is None:
+                    self._base = router
                 learned = await asyncio.to_thread(self._learned, router, page.records)
                 self.routers.put(self.routers.default_name, learned)
                 self.rows += len(page.records)
@@ -79,6 +87,14 @@ class FeedbackFollower:
                 "feedback: %d new graded answers for suite %s", len(page.records), self.suite
             )
             return len(page.records)
+
+    async def _forget(self) -> FeedbackPage:
+        """Back to the router before any feedback (the log was dropped); the whole log now."""
+        if self._base is not None:
+            self.routers.put(self.routers.default_name, self._base)
+        self.cursor, self.rows = START, 0
+        logger.info("feedback of suite %s was dropped; routing without it", self.suite)
+        return await self.store.since(self.suite, START)
 
     def _learned(
         self, router: KnnShrinkageRouter, records: Sequence[FeedbackRecord]

@@ -86,6 +86,9 @@ class FeedbackPage:
 
     records: list[FeedbackRecord]
     cursor: str
+    drops: int = 0
+    """How often the suite's feedback was dropped: a reader that saw another count must
+    forget what it read and start again from ``START``."""
 
 
 START = "0"

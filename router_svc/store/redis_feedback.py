@@ -8,6 +8,7 @@ Key layout (``prefix`` defaults to ``router-svc:v1``; every key has a TTL):
     {prefix}:feedback:log:{suite}       stream  one entry per FeedbackRecord (field "record");
                                                 TTL = feedback TTL, renewed by every add
     {prefix}:feedback:graded:{suite}    set     the graded ids (one grade per answer)
+    {prefix}:feedback:drops:{suite}     string  how often the log was dropped; TTL = feedback TTL
 
 ``add`` checks the graded set and appends in one script, so two processes grading the same
 answer at once write one record. Appends are durable as far as Redis is (AOF fsync policy).
@@ -104,6 +105,7 @@ class RedisFeedbackStore:
     async def since(self, suite: str, cursor: str = START) -> FeedbackPage:
         records: list[FeedbackRecord] = []
         with self._conn.translate():
+            drops = int(await self._conn.client.get(f"{self._prefix}:drops:{suite}") or 0)
             while True:
                 start = "-" if cursor == START else f"({cursor}"
                 entries = await self._conn.client.xrange(self._log(suite), start, "+", PAGE) or []
@@ -111,10 +113,13 @@ class RedisFeedbackStore:
                     records.append(FeedbackRecord.from_json(str((fields or {})["record"])))
                     cursor = str(entry_id)
                 if len(entries) < PAGE:
-                    return FeedbackPage(records, cursor)
+                    return FeedbackPage(records, cursor, drops)
 
     async def drop(self, suite: str) -> int:
         with self._conn.translate():
             count = int(await self._conn.client.xlen(self._log(suite)))
             await self._conn.client.delete(self._log(suite), self._graded(suite))
+            drops = f"{self._prefix}:drops:{suite}"
+            await self._conn.client.incr(drops)
+            await self._conn.client.expire(drops, self.feedback_ttl_s)
         return count

@@ -27,6 +27,7 @@ CREATE INDEX IF NOT EXISTS feedback_contexts_age ON feedback_contexts (created_a
 CREATE TABLE IF NOT EXISTS feedback (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, suite TEXT NOT NULL, id TEXT NOT NULL,
   value TEXT NOT NULL, UNIQUE (suite, id));
+CREATE TABLE IF NOT EXISTS feedback_drops (suite TEXT PRIMARY KEY, drops INTEGER NOT NULL);
 """
 
 
@@ -90,13 +91,21 @@ class SqliteFeedbackStore:
             sql = "SELECT seq, value FROM feedback WHERE suite = ? AND seq > ? ORDER BY seq"
             rows = conn.execute(sql, (suite, int(cursor))).fetchall()
             last = str(rows[-1][0]) if rows else cursor
-            return FeedbackPage([FeedbackRecord.from_json(str(v)) for _, v in rows], last)
+            dropped = conn.execute("SELECT drops FROM feedback_drops WHERE suite = ?", (suite,))
+            drops = dropped.fetchone()
+            records = [FeedbackRecord.from_json(str(v)) for _, v in rows]
+            return FeedbackPage(records, last, int(drops[0]) if drops else 0)
 
         return await self._db.run(read)
 
     async def drop(self, suite: str) -> int:
         def delete(conn: sqlite3.Connection) -> int:
             self._schema(conn)
+            conn.execute(
+                "INSERT INTO feedback_drops VALUES (?, 1) "
+                "ON CONFLICT (suite) DO UPDATE SET drops = drops + 1",
+                (suite,),
+            )
             return conn.execute("DELETE FROM feedback WHERE suite = ?", (suite,)).rowcount
 
         return await self._db.run(delete)

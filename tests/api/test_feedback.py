@@ -47,6 +47,15 @@ def test_a_grade_reaches_the_router(replay_server: str, replay_suite: ReplaySuit
     listed = httpx.get(f"{replay_server}/v1/feedback", timeout=30).json()["data"]
     assert answer["id"] in [r["id"] for r in listed]
 
+    dropped = httpx.delete(f"{replay_server}/v1/feedback", timeout=30)
+    assert dropped.status_code == 200, dropped.text
+    assert dropped.json()["dropped"] >= 1
+    assert httpx.get(f"{replay_server}/v1/feedback", timeout=30).json()["data"] == []
+    deadline = time.monotonic() + 1.0  # the router forgets what it learned
+    while (forgot := _scores(replay_server, question)[expert]) == after:
+        assert time.monotonic() < deadline, "the router still holds dropped feedback"
+    assert forgot > after
+
 
 def test_bad_grades_are_4xx_naming_the_field(replay_server: str, replay_suite: ReplaySuite) -> None:
     answer = _ask(replay_server, replay_suite.questions()[5].question)

@@ -67,3 +67,12 @@ async def test_drop_forgets_one_suite(store: Store) -> None:
 def test_scores_out_of_range_are_refused() -> None:
     with pytest.raises(ValueError, match=r"score of 'expert-a' must be in \[0, 1\]"):
         _record(1, score=1.5)
+
+
+async def test_a_drop_is_counted_for_readers(store: Store) -> None:
+    feedback = _feedback(store)
+    await feedback.add(_record(1))
+    assert (await feedback.since("starter")).drops == 0
+    await feedback.drop("starter")
+    assert (await feedback.since("starter")).drops == 1
+    assert (await feedback.since("other")).drops == 0

@@ -91,7 +91,8 @@ async def list_feedback(services: ServicesDep, suite: str | None = None) -> JSON
 
 @router.delete("/v1/feedback")
 async def drop_feedback(services: ServicesDep, suite: str | None = None) -> JSONResponse:
-    """Forget a suite's graded answers (routers drop what they learned at their restart)."""
+    """Forget a suite's graded answers; every process's router forgets them before its next
+    route."""
     served = check_suite(services, suite, "suite")
     dropped = await _store(services).drop(served)
     return JSONResponse({"object": "feedback.dropped", "suite": served, "dropped": dropped})
