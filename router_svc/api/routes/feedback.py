@@ -6,7 +6,7 @@ every expert that ran when none stated one); ``scores`` grades each expert's ans
 Unknown or expired ids are 404 (``feedback_target_not_found``), a second grade of one answer
 409 (``feedback_exists``), a score out of range 400 naming the field. The grade joins the
 suite's feedback log (``store.feedback``), which every process's default router follows
-(``routing.feedback``). The answered question is kept for ``ROUTER_SVC``'s context TTL.
+(``routing.feedback``). Answers are kept for ``ROUTER_SVC_FEEDBACK_CONTEXT_TTL_S``.
 """
 
 from __future__ import annotations
