@@ -20,6 +20,7 @@ from router_svc.execution.runner import Executor
 from router_svc.pipeline import Pipeline
 from router_svc.routing.artifacts import ProfileArtifacts
 from router_svc.routing.catalog import RouterCatalog
+from router_svc.routing.feedback import FeedbackFollower
 from router_svc.routing.profiles import ExpertProfile
 from router_svc.routing.suite import suite_from_artifacts
 from router_svc.routing.team_fit import Settling, TeamRules
@@ -64,7 +65,11 @@ class Runtime:
             pool=pool,
             models=ModelManager.from_pool(pool, context, stats),
             store=open_store(
-                settings.redis_url, settings.sqlite_path, prefix=settings.redis_prefix
+                settings.redis_url,
+                settings.sqlite_path,
+                prefix=settings.redis_prefix,
+                context_ttl_s=settings.feedback_context_ttl_s,
+                max_contexts=settings.feedback_max_contexts,
             ),
             stats=stats,
             use_cache=use_cache,
@@ -200,7 +205,14 @@ def build_pipeline(runtime: Runtime, suite: str, *, skip_unanimous: bool = True)
         raise ConfigError(f"tagger.kind {default!r} is not available; known: {sorted(taggers)}")
     candidates = runtime.pool.aggregator_candidates
     aggregator = artifacts.aggregator or (candidates[0] if candidates else None)
+    inventory = SkillInventory.load(folder)
     routers = build_routers(runtime, folder, artifacts)
+    store = runtime.store.feedback
+    follower = (
+        None
+        if store is None
+        else FeedbackFollower(store, suite, routers, inventory, runtime.embedder)
+    )
     team_rules = TeamRules(
         routers.suite,
         runtime.pool.routing.method_options,
@@ -213,7 +225,7 @@ def build_pipeline(runtime: Runtime, suite: str, *, skip_unanimous: bool = True)
         taggers=taggers,
         default_tagger=default,
         embedder=runtime.embedder,
-        inventory=SkillInventory.load(folder),
+        inventory=inventory,
         routers=routers,
         executor=runtime.executor(),
         aggregator=Aggregator(
@@ -223,6 +235,7 @@ def build_pipeline(runtime: Runtime, suite: str, *, skip_unanimous: bool = True)
         ),
         default_k=runtime.pool.k,
         team_rules=team_rules,
+        feedback=follower,
     )
 
 

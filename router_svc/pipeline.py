@@ -25,6 +25,7 @@ from router_svc.execution.plan import Task, TaskKey
 from router_svc.execution.runner import Executor, Mode, TaskResult
 from router_svc.questions.grading import AnswerKind, is_equivalent, question_kind
 from router_svc.routing.catalog import RouterCatalog
+from router_svc.routing.feedback import FeedbackFollower
 from router_svc.routing.recruiter import Assignment, Recruiter, RecruitOptions
 from router_svc.routing.team_size import (
     AUTO_TEAM,
@@ -138,6 +139,7 @@ class Pipeline:
         aggregator: Aggregator,
         default_k: KSetting,
         team_rules: Callable[[str], TeamRule] | None = None,
+        feedback: FeedbackFollower | None = None,
     ) -> None:
         self.taggers = dict(taggers)
         self.default_tagger = default_tagger
@@ -151,6 +153,8 @@ class Pipeline:
         self.team_rules = team_rules
         """Routing method -> its k: auto ``TeamRule`` (None: k: auto never recruits a team
         for a method with probabilities)."""
+        self.feedback = feedback
+        """Brings graded answers into the default router before routing (None: no store)."""
 
     def options(
         self,
@@ -187,6 +191,8 @@ class Pipeline:
         self, questions: Sequence[Question], options: RouteOptions, timings: dict[str, float]
     ) -> list[Assignment]:
         """Tag the questions, map the tags to inventory skills, recruit k experts for each."""
+        if self.feedback is not None:
+            await self.feedback.refresh()
         started = time.perf_counter()
         texts = [q.question for q in questions]
         name = self.routers.check(options.router)

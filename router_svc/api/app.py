@@ -30,7 +30,7 @@ from router_svc.api.auth import AuthMiddleware
 from router_svc.api.errors import HTTPError, error_response, register_error_handler
 from router_svc.api.metrics import Metrics
 from router_svc.api.openapi import install_openapi
-from router_svc.api.routes import batches, chat, health, models, route
+from router_svc.api.routes import batches, chat, feedback, health, models, route
 from router_svc.api.state import (
     build_services,
     current_request_id,
@@ -238,7 +238,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     app.include_router(health.router)
     app.include_router(health.metrics_router)
-    for module in (chat, route, models, batches):
+    for module in (chat, route, models, batches, feedback):
         app.include_router(module.router)
     return app
 

@@ -71,6 +71,31 @@ def bench(
         int | None, typer.Option(help="Live bench: only the first N test questions.")
     ] = None,
     config: ConfigOption = None,
+    online: Annotated[
+        bool,
+        typer.Option(
+            "--online",
+            help="Replay: also stream the test lines through the default router, which learns "
+            "from the feedback of each answered question (report: learning curve).",
+        ),
+    ] = False,
+    feedback: Annotated[
+        str,
+        typer.Option(
+            "--feedback",
+            help="--online: bandit (only the expert the router ran reveals its outcome) or "
+            "full (every expert's outcome).",
+        ),
+    ] = "bandit",
+    feedback_rate: Annotated[
+        float, typer.Option("--feedback-rate", help="--online: fraction of questions graded.")
+    ] = 1.0,
+    shuffle: Annotated[
+        int | None,
+        typer.Option(
+            "--shuffle", help="--online: stream in a shuffle of this seed, not file order."
+        ),
+    ] = None,
 ) -> None:
     """Run every strategy on the test split and write report.md, results.json and plots."""
     if replay is not None and suite is not None:
@@ -82,7 +107,15 @@ def bench(
         return
     if replay is None:
         raise ConfigError("give --replay FILE (recorded outcomes) or --suite NAME")
+    from router_svc.evaluation.online import OnlineOptions
     from router_svc.evaluation.replay_bench import BenchOptions, ReplayBench
+
+    streamed = OnlineOptions(
+        feedback=feedback,  # type: ignore[arg-type]  # OnlineOptions checks the value
+        rate=feedback_rate,
+        shuffle=shuffle,
+        seed=seed,
+    )
 
     options = BenchOptions(
         tagger=tagger,  # type: ignore[arg-type]  # BenchOptions checks the value
@@ -93,9 +126,12 @@ def bench(
         router=router,
         model_cache_dir=settings().model_cache_dir,
         holdout_category=holdout_category,
+        online=streamed if online else None,
     )
     run = ReplayBench(options).run(replay, out)
     _print_summary(run.results)
+    if "online" in run.results:
+        _print_online(run.results["online"])
     console.print(f"report: {run.folder / 'report.md'}", highlight=False)
 
 
@@ -117,6 +153,15 @@ def _live(
     folder, results = run_async(go())
     _print_summary(results)
     console.print(f"report: {folder / 'report.md'}", highlight=False)
+
+
+def _print_online(online: dict[str, Any]) -> None:
+    console.print(
+        f"online ({online['feedback_kind']} feedback on {online['feedback']} of "
+        f"{online['questions']} questions, {online['extra_generations']} extra generations): "
+        f"{100 * online['accuracy']:.1f}% vs frozen {100 * online['frozen_accuracy']:.1f}%",
+        highlight=False,
+    )
 
 
 def _print_summary(results: dict[str, Any]) -> None:

@@ -23,6 +23,7 @@ COMMANDS: tuple[tuple[str, str, str, bool], ...] = (
     ("router_svc.cli.config_commands", "config_app", "config", True),
     ("router_svc.cli.suite_commands", "suite_app", "suite", True),
     ("router_svc.cli.replay_commands", "replay_app", "replay", True),
+    ("router_svc.cli.feedback_commands", "feedback_app", "feedback", True),
     ("router_svc.cli.experts", "generate", "generate", False),
     ("router_svc.cli.pipeline_commands", "profile", "profile", False),
     ("router_svc.cli.pipeline_commands", "route", "route", False),

@@ -24,6 +24,14 @@ class Settings(BaseSettings):
         None, description="Redis URL for the cache and job queue; SQLite under data_dir if unset."
     )
     redis_prefix: str = Field("router-svc:v1", description="Namespace of every Redis key.")
+    feedback_context_ttl_s: int = Field(
+        7 * 24 * 3600,
+        ge=1,
+        description="How long an answered question is kept for POST /v1/feedback (seconds).",
+    )
+    feedback_max_contexts: int = Field(
+        100_000, ge=1, description="Answered questions kept for feedback at most (oldest go)."
+    )
     host: str = Field("127.0.0.1", description="Address the API server binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port the API server binds to.")
     log_level: str = Field("warning", description="Logging level: debug, info, warning, error.")

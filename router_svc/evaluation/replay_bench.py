@@ -38,6 +38,7 @@ from router_svc.evaluation.improved import (
     knob_search_summary,
 )
 from router_svc.evaluation.metrics import SweepPoint
+from router_svc.evaluation.online import OnlineOptions, online_report
 from router_svc.evaluation.records import StrategyResult, one_hot
 from router_svc.evaluation.report import AblationRow, BenchReport, start_plots, write_report
 from router_svc.evaluation.strategies import baselines, routed_scores
@@ -96,6 +97,8 @@ class BenchOptions:
     holdout_category: str | None = None
     """An unseen task: profile (and choose every baseline) on the validation lines of the other
     categories, test on this category's test lines only."""
+    online: OnlineOptions | None = None
+    """Also stream the test lines through the default router, learning from feedback."""
 
     def __post_init__(self) -> None:
         if self.tagger not in ("keyword", "embedding"):
@@ -200,6 +203,9 @@ class ReplayBench:
                 ablation = _ablation(bench) if self.options.ablation else []
         with self._timed("report"):
             results_json = write_report(folder, replace(report, ablation=ablation), drawing)
+        if self.options.online is not None:
+            with self._timed("online"):
+                results_json = online_report(folder, bench, self.options.online, results_json)
         return BenchRun(folder, results_json)
 
     def prepare(self, validation: OutcomeTable, test: OutcomeTable) -> Prepared:

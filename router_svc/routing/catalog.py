@@ -49,3 +49,9 @@ class RouterCatalog:
             if name not in self._fitted:
                 self._fitted[name] = router_class(name).fit(self.suite, self.options(name))
             return self._fitted[name]
+
+    def put(self, name: str, router: Recruiter) -> None:
+        """Serve ``router`` as the method ``name`` from now on (one that learned feedback)."""
+        name = self.check(name)
+        with self._lock:
+            self._fitted[name] = router

@@ -68,6 +68,13 @@ class KnnShrinkageRouter(Recruiter):
         model = ShrinkageModel.fit(evidence, skill_count, knobs)
         return cls(suite.matrix, suite.expected_cost, model, selection)
 
+    def with_evidence(self, extra: Evidence) -> KnnShrinkageRouter:
+        """This router over its evidence plus ``extra`` (graded production answers), with
+        the same knobs and clusters."""
+        return KnnShrinkageRouter(
+            self.matrix, self.expected_cost, self.model.added(extra), self.selection
+        )
+
     @property
     def knobs(self) -> ShrinkageKnobs:
         return self.model.knobs

@@ -21,7 +21,7 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Concatenate, ParamSpec, Self, Unpack
+from typing import Any, Concatenate, Literal, ParamSpec, Self, Unpack
 
 import httpx
 from tqdm import tqdm
@@ -32,6 +32,7 @@ from router_svc.questions.jsonl import parse_jsonl
 from router_svc.sdk._inputs import MessageLike, QuestionLike, batch_jsonl, message_json
 from router_svc.sdk._stream import AsyncChatStream, ChatStream, raise_for_status, transport_errors
 from router_svc.sdk._sync import Portal, blocking
+from router_svc.sdk.feedback import Feedback
 from router_svc.sdk.models import Batch, BatchResult, ChatResult, ModelInfo, RouteDecision
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
@@ -194,6 +195,19 @@ class AsyncClient:
         body = {**_fields(question=question, suite=suite), **knob_args(dict(knobs), "route")}
         return RouteDecision.model_validate(await self._json("POST", "/v1/route", body))
 
+    async def feedback(
+        self,
+        completion_id: str,
+        *,
+        score: float | None = None,
+        thumbs: Literal["up", "down"] | None = None,
+        scores: dict[str, float] | None = None,
+    ) -> Feedback:
+        """Grade an answer the server gave (its ``id``): a ``score`` in [0, 1], ``thumbs``
+        up or down, or ``scores`` per expert; the router learns from it within seconds."""
+        body = _fields(id=completion_id, score=score, thumbs=thumbs, scores=scores)
+        return Feedback.model_validate(await self._json("POST", "/v1/feedback", body))
+
     async def models(self) -> list[ModelInfo]:
         """Every ``model`` value the server accepts: the router, one per suite, each expert."""
         listing = await self._json("GET", "/v1/models")
@@ -342,6 +356,7 @@ class Client:
     chat_stream = _streaming(AsyncClient.chat_stream)
     route = blocking(AsyncClient.route)
     models = blocking(AsyncClient.models)
+    feedback = blocking(AsyncClient.feedback)
     submit_batch = blocking(AsyncClient.submit_batch)
     batch = blocking(AsyncClient.batch)
     wait = blocking(AsyncClient.wait)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from router_svc.errors import JobNotFoundError
+from router_svc.store.feedback import FeedbackStore
 
 QUEUED = "queued"
 RUNNING = "running"
@@ -102,11 +103,13 @@ class Connection(Protocol):
 
 @dataclass(frozen=True)
 class Store:
-    """The cache and the job queue of one backend, sharing one connection."""
+    """The cache, the job queue and the feedback log of one backend, sharing one connection."""
 
     cache: Cache
     jobs: JobQueue
     connection: Connection
+    feedback: FeedbackStore | None = None
+    """Answered questions kept for feedback and the graded answers (``store.feedback``)."""
 
     async def close(self) -> None:
         await self.connection.close()

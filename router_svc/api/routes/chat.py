@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from router_svc.api.admission import holding, queues_of, until_done
 from router_svc.api.body import JSONBodyRoute
 from router_svc.api.direct import expert_answer, expert_engine, expert_request, expert_stream
+from router_svc.api.routes.feedback import keep_answer
 from router_svc.api.schemas import (
     ChatCompletionRequest,
     ExpertModel,
@@ -89,7 +90,9 @@ async def chat_completions(
         result = await until_done(request, work, services.settings.request_timeout_s)
     check_answered(result.answers, result.aggregate)
     observe(services.metrics, result)
-    return _render(call.suite, result, body.model)
+    response = _render(call.suite, result, body.model)
+    await keep_answer(services, call.suite, result, response)
+    return response
 
 
 def _render(suite: str, result: QuestionResult, model: str) -> JSONResponse:

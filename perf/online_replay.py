@@ -1,0 +1,118 @@
+"""The online replay (``router-svc bench --replay FILE --online``) on RouterBench with each
+category held out, bandit and full feedback, in one process (the vectors are embedded once).
+
+Also a proxy for an unseen task with a pool without one dominant model: the same lines
+without gpt-4-1106-preview, claude-v1 and claude-v2. Writes perf/results/online_replay.json.
+
+    python perf/online_replay.py [--shuffles 0 1 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from router_svc.config.routers import DEFAULT_ROUTER, router_options
+from router_svc.evaluation.improved import MethodBench
+from router_svc.evaluation.online import OnlineOptions, run_online
+from router_svc.evaluation.replay_bench import BenchOptions, ReplayBench, holdout
+from router_svc.replay.data import load_replay
+from router_svc.replay.outcomes import OutcomeTable
+from router_svc.routing.knn_shrinkage import KnnShrinkageRouter
+
+FILE = Path("eval/replay/routerbench_pooled3.jsonl")
+DOMINANT = ("gpt-4-1106-preview", "claude-v1", "claude-v2")
+VARIANTS = ("bandit", "bandit-greedy", "full")
+"""bandit: the default (coupled rows); bandit-greedy: each row counts for the chosen expert only."""
+OUT = Path("perf/results/online_replay.json")
+
+
+def without(table: OutcomeTable, experts: tuple[str, ...]) -> OutcomeTable:
+    keep = [i for i, name in enumerate(table.experts) if name not in experts]
+    return replace(
+        table,
+        experts=[table.experts[i] for i in keep],
+        scores=table.scores[:, keep],
+        costs=table.costs[:, keep],
+        tokens=table.tokens[:, keep],
+        answers=None if table.answers is None else table.answers[:, keep],
+    )
+
+
+def bench_for(
+    validation: OutcomeTable, test: OutcomeTable
+) -> tuple[KnnShrinkageRouter, MethodBench]:
+    runner = ReplayBench(BenchOptions(ablation=False))
+    prepared = runner.prepare(validation, test)
+    bench = MethodBench(
+        runner._suite(prepared, prepared.validation.keyword_tags), runner._test(prepared)
+    )
+    router = bench.fit(DEFAULT_ROUTER, router_options(DEFAULT_ROUTER))
+    if not isinstance(router, KnnShrinkageRouter):
+        raise SystemExit("the default router takes no evidence")
+    return router, bench
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--shuffles", type=int, nargs="*", default=[])
+    args = parser.parse_args()
+    data = load_replay(FILE)
+    val_all, test_all = data.table("validation"), data.table("test")
+    rows = []
+    for pool in ("full pool", "without " + ", ".join(DOMINANT)):
+        drop = () if pool == "full pool" else DOMINANT
+        for category in sorted(set(test_all.categories)):
+            val, test = holdout(without(val_all, drop), without(test_all, drop), category)
+            router, bench = bench_for(val, test)
+            for kind in VARIANTS:
+                for shuffle in [None, *args.shuffles]:
+                    started = time.perf_counter()
+                    options = OnlineOptions(
+                        feedback="full" if kind == "full" else "bandit",
+                        shuffle=shuffle,
+                        coupled=kind != "bandit-greedy",
+                    )
+                    run = run_online(router, bench.test, options)
+                    result = run.as_json()
+                    del result["curve"]
+                    rows.append(
+                        {"pool": pool, "holdout": category, "variant": kind, **result,
+                         "wall_s": round(time.perf_counter() - started, 2)}
+                    )  # fmt: skip
+                    print(json.dumps(rows[-1]), flush=True)
+    summary = {}
+    for pool in {r["pool"] for r in rows}:
+        for kind in VARIANTS:
+            picked = [r for r in rows if r["pool"] == pool and r["variant"] == kind]
+            weights = np.array([r["questions"] for r in picked], dtype=float)
+            summary[f"{pool} / {kind}"] = {
+                "accuracy": float(np.average([r["accuracy"] for r in picked], weights=weights)),
+                "frozen_accuracy": float(
+                    np.average([r["frozen_accuracy"] for r in picked], weights=weights)
+                ),
+                "runs": len(picked),
+                "never_below_frozen": all(r["accuracy"] >= r["frozen_accuracy"] for r in picked),
+            }
+    OUT.write_text(
+        json.dumps(
+            {
+                "file": str(FILE),
+                "note": "taken on a loaded shared machine (wall_s is noisy)",
+                "summary": summary,
+                "runs": rows,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
+    print(json.dumps(summary, indent=1))
+
+
+if __name__ == "__main__":
+    main()
