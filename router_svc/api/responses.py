@@ -142,6 +142,32 @@ class Ready(BaseModel):
     experts: list[str] | None = Field(None, description="With an API key: the pool's experts.")
 
 
+class Feedback(BaseModel):
+    model_config = _OUT
+    object: Literal["feedback"]
+    id: str = Field(description="The graded completion's id.")
+    suite: str
+    question: str
+    tags: list[str]
+    scores: dict[str, float] = Field(description="Per expert graded, its score in [0, 1].")
+    costs: dict[str, float] = Field(description="Per expert graded, its recorded dollars.")
+    source: Literal["api", "import"]
+    created_at: float = Field(description="Unix seconds.")
+
+
+class FeedbackList(BaseModel):
+    model_config = _OUT
+    object: Literal["list"]
+    data: list[Feedback]
+
+
+class FeedbackDropped(BaseModel):
+    model_config = _OUT
+    object: Literal["feedback.dropped"]
+    suite: str
+    dropped: int = Field(description="How many graded answers were forgotten.")
+
+
 RESPONSES: dict[tuple[str, str], type[BaseModel]] = {
     ("post", "/v1/chat/completions"): ChatCompletion,
     ("post", "/v1/route"): RouteDecision,
@@ -155,5 +181,8 @@ RESPONSES: dict[tuple[str, str], type[BaseModel]] = {
     ("head", "/healthz"): Health,
     ("get", "/readyz"): Ready,
     ("head", "/readyz"): Ready,
+    ("post", "/v1/feedback"): Feedback,
+    ("get", "/v1/feedback"): FeedbackList,
+    ("delete", "/v1/feedback"): FeedbackDropped,
 }
 """The 200 body of each JSON operation."""

@@ -25,7 +25,7 @@ def _scores(base: str, question: str) -> dict[str, float]:
     body = {"suite": "replay_small", "question": question, "k": 1}
     response = httpx.post(f"{base}/v1/route", json=body, timeout=60)
     assert response.status_code == 200, response.text
-    return {s["expert"]: s["relevance"] for s in response.json()["assignment"]["scores"]}
+    return {s["expert"]: s["probability"] for s in response.json()["assignment"]["scores"]}
 
 
 def _post(base: str, **body: Any) -> httpx.Response:

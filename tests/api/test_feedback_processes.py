@@ -60,7 +60,7 @@ def _relevance(url: str, question: str, expert: str) -> float:
     response = httpx.post(f"{url}/v1/route", json=body, timeout=60)
     assert response.status_code == 200, response.text
     scores = response.json()["assignment"]["scores"]
-    return float(next(s["relevance"] for s in scores if s["expert"] == expert))
+    return float(next(s["probability"] for s in scores if s["expert"] == expert))
 
 
 def _grade(url: str, completion_id: str, score: float) -> None:
