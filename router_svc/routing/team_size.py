@@ -18,6 +18,7 @@ its ``auto_k`` (1; the paper's method its 3 draws).
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -229,15 +230,16 @@ class TeamRule:
         teamed = int((self.gains > cut).sum())
         return float(self.realised[teamed - 1]) / teamed if teamed else 0.0
 
-    def describe(self) -> dict[str, float | int | str]:
-        """The rule's evidence, for reports: questions, teamed share and gain at lambda 0."""
+    def describe(self) -> dict[str, float | int | str | None]:
+        """The rule's evidence, for reports: questions, teamed share and gain at lambda 0
+        (threshold None: no team ever pays)."""
         cut = self.threshold(0.0)
         teamed = int((self.gains > cut).sum()) if len(self.gains) else 0
         gain = float(self.realised[teamed - 1]) / len(self.gains) if teamed else 0.0
         return {
             "settle": self.settle,
             "validation_questions": len(self.gains),
-            "threshold": cut,
+            "threshold": None if math.isinf(cut) else cut,
             "teamed_share": teamed / len(self.gains) if len(self.gains) else 0.0,
             "validation_gain": gain,
         }
