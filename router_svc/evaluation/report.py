@@ -295,9 +295,14 @@ def _team_table(report: BenchReport, metrics: list[StrategyMetrics]) -> str:
         "| team | strategy | accuracy | experts/query | $/query |\n|---|---|---|---|---|"
     )
     rule = report.team_rule
+    cut = rule.get("threshold") if rule else None
+    where = (
+        f"where the estimated gain of a vote exceeds {cut:.4f}"
+        if cut is not None
+        else "no question (no team's gain on validation was significant)"
+    )
     note = (
-        f"\n\nk: auto teams a question where the estimated gain of a vote exceeds "
-        f"{rule['threshold']:.4f} (learned on {rule['validation_questions']} cross-fitted "
+        f"\n\nk: auto teams {where} (learned on {rule['validation_questions']} cross-fitted "
         f"validation questions, {_pct(float(rule['teamed_share']))} of them teamed)."
         if rule
         else ""
