@@ -13,7 +13,7 @@ fields does not break an older client. The same records come back from the remot
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -194,7 +194,9 @@ class RouteOptionsInfo(BaseModel):
     ``config.knobs.RoutingKnobs`` is here; these three are typed)."""
 
     model_config = _OPEN
-    k: int
+    k: int | Literal["auto"]
+    """The experts per question, or ``auto`` (each question's team size is in its
+    assignment: ``chosen``)."""
     mode: str = "top_k"
     cost_weight: float = 0.0
 

@@ -64,13 +64,17 @@ def test_route_explains_the_decision(moe: MoE) -> None:
 
 
 def test_defaults_are_the_servers(moe: MoE) -> None:
+    """The pool's k is auto: a team of up to three where the rule says it pays, else one."""
     options = moe.options()
     available = len(moe.pipeline.recruiter.matrix.experts)
-    assert options.k == min(moe.runtime.pool.k, available)
-    assert (options.mode, options.cost_weight, options.tagger) == ("top_k", 0.0, None)
+    assert moe.runtime.pool.k == "auto"
+    assert (options.k, options.auto) == (min(3, available), True)
+    assert (options.mode, options.cost_weight) == ("top_k", 0.0)
+    assert options.tagger == moe.runtime.pool.tagger.kind
     decision = moe.route(QUESTION)
     assert decision.tagger == moe.pipeline.tagger(None).name
-    assert len(decision.chosen) == options.k
+    assert decision.options.k == "auto"
+    assert 1 <= len(decision.chosen) <= options.k
 
 
 def test_answer_routes_generates_and_aggregates(moe: MoE) -> None:
