@@ -108,14 +108,22 @@ def _ascii(value: str) -> str:
 def router_headers(
     suite: str, assignment: Assignment, timings: Mapping[str, float]
 ) -> dict[str, str]:
-    """The x-router-* headers: suite, chosen experts, mapped skills, stage timings."""
+    """The x-router-* headers: suite, the method that decided, chosen experts, their
+    estimated success probabilities (a probability method), mapped skills, stage timings."""
     skills = dict.fromkeys(match.skill for match in assignment.skills)
-    return {
+    headers = {
         "x-router-suite": _ascii(suite),
+        "x-router-method": _ascii(assignment.router),
         "x-router-experts": _ascii(",".join(assignment.chosen)),
         "x-router-skills": _ascii(",".join(skills)),
         "x-router-timings": timings_header(timings),
     }
+    estimates = {s.expert: s.probability for s in assignment.scores}
+    if any(estimates.get(name) is not None for name in assignment.chosen):
+        headers["x-router-probabilities"] = _ascii(
+            ",".join(f"{name}={estimates[name]:.3f}" for name in assignment.chosen)
+        )
+    return headers
 
 
 def timings_header(timings: Mapping[str, float]) -> str:

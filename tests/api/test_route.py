@@ -35,6 +35,11 @@ def test_route_explains_the_decision(api_server: str) -> None:
     assert response.headers["x-router-experts"] == ",".join(assignment["chosen"])
     assert response.headers["x-router-suite"] == "tiny"
     assert "route=" in response.headers["x-router-timings"]
+    assert response.headers["x-router-method"] == DEFAULT_ROUTER
+    estimates = {s["expert"]: s["probability"] for s in assignment["scores"]}
+    assert response.headers["x-router-probabilities"] == ",".join(
+        f"{name}={estimates[name]:.3f}" for name in assignment["chosen"]
+    )
 
 
 def test_route_takes_messages_and_a_suite_model(api_server: str) -> None:
