@@ -90,7 +90,8 @@ async def test_a_failed_aggregator_candidate_is_retried_and_ranked_last(
         for record in (
             answer_record(q.id, "a", f"The answer is {q.gold_answer}.", True),
             answer_record(q.id, "b", f"The answer is {int(q.gold_answer or 0) + 1}.", False),
-        )
+            answer_record(q.id, "c", f"The answer is {int(q.gold_answer or 0) + 2}.", False),
+        )  # a team of three answers per question, as the benchmark builds its items
     ]
     folder = tmp_path / "skills" / "tiny"
     for run in (1, 2):
