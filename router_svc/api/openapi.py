@@ -183,6 +183,10 @@ def served(spec: dict[str, Any], services: Services) -> dict[str, Any]:
     route = schemas["RouteRequest"]["properties"]
     route["model"]["enum"] = routers
     route["suite"]["enum"] = list(services.suites)
+    for operation in spec["paths"].get("/v1/feedback", {}).values():
+        for parameter in operation.get("parameters", []):
+            if parameter.get("name") == "suite":
+                _narrow(parameter["schema"], {"enum": list(services.suites)})
     return spec
 
 
