@@ -36,9 +36,6 @@ def test_a_plugin_cannot_take_a_built_in_name_and_a_broken_one_is_named(
         "[router_svc.routers]\nskill = shadow:Router\nbroken = no_such_module:Router\n",
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    # import-linter's command line (tests/test_architecture.py) configures logging with
-    # disable_existing_loggers; this test reads the registry's warning whatever ran before.
-    monkeypatch.setattr(logging.getLogger("router_svc.config.registry"), "disabled", False)
     routers = Registry("router", "router_svc.routers")
     with caplog.at_level(logging.WARNING):
         assert routers.entry("skill").target == "router_svc.routing.skill:SkillRouter"
