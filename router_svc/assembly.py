@@ -103,6 +103,9 @@ class Runtime:
         await self.store.close()
 
 
+KNOB_SEARCHES = "knob-searches"
+"""Under ``data_dir``: the default router's knob searches, kept by content so a restart on the
+same profile does not search again (``routing.knob_cache``)."""
 RECENT_VECTORS = 4096
 """Texts whose vectors a process remembers: a routed question is embedded once although the
 embedding tagger and the router both read its vector."""
@@ -171,6 +174,7 @@ def build_routers(runtime: Runtime, folder: Path, artifacts: ProfileArtifacts) -
         runtime.embedder,
         expected_cost(pool, profiles, experts),
         price=lambda name, prompt, completion: pool.expert(name).cost(prompt, completion),
+        search_cache=runtime.settings.data_dir / KNOB_SEARCHES,
     )
     routers = RouterCatalog(suite, pool.routing.method, pool.routing.method_options)
     routers.get(None)

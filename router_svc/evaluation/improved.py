@@ -292,7 +292,7 @@ def knob_search_summary(router: Recruiter, runners_up: int = 3) -> dict[str, Any
     others = []
     for trial in selection.runners_up(runners_up):
         values = knob_values(trial.knobs)
-        gain, error = trial.gain_over(selection.best)
+        gain, error = trial.versus_chosen
         others.append(
             {
                 "changed": {k: v for k, v in values.items() if v != chosen[k]},

@@ -23,7 +23,6 @@ from typing import Any, Literal
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from router_svc.config.machine import usable_cpus
 from router_svc.config.registry import ROUTERS
 from router_svc.config.routers import DEFAULT_ROUTER, router_options
 from router_svc.errors import ConfigError
@@ -62,8 +61,12 @@ from router_svc.tagging.tagger import EmbeddingTagger, KeywordTagger, SkillTagge
 from router_svc.tagging.vector_cache import DiskCachedEmbedder, MemoEmbedder
 
 TaggerKind = Literal["keyword", "embedding"]
-_BLAS_THREADS = min(2, usable_cpus())
-"""BLAS threads of the strategies: two where the process may use two CPUs."""
+_BLAS_THREADS = 1
+"""BLAS threads of the whole bench. Its products are many and small (k-means updates, fold
+refits of a few thousand rows), where a second BLAS thread only adds synchronisation: on two
+busy cores it made a 15,000-question bench 1.5x slower, and it would take the core the plots
+are drawn on. The few big products (question x validation similarities) run once each
+(``routing.memo``)."""
 VectorKind = Literal["static", "minilm", "hashing"]
 VECTOR_MODELS: dict[str, str] = {"static": DEFAULT_MODEL, "minilm": MINILM}
 """The embedding model of each model-backed ``vectors`` choice."""
@@ -94,6 +97,8 @@ class BenchOptions:
     text), or hashed words (no model; for quick checks)."""
     model_cache_dir: Path = Path(".router-svc/models")
     vector_cache_dir: Path = Path(".router-svc/vectors")
+    search_cache_dir: Path | None = Path(".router-svc/knob-searches")
+    """Where the default router's knob searches are kept by content (None: not kept)."""
     holdout_category: str | None = None
     """An unseen task: profile (and choose every baseline) on the validation lines of the other
     categories, test on this category's test lines only."""
@@ -167,10 +172,8 @@ class ReplayBench:
                 validation, test = holdout(validation, test, self.options.holdout_category)
         with self._timed("tag"):
             prepared = self.prepare(validation, test)
-        # The strategies' big products (question x validation similarities) gain from a second
-        # BLAS thread; more only add synchronisation to the many small ones. The ablation runs
-        # on one while the plots are drawn on another core. The methods' variants share their
-        # neighbours and clusterings (``routing.memo``).
+        # The plots are drawn on another core during the ablation. The methods' variants share
+        # their neighbours and clusterings (``routing.memo``).
         with threadpool_limits(limits=_BLAS_THREADS, user_api="blas"), remembered():
             results, sweeps, bench = self.strategies(prepared)
             with self._timed("team"):
@@ -199,7 +202,7 @@ class ReplayBench:
             )
             folder = report_folder(out, path.stem)
             drawing = start_plots(folder, report)  # on the other core, during the ablation
-            with self._timed("ablation"), threadpool_limits(limits=1, user_api="blas"):
+            with self._timed("ablation"):
                 ablation = _ablation(bench) if self.options.ablation else []
         with self._timed("report"):
             results_json = write_report(folder, replace(report, ablation=ablation), drawing)
@@ -300,7 +303,8 @@ class ReplayBench:
 
     def _suite(self, prepared: Prepared, tags: list[list[str]]) -> SuiteData:
         val = prepared.validation
-        return suite_from_table(val.table, tags, prepared.skill_embedder, val.vectors)
+        suite = suite_from_table(val.table, tags, prepared.skill_embedder, val.vectors)
+        return replace(suite, search_cache=self.options.search_cache_dir)
 
     def _test(self, prepared: Prepared, tags: list[list[str]] | None = None) -> RoutedSplit:
         test = prepared.test

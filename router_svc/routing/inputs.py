@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 
@@ -40,10 +41,13 @@ class SuiteData:
     expected_cost: np.ndarray
     """(e,): dollars per question each expert is expected to cost."""
     vector_source: Callable[[], np.ndarray] = field(repr=False, default=lambda: np.zeros((0, 0)))
+    """Computes the (n, d) validation question vectors; called once, when a method needs them."""
     categories: list[str] | None = None
     """(n,) each validation question's task, where known (the knob search then also holds
     out whole tasks)."""
-    """Computes the (n, d) validation question vectors; called once, when a method needs them."""
+    search_cache: Path | None = None
+    """Where knob searches over this record are kept (``routing.knob_cache``), so a restart
+    or a second bench of the same data does not search again; None: every fit searches."""
 
     def __post_init__(self) -> None:
         shape = (len(self.ids), len(self.experts))

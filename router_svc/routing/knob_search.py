@@ -47,6 +47,10 @@ DECISION_WEIGHTS = (0.0, 0.05, 0.2)
 SIGNIFICANCE = 2.0
 """A knob moves only when its gain exceeds this many standard errors of the paired gain:
 most settings differ by noise, and the given knobs stand until the evidence says otherwise."""
+MAX_SEARCH_ROWS = 4000
+"""Evidence rows beyond this are sampled down (seeded, every task kept in proportion) for the
+search only: a setting's score settles long before, and the search's cost grows with rows.
+The model is then fitted on every row with the chosen knobs."""
 _TIE_BREAK = 1e-3
 """Weight of the log-likelihood beside the decisions' utility: it orders exact ties only."""
 _EPSILON = 1e-4
@@ -192,7 +196,11 @@ class Trial:
     """Per fold family: held-out accuracy of the lambda = 0 choice."""
     log_likelihood: float
     rows: dict[str, np.ndarray] = field(repr=False, compare=False, default_factory=dict)
-    """Per fold family: each row's realised utility (for paired comparisons)."""
+    """Per fold family: each row's realised utility (for paired comparisons); dropped once the
+    search ends."""
+    versus_chosen: tuple[float, float] = (0.0, 0.0)
+    """(gain in utility over the chosen setting, its standard error), set when the search
+    ends."""
 
     def gain_over(self, other: Trial) -> tuple[float, float]:
         """(mean gain in utility over ``other``, its standard error), the fold families
@@ -209,7 +217,8 @@ class Trial:
 
 @dataclass(frozen=True)
 class Selection:
-    """The chosen knobs, their trial, and every other setting tried (best first)."""
+    """The chosen knobs, their trial, and every other setting tried (best first), each
+    with its gain over the chosen one."""
 
     knobs: ShrinkageKnobs
     best: Trial
@@ -217,6 +226,14 @@ class Selection:
 
     def runners_up(self, n: int = 3) -> list[Trial]:
         return [t for t in self.trials if t.knobs != self.knobs][:n]
+
+    @classmethod
+    def of(cls, best: Trial, tried: Sequence[Trial]) -> Selection:
+        """The selection of ``best`` among ``tried``, the per-row utilities dropped."""
+        ranked = sorted(tried, key=lambda t: -t.objective)
+        settled = tuple(replace(t, rows={}, versus_chosen=t.gain_over(best)) for t in ranked)
+        chosen = next(t for t in settled if t.knobs == best.knobs)
+        return cls(best.knobs, chosen, settled)
 
 
 def fold_families(
@@ -252,9 +269,16 @@ def select_knobs(
     folds: int = 5,
     seed: int = 0,
     rounds: int = 3,
+    max_rows: int = MAX_SEARCH_ROWS,
 ) -> Selection:
     """Coordinate ascent of the cross-validated decision utility over ``GRID`` from
-    ``start``."""
+    ``start``, on at most ``max_rows`` rows (``search_rows``)."""
+    keep = search_rows(len(evidence), categories, max_rows, seed)
+    if keep is not None:
+        evidence = evidence.take(keep)
+        categories = (
+            None if categories is None else [c for c, k in zip(categories, keep, strict=True) if k]
+        )
     families = fold_families(evidence, skill_count, categories, folds=folds, seed=seed)
     tried: dict[ShrinkageKnobs, Trial] = {}
     best = _trial(start or ShrinkageKnobs(seed=seed), families, tried)
@@ -271,8 +295,24 @@ def select_knobs(
                     best, improved = trial, True
         if not improved:
             break
-    ranked = sorted(tried.values(), key=lambda t: -t.objective)
-    return Selection(best.knobs, best, tuple(ranked))
+    return Selection.of(best, list(tried.values()))
+
+
+def search_rows(
+    rows: int, categories: Sequence[str] | None, max_rows: int, seed: int
+) -> np.ndarray | None:
+    """A seeded boolean mask of ``max_rows`` rows, each category keeping its share (None:
+    every row)."""
+    if rows <= max_rows:
+        return None
+    rng = np.random.default_rng(seed)
+    groups = np.asarray(categories) if categories is not None else np.zeros(rows, dtype=int)
+    keep = np.zeros(rows, dtype=bool)
+    for group in np.unique(groups):
+        members = np.flatnonzero(groups == group)
+        share = max(1, round(len(members) * max_rows / rows))
+        keep[rng.choice(members, size=min(share, len(members)), replace=False)] = True
+    return keep
 
 
 def _trial(

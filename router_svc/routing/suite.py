@@ -38,8 +38,10 @@ def suite_from_artifacts(
     expected_cost: np.ndarray,
     *,
     price: Price | None = None,
+    search_cache: Path | None = None,
 ) -> SuiteData:
-    """The suite profiled under ``folder``, for the routable ``experts`` that have a profile."""
+    """The suite profiled under ``folder``, for the routable ``experts`` that have a profile;
+    knob searches are kept in ``search_cache`` (``SuiteData.search_cache``)."""
     artifacts = ProfileArtifacts.load(folder)
     records = _records(folder / OUTPUTS_FILE, set(experts))
     ids = [
@@ -65,6 +67,7 @@ def suite_from_artifacts(
         costs=np.array([[_cost(r, price) for r in row] for row in cells], dtype=float),
         expected_cost=expected_cost,
         vector_source=lambda: cached_vectors(folder, texts, embedder),
+        search_cache=search_cache,
     )
 
 
