@@ -172,6 +172,17 @@ def test_the_document_accepts_what_the_server_accepts(
     assert validator(served_spec(keyed_server), schema).is_valid(body)
 
 
+def test_json_operations_declare_only_json_bodies(keyed_server: str) -> None:
+    """A multipart or form body to a JSON operation is refused (415), so the document
+    offers none."""
+    paths = served_spec(keyed_server)["paths"]
+    headers = {"Authorization": f"Bearer {KEY}"}
+    for path in ("/v1/chat/completions", "/v1/route", "/v1/feedback"):
+        assert list(paths[path]["post"]["requestBody"]["content"]) == ["application/json"]
+        form = httpx.post(f"{keyed_server}{path}", files={"x": b"y"}, headers=headers)
+        assert form.status_code in (400, 415), (path, form.status_code, form.text)
+
+
 def test_every_json_answer_has_a_schema(keyed_server: str) -> None:
     spec = served_spec(keyed_server)
     schemas = spec["components"]["schemas"]
