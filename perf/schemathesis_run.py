@@ -31,11 +31,15 @@ from _servers import base_env, free_port, process
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from tests.support import REPLAY_SMALL, SUITES, capped_pool, write_replay_pool  # noqa: E402
+from tests.support import (  # noqa: E402
+    REPLAY_SMALL,
+    SUITES,
+    capped_pool,
+    schemathesis_command,
+    write_replay_pool,
+)
 
 KEY = "schemathesis-key"
-CONFIG = ROOT / "tests" / "api" / "schemathesis.toml"
-SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 CHAT = "/v1/chat/completions"
 LIVE_SCOPE = ["--include-path", CHAT, "--phases", "examples,coverage,fuzzing"]
 """One operation: no links to follow, so no stateful phase."""
@@ -78,30 +82,10 @@ def live_env(base: Path) -> dict[str, str]:
 
 
 def run(url: str, max_examples: int, scope: list[str], report_dir: Path) -> dict[str, Any]:
-    command = [
-        str(SCHEMATHESIS),
-        "--config-file",
-        str(CONFIG),
-        "run",
-        f"{url}/openapi.json",
-        "--header",
-        f"Authorization: Bearer {KEY}",
-        "--checks",
-        "all",
-        "--exclude-checks",
-        "use_after_free",
-        "--max-examples",
-        str(max_examples),
-        "--workers",
-        "1",
-        "--request-timeout",
-        "310",
-        "--report",
-        "har",
-        "--report-dir",
-        str(report_dir),
-        *scope,
-    ]
+    reports = ["--report", "har", "--report-dir", str(report_dir)]
+    command = schemathesis_command(
+        url, KEY, "--request-timeout", "310", *reports, *scope, max_examples=max_examples
+    )
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
@@ -148,7 +132,7 @@ def main() -> None:
         name,
         {
             "pool": args.pool,
-            "checks": "all but use_after_free (DELETE cancels; tests/api/schemathesis.toml)",
+            "checks": "all (none excluded; settings: tests/api/schemathesis.toml)",
             "api_key": True,
             "max_examples": args.max_examples,
             "operations": "all but POST /v1/chat/completions"

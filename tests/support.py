@@ -330,3 +330,32 @@ def capped_pool(path: Path, max_tokens: int) -> Path:
     text = text[: text.index("  - name: smol-tagger")]
     path.write_text(re.sub(r"max_tokens: \d+", f"max_tokens: {max_tokens}", text), encoding="utf-8")
     return path
+
+
+SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
+SCHEMATHESIS_CONFIG = ROOT / "tests" / "api" / "schemathesis.toml"
+
+
+def schemathesis_command(
+    base_url: str, api_key: str, *options: str, max_examples: int
+) -> list[str]:
+    """The contract run against the server at ``base_url``: every check (``--checks all``,
+    none excluded), with ``api_key``, one worker, tests/api/schemathesis.toml's settings, up to
+    ``max_examples`` per operation; ``options`` add the scope, phases, timeouts and reports.
+    tests/api/test_openapi.py and perf/schemathesis_run.py both run this."""
+    return [
+        str(SCHEMATHESIS),
+        "--config-file",
+        str(SCHEMATHESIS_CONFIG),
+        "run",
+        f"{base_url}/openapi.json",
+        "--header",
+        f"Authorization: Bearer {api_key}",
+        "--checks",
+        "all",
+        "--max-examples",
+        str(max_examples),
+        "--workers",
+        "1",
+        *options,
+    ]

@@ -130,6 +130,15 @@ class Batch(BaseModel):
     stages: dict[str, Any] | None = Field(None, description="Cluster mode: per-stage counts.")
 
 
+class BatchDeleted(BaseModel):
+    """A deleted batch: its results and queued questions are gone; it is a 404 from now on."""
+
+    model_config = _OUT
+    id: str
+    object: Literal["batch.deleted"]
+    deleted: Literal[True]
+
+
 class Health(BaseModel):
     model_config = _OUT
     status: Literal["ok"]
@@ -175,7 +184,7 @@ RESPONSES: dict[tuple[str, str], type[BaseModel]] = {
     ("get", "/v1/models/{model_id}"): Model,
     ("post", "/v1/batches"): Batch,
     ("get", "/v1/batches/{batch_id}"): Batch,
-    ("delete", "/v1/batches/{batch_id}"): Batch,
+    ("delete", "/v1/batches/{batch_id}"): BatchDeleted,
     ("post", "/v1/batches/{batch_id}/cancel"): Batch,
     ("get", "/healthz"): Health,
     ("head", "/healthz"): Health,

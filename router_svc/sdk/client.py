@@ -268,8 +268,14 @@ class AsyncClient:
         return [BatchResult.model_validate(value) for _, value in lines]
 
     async def cancel_batch(self, batch_id: str) -> Batch:
-        """Cancel: workers skip the batch's unanswered questions."""
-        return Batch.model_validate(await self._json("DELETE", f"/v1/batches/{batch_id}"))
+        """Cancel: workers skip the batch's unanswered questions; it stays readable."""
+        path = f"/v1/batches/{batch_id}/cancel"
+        return Batch.model_validate(await self._json("POST", path))
+
+    async def delete_batch(self, batch_id: str) -> None:
+        """Delete the batch and its results (a running batch is cancelled first); afterwards
+        every call about it raises ``JobNotFoundError``."""
+        await self._send("DELETE", f"/v1/batches/{batch_id}")
 
     async def _json(self, method: str, path: str, body: object = None) -> Any:
         response = await self._send(method, path, json=body)
@@ -362,3 +368,4 @@ class Client:
     wait = blocking(AsyncClient.wait)
     batch_results = blocking(AsyncClient.batch_results)
     cancel_batch = blocking(AsyncClient.cancel_batch)
+    delete_batch = blocking(AsyncClient.delete_batch)

@@ -7,7 +7,7 @@ fields does not break an older client. The same records come back from the remot
     ChatResult       POST /v1/chat/completions   (router: RouterInfo, usage: Usage)
     RouteDecision    POST /v1/route              (assignment: Assignment)
     ModelInfo        GET  /v1/models
-    Batch            POST /v1/batches, GET/DELETE /v1/batches/{id}
+    Batch            POST /v1/batches, GET /v1/batches/{id}, POST /v1/batches/{id}/cancel
     Answer           one answered question (QuestionResult.to_json); BatchResult adds ``batch``
 """
 

@@ -82,6 +82,11 @@ class JobQueue(Protocol):
 
     async def cancel(self, job_id: str) -> JobInfo: ...
 
+    async def delete(self, job_id: str) -> JobInfo:
+        """Remove the job, its items and its results (cancelling it first if it is open);
+        returns its last state. A later ``complete`` of one of its items records nothing."""
+        ...
+
     async def claim(
         self, consumer: str, count: int, *, block_ms: int, min_idle_ms: int
     ) -> list[WorkItem]: ...

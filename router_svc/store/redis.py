@@ -12,6 +12,8 @@ An entry is XACKed and XDELed in the same script that records its result, so the
 only entries that are not acked yet: ``depth()`` is XLEN, and a consumer group re-created at id
 0 (after a Redis restart or a lost group) delivers exactly the unfinished work again.
 Results are recorded with HSETNX inside that script, so a duplicate delivery never counts twice.
+``delete()`` removes a job's keys and stream entries, the cluster mode's included
+(``store.redis_delete``); every key is named in ``store.redis_keys``.
 """
 
 from __future__ import annotations
@@ -48,11 +50,12 @@ from router_svc.store.base import (
     job_not_found,
     valid_job_id,
 )
+from router_svc.store.redis_delete import RedisJobDeletion
+from router_svc.store.redis_keys import GROUP, RedisKeys
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-GROUP = "workers"
 _SOCKET_TIMEOUT_S = 30.0
 
 _SUBMIT = """
@@ -234,13 +237,15 @@ class RedisJobQueue:
         check_ttl(job_ttl_s)
         self._conn = conn
         self._prefix = prefix
-        self._stream = f"{prefix}:jobs:stream"
+        self._keys = RedisKeys(prefix)
+        self._stream = self._keys.jobs_stream
         self._job_ttl_s = job_ttl_s
         client = conn.client
         self._submit = client.register_script(_SUBMIT)
         self._admit_script = client.register_script(_ADMIT)
         self._complete = client.register_script(_COMPLETE)
         self._cancel = client.register_script(_CANCEL)
+        self._deletion = RedisJobDeletion(client, self._keys)
 
     @property
     def prefix(self) -> str:
@@ -255,7 +260,7 @@ class RedisJobQueue:
         return self._conn
 
     def _job_key(self, job_id: str) -> str:
-        return f"{self._prefix}:job:{job_id}"
+        return self._keys.job(job_id)
 
     async def submit(
         self, job_id: str, payloads: Sequence[str], meta: Mapping[str, str]
@@ -285,6 +290,14 @@ class RedisJobQueue:
             flat = await self._cancel(keys=[self._job_key(job_id)], args=[time.time()])
         return _job_info(job_id, _pairs(flat or []))
 
+    async def delete(self, job_id: str) -> JobInfo:
+        """Cancel the job if it is open, then remove its keys and stream entries."""
+        if not valid_job_id(job_id):
+            raise job_not_found(job_id)
+        with self._conn.translate():
+            fields = await self._deletion.delete(job_id)
+        return _job_info(job_id, fields)
+
     async def claim(
         self, consumer: str, count: int, *, block_ms: int, min_idle_ms: int
     ) -> list[WorkItem]:
@@ -300,7 +313,7 @@ class RedisJobQueue:
 
     async def complete(self, item: WorkItem, result: str, *, failed: bool) -> bool:
         job_key = self._job_key(item.job_id)
-        keys = [job_key, f"{job_key}:results", self._stream]
+        keys = [job_key, self._keys.results(item.job_id), self._stream]
         counter = "failed" if failed else "done"
         args: list[str | float] = [item.index, result, counter, item.entry_id, GROUP]
         args += [time.time(), self._job_ttl_s]
@@ -315,7 +328,7 @@ class RedisJobQueue:
         with self._conn.translate():
             async with self._conn.client.pipeline(transaction=True) as pipe:
                 pipe.exists(job_key)
-                pipe.hgetall(f"{job_key}:results")
+                pipe.hgetall(self._keys.results(job_id))
                 exists, rows = await pipe.execute()
         if not exists:
             raise job_not_found(job_id)

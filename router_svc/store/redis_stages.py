@@ -19,7 +19,9 @@ job TTL):
 Each stage hand-over is one script: routing fans a question out and acks its job entry; an
 answer is kept with HSETNX (a redelivered task never counts twice), and the answer that
 completes a question queues its aggregation. The final result goes through the job queue's
-own exactly-once script.
+own exactly-once script. Every script first reads the job's status: a task of a deleted job
+(``RedisJobQueue.delete``) is acked and dropped, and writes nothing. Key names:
+``store.redis_keys``.
 """
 
 from __future__ import annotations
@@ -33,11 +35,10 @@ from typing import Any, TypeVar, cast
 from redis.exceptions import ResponseError
 
 from router_svc.store.base import DEFAULT_JOB_TTL_S, WorkItem
-from router_svc.store.redis import _COMPLETE, GROUP, RedisConnection, RedisJobQueue
+from router_svc.store.redis import _COMPLETE, RedisConnection, RedisJobQueue
+from router_svc.store.redis_keys import AGGREGATE_GROUP, EXPERT_GROUP, GROUP, RedisKeys
 
 T = TypeVar("T")
-EXPERT_GROUP = "experts"
-AGGREGATE_GROUP = "aggregators"
 
 # KEYS jobs stream, job hash, question hash, stages hash, expert streams...
 # ARGV group, entry id, job, index, payload, routing, ttl, experts...
@@ -77,7 +78,7 @@ if recorded == 1 then
     redis.call('XADD', KEYS[5], '*', 'job', ARGV[6], 'index', ARGV[7], 'payload', '')
     redis.call('EXPIRE', KEYS[5], ARGV[8])
   end
-elseif redis.call('EXISTS', KEYS[3]) == 1 then
+elseif status and redis.call('EXISTS', KEYS[3]) == 1 then
   redis.call('HINCRBY', KEYS[4], 'duplicate:' .. ARGV[3], 1)
 end
 redis.pcall('XACK', KEYS[1], ARGV[1], ARGV[2])
@@ -127,23 +128,24 @@ class RedisStages:
     ) -> None:
         self._conn = conn
         self._prefix = prefix
+        self._keys = RedisKeys(prefix)
         self._ttl = job_ttl_s
         self._fan_out = conn.client.register_script(_FAN_OUT)
         self._answer = conn.client.register_script(_ANSWER)
         self._complete = conn.client.register_script(_COMPLETE)
 
     def stream(self, expert: str) -> str:
-        return f"{self._prefix}:expert:{expert}"
+        return self._keys.expert_stream(expert)
 
     @property
     def aggregate_stream(self) -> str:
-        return f"{self._prefix}:stage:aggregate"
+        return self._keys.aggregate_stream
 
     def _job(self, job_id: str) -> str:
-        return f"{self._prefix}:job:{job_id}"
+        return self._keys.job(job_id)
 
     def _question(self, job_id: str, index: int) -> str:
-        return f"{self._prefix}:job:{job_id}:q:{index}"
+        return self._keys.question(job_id, index)
 
     async def fan_out(
         self, item: WorkItem, payload: str, routing: str, experts: Sequence[str]
@@ -151,8 +153,8 @@ class RedisStages:
         """One task per expert onto its stream, and ack the job entry; False if the question
         was routed before (a redelivery) or its job is closed."""
         job = self._job(item.job_id)
-        keys = [f"{self._prefix}:jobs:stream", job, self._question(item.job_id, item.index)]
-        keys += [f"{job}:stages", *(self.stream(e) for e in experts)]
+        keys = [self._keys.jobs_stream, job, self._question(item.job_id, item.index)]
+        keys += [self._keys.stages(item.job_id), *(self.stream(e) for e in experts)]
         args: list[str | int] = [GROUP, item.entry_id, item.job_id, item.index, payload, routing]
         args += [self._ttl, *experts]
         with self._conn.translate():
@@ -162,7 +164,7 @@ class RedisStages:
         """Keep one expert's answer once; the last answer of a question queues aggregation."""
         job = self._job(entry.job_id)
         keys = [self.stream(expert), job, self._question(entry.job_id, entry.index)]
-        keys += [f"{job}:stages", self.aggregate_stream]
+        keys += [self._keys.stages(entry.job_id), self.aggregate_stream]
         counter = "failed" if failed else "answered"
         args: list[str | int] = [EXPERT_GROUP, entry.entry_id, expert, record, counter]
         args += [entry.job_id, entry.index, self._ttl]
@@ -181,13 +183,13 @@ class RedisStages:
     async def finish(self, entry: StageEntry, result: str, *, failed: bool) -> bool:
         """Record the question's result exactly once and ack its aggregation entry."""
         job = self._job(entry.job_id)
-        keys = [job, f"{job}:results", self.aggregate_stream]
+        keys = [job, self._keys.results(entry.job_id), self.aggregate_stream]
         counter = "failed" if failed else "done"
         args: list[str | float] = [entry.index, result, counter, entry.entry_id, AGGREGATE_GROUP]
         with self._conn.translate():
             recorded = bool(await self._complete(keys=keys, args=[*args, time.time(), self._ttl]))
             if recorded:
-                await self._conn.client.hincrby(f"{job}:stages", "aggregated", 1)
+                await self._conn.client.hincrby(self._keys.stages(entry.job_id), "aggregated", 1)
         return recorded
 
     async def claim(
@@ -243,7 +245,7 @@ class RedisStages:
 
     async def stage_counts(self, job_id: str) -> dict[str, int]:
         with self._conn.translate():
-            fields = _hash(await self._conn.client.hgetall(f"{self._job(job_id)}:stages"))
+            fields = _hash(await self._conn.client.hgetall(self._keys.stages(job_id)))
         return {k: int(v) for k, v in fields.items()}
 
     async def register(self, info: WorkerInfo, ttl_s: int) -> None:
@@ -283,9 +285,7 @@ class RedisStages:
         return live
 
     def _key_group(self, name: str) -> tuple[str, str]:
-        if name == "aggregate":
-            return self.aggregate_stream, AGGREGATE_GROUP
-        return self.stream(name), EXPERT_GROUP
+        return self._keys.stage(name)
 
     async def _with_group(self, key: str, group: str, op: Callable[[], Awaitable[T]]) -> T:
         """Run a group command; create the group (at id 0) when it is missing and retry."""

@@ -9,7 +9,7 @@ is in WAL mode, so several processes may share it. Tables (``PRAGMA user_version
     results  (job_id, idx) primary key, value            INSERT OR IGNORE: recorded exactly once
 
 A claim leases an item (lease_owner, leased_at); a lease older than min_idle_ms is reclaimed by
-the next claim. Rows of expired jobs are deleted by submit().
+the next claim. Rows of expired jobs are deleted by submit(), a job's rows by delete().
 """
 
 from __future__ import annotations
@@ -228,6 +228,13 @@ class SqliteJobQueue:
             raise job_not_found(job_id)
         return _job_info(row)
 
+    async def delete(self, job_id: str) -> JobInfo:
+        """Cancel the job if it is open, then delete its row, items and results."""
+        row = await self._db.run(lambda conn: _delete(conn, job_id))
+        if row is None:
+            raise job_not_found(job_id)
+        return _job_info(row)
+
     async def claim(
         self, consumer: str, count: int, *, block_ms: int, min_idle_ms: int
     ) -> list[WorkItem]:
@@ -293,12 +300,27 @@ def _purge_expired(conn: sqlite3.Connection, now: float) -> None:
 
 def _cancel(conn: sqlite3.Connection, job_id: str) -> tuple[object, ...] | None:
     with _transaction(conn):
-        conn.execute(
-            "UPDATE jobs SET status = 'cancelled', finished_at = ? "
-            "WHERE id = ? AND status IN ('queued', 'running')",
-            (time.time(), job_id),
-        )
-        return _job_select(conn, job_id)
+        return _close(conn, job_id)
+
+
+def _close(conn: sqlite3.Connection, job_id: str) -> tuple[object, ...] | None:
+    """Mark an open job cancelled (inside the caller's transaction); its row, or None."""
+    conn.execute(
+        "UPDATE jobs SET status = 'cancelled', finished_at = ? "
+        "WHERE id = ? AND status IN ('queued', 'running')",
+        (time.time(), job_id),
+    )
+    return _job_select(conn, job_id)
+
+
+def _delete(conn: sqlite3.Connection, job_id: str) -> tuple[object, ...] | None:
+    """The job's last state (cancelled if it was open); its rows are gone when this returns."""
+    with _transaction(conn):
+        row = _close(conn, job_id)
+        if row is not None:
+            for table, column in (("items", "job_id"), ("results", "job_id"), ("jobs", "id")):
+                conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (job_id,))
+        return row
 
 
 def _claim(conn: sqlite3.Connection, consumer: str, count: int, min_idle_ms: int) -> list[WorkItem]:

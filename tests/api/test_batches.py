@@ -208,7 +208,7 @@ def test_cancel_a_raw_jsonl_batch(client: httpx.Client, server: tuple[str, dict[
         2,
     )
 
-    cancelled = client.delete(f"/v1/batches/{batch['id']}").json()
+    cancelled = client.post(f"/v1/batches/{batch['id']}/cancel").json()
     assert (cancelled["status"], cancelled["completed_at"]) == ("cancelled", None)
     assert cancelled["cancelled_at"] >= batch["created_at"]
     assert client.get(f"/v1/batches/{batch['id']}").json()["status"] == "cancelled"
@@ -224,6 +224,41 @@ def test_cancel_a_raw_jsonl_batch(client: httpx.Client, server: tuple[str, dict[
     assert finished.returncode == 0, finished.stderr
     assert depth(server[1]) == 0
     assert client.get(f"/v1/batches/{batch['id']}").json()["request_counts"]["completed"] == 0
+
+
+def gone(client: httpx.Client, batch_id: str) -> None:
+    """Every operation on ``batch_id`` is a 404."""
+    for method, path in [
+        ("GET", f"/v1/batches/{batch_id}"),
+        ("GET", f"/v1/batches/{batch_id}/results"),
+        ("GET", f"/v1/batches/{batch_id}/results?partial=true"),
+        ("POST", f"/v1/batches/{batch_id}/cancel"),
+        ("DELETE", f"/v1/batches/{batch_id}"),
+    ]:
+        assert error_of(client.request(method, path), 404)["code"] == "job_not_found"
+
+
+def test_delete_removes_a_batch_and_its_queued_questions(
+    client: httpx.Client, server: tuple[str, dict[str, str]]
+) -> None:
+    before = depth(server[1])
+    created = upload(client, jsonl(tiny_lines(3)), suite="tiny")
+    assert created.status_code == 200, created.text
+    batch_id = created.json()["id"]
+    assert depth(server[1]) == before + 3
+
+    deleted = client.delete(f"/v1/batches/{batch_id}")
+
+    assert deleted.status_code == 200, deleted.text
+    assert deleted.json() == {"id": batch_id, "object": "batch.deleted", "deleted": True}
+    assert depth(server[1]) == before
+    gone(client, batch_id)
+    sdk = openai.OpenAI(base_url=f"{server[0]}/v1", api_key="unused", max_retries=0)
+    with pytest.raises(openai.NotFoundError):
+        sdk.batches.retrieve(batch_id)
+    finished = run_worker(server[1])  # nothing of the batch is left to answer
+    assert finished.returncode == 0, finished.stderr
+    gone(client, batch_id)
 
 
 @pytest.mark.slow

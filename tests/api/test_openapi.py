@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,13 +21,12 @@ from tests.support import (
     capped_pool,
     drop_redis_prefix,
     redis_env,
+    schemathesis_command,
     serve_in_thread,
     start_server,
 )
 
-SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 KEY = "contract-key"
-CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
 def ready(base_url: str, timeout_s: float = 180) -> None:
@@ -60,30 +57,18 @@ def capped_server(
 def test_every_chat_answer_matches_the_document(capped_server: str) -> None:
     """Every check, with the key, on real generations (streamed and not, routed and direct)."""
     ready(capped_server)  # a 503 while the server warms up is documented, but still a 5xx
-    command = [
-        str(SCHEMATHESIS),
-        "--config-file",
-        str(CONFIG),
-        "run",
-        f"{capped_server}/openapi.json",
-        "--header",
-        f"Authorization: Bearer {KEY}",
-        "--checks",
-        "all",
-        "--exclude-checks",
-        "use_after_free",
+    command = schemathesis_command(
+        capped_server,
+        KEY,
         "--include-path",
         "/v1/chat/completions",
         "--phases",
         "examples,coverage,fuzzing",
-        "--max-examples",
-        "8",
-        "--workers",
-        "1",
         "--request-timeout",
         "300",
         "--generation-deterministic",
-    ]
+        max_examples=8,
+    )
     run = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
 
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
@@ -187,6 +172,17 @@ def test_the_document_accepts_what_the_server_accepts(
     assert validator(served_spec(keyed_server), schema).is_valid(body)
 
 
+def test_json_operations_declare_only_json_bodies(keyed_server: str) -> None:
+    """A multipart or form body to a JSON operation is refused (415), so the document
+    offers none."""
+    paths = served_spec(keyed_server)["paths"]
+    headers = {"Authorization": f"Bearer {KEY}"}
+    for path in ("/v1/chat/completions", "/v1/route", "/v1/feedback"):
+        assert list(paths[path]["post"]["requestBody"]["content"]) == ["application/json"]
+        form = httpx.post(f"{keyed_server}{path}", files={"x": b"y"}, headers=headers)
+        assert form.status_code in (400, 415), (path, form.status_code, form.text)
+
+
 def test_every_json_answer_has_a_schema(keyed_server: str) -> None:
     spec = served_spec(keyed_server)
     schemas = spec["components"]["schemas"]
@@ -201,6 +197,9 @@ def test_every_json_answer_has_a_schema(keyed_server: str) -> None:
     for content in answers:
         ref = content["application/json"]["schema"]["$ref"]
         assert schemas[ref.rsplit("/", 1)[1]]["properties"]
+    deleted = spec["paths"]["/v1/batches/{batch_id}"]["delete"]["responses"]["200"]["content"]
+    assert deleted["application/json"]["schema"]["$ref"].endswith("/BatchDeleted")
+    assert schemas["BatchDeleted"]["properties"]["deleted"]["const"] is True
     events = spec["paths"]["/v1/chat/completions"]["post"]["responses"]["200"]["content"]
     data = events["text/event-stream"]["itemSchema"]["properties"]["data"]["anyOf"][1]
     assert data["contentSchema"]["oneOf"][0]["$ref"].endswith("ChatCompletionChunk")
@@ -210,26 +209,14 @@ def test_every_json_answer_has_a_schema(keyed_server: str) -> None:
 def test_schemathesis_finds_nothing_with_every_check(keyed_server: str) -> None:
     """Every check, with the key, on every operation that generates nothing (the recorded pool
     answers only its own questions; the slow test above covers chat completions)."""
-    command = [
-        str(SCHEMATHESIS),
-        "--config-file",
-        str(CONFIG),
-        "run",
-        f"{keyed_server}/openapi.json",
-        "--header",
-        f"Authorization: Bearer {KEY}",
-        "--checks",
-        "all",
-        "--exclude-checks",
-        "use_after_free",
+    command = schemathesis_command(
+        keyed_server,
+        KEY,
         "--exclude-path",
         "/v1/chat/completions",
-        "--max-examples",
-        "10",
-        "--workers",
-        "1",
         "--generation-deterministic",
-    ]
+        max_examples=10,
+    )
     run = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
 
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]

@@ -5,16 +5,28 @@ through the same pipeline in this process."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import openai
+import pytest
 import pytest_asyncio
 
-from router_svc.assembly import build_pipeline
+from router_svc.api.app import create_app
+from router_svc.assembly import Runtime, build_pipeline
+from router_svc.batch.worker import WorkerOptions
+from router_svc.cli.worker import serve_worker
+from router_svc.config.loader import load_pool
+from router_svc.config.settings import Settings
 from router_svc.pipeline import QuestionResult
-from tests.support import ReplaySuite
+from tests.support import (
+    REDIS_URL,
+    ReplaySuite,
+    drop_redis_prefix,
+    redis_env,
+    serve_in_thread,
+)
 
 SUITE_MODEL = "router-svc:replay_small"
 
@@ -126,3 +138,86 @@ async def test_a_batch_is_queued_answered_by_the_worker_and_read_back(
         assert record["routing"]["chosen"] == list(expected.assignment.chosen)
         assert record["final"]["text"] == expected.aggregate.text
         assert record["correct"] == expected.correct
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def batch_server(
+    request: pytest.FixtureRequest, replay_suite: ReplaySuite
+) -> Iterator[tuple[str, Settings]]:
+    """The recorded pool's server on either store: its URL and settings (a worker's too)."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("replay_server"), replay_suite.settings
+        return
+    prefix = redis_env("replay-batches")["ROUTER_SVC_REDIS_PREFIX"]
+    update = {"redis_url": REDIS_URL, "redis_prefix": prefix}
+    settings = replay_suite.settings.model_copy(update=update)
+    try:
+        with serve_in_thread(create_app(settings)) as url:
+            yield url, settings
+    finally:
+        drop_redis_prefix(prefix)
+
+
+async def run_worker(settings: Settings, suite: str) -> None:
+    runtime = Runtime.create(settings, load_pool(settings.config_path), use_cache=True)
+    options = WorkerOptions(consumer="deleting", default_suite=suite, block_ms=0, once=True)
+    await serve_worker(runtime, options)
+
+
+async def test_a_finished_batch_is_deleted_with_its_results(
+    batch_server: tuple[str, Settings], replay_suite: ReplaySuite
+) -> None:
+    url, settings = batch_server
+    asked = replay_suite.questions()[16:18]
+    upload = "".join(json.dumps({"id": q.id, "question": q.question}) + "\n" for q in asked)
+    files = {"file": ("q.jsonl", upload.encode(), "application/jsonl")}
+    async with httpx.AsyncClient(base_url=url) as http:
+        batch_id = (await http.post("/v1/batches", files=files)).json()["id"]
+        await run_worker(settings, replay_suite.suite)
+        before = await http.get(f"/v1/batches/{batch_id}/results")
+        deleted = await http.delete(f"/v1/batches/{batch_id}")
+        after = [
+            await http.request(method, path)
+            for method, path in [
+                ("GET", f"/v1/batches/{batch_id}"),
+                ("GET", f"/v1/batches/{batch_id}/results"),
+                ("POST", f"/v1/batches/{batch_id}/cancel"),
+                ("DELETE", f"/v1/batches/{batch_id}"),
+            ]
+        ]
+
+    assert len(before.text.splitlines()) == 2
+    assert (deleted.status_code, deleted.json()) == (
+        200,
+        {"id": batch_id, "object": "batch.deleted", "deleted": True},
+    )
+    assert [(r.status_code, r.json()["error"]["code"]) for r in after] == [
+        (404, "job_not_found")
+    ] * 4
+
+
+async def queue_depth(settings: Settings) -> int:
+    runtime = Runtime.create(settings, load_pool(settings.config_path))
+    try:
+        return await runtime.store.jobs.depth()
+    finally:
+        await runtime.close()
+
+
+async def test_a_queued_batch_is_deleted_with_its_questions(
+    batch_server: tuple[str, Settings], replay_suite: ReplaySuite
+) -> None:
+    url, settings = batch_server
+    asked = replay_suite.questions()[18:21]
+    upload = "".join(json.dumps({"id": q.id, "question": q.question}) + "\n" for q in asked)
+    before = await queue_depth(settings)
+    async with httpx.AsyncClient(base_url=url) as http:
+        headers = {"content-type": "application/jsonl"}
+        batch_id = (await http.post("/v1/batches", content=upload, headers=headers)).json()["id"]
+        queued = await queue_depth(settings)
+        deleted = await http.delete(f"/v1/batches/{batch_id}")
+        status = (await http.get(f"/v1/batches/{batch_id}")).status_code
+
+    assert deleted.json() == {"id": batch_id, "object": "batch.deleted", "deleted": True}
+    assert (queued, await queue_depth(settings)) == (before + 3, before)
+    assert status == 404

@@ -249,7 +249,8 @@ def test_the_sync_client_works_from_threads_and_closes_its_loop(sdk_server: Serv
 
 
 def test_client_methods_are_the_async_ones_run_synchronously() -> None:
-    for name in ("chat", "route", "models", "submit_batch", "batch", "wait", "batch_results"):
+    names = ("chat", "route", "models", "submit_batch", "batch", "wait", "batch_results")
+    for name in (*names, "cancel_batch", "delete_batch"):
         method = getattr(router_svc.Client, name)
         assert method.__doc__ == getattr(router_svc.AsyncClient, name).__doc__
     assert router_svc.Client.chat_stream.__doc__ == router_svc.AsyncClient.chat_stream.__doc__

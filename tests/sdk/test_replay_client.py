@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from router_svc.assembly import build_pipeline
 from router_svc.config.routers import DEFAULT_ROUTER
+from router_svc.errors import JobNotFoundError
 from router_svc.pipeline import QuestionResult
 from router_svc.sdk import AsyncClient, Client
 from router_svc.types import Question
@@ -64,6 +67,30 @@ async def test_a_batch_round_trip(replay_server: str, replay_suite: ReplaySuite)
         assert result.routing.chosen == list(want.assignment.chosen)
         assert result.correct == want.correct
         assert {"tag", "route", "experts", "aggregate"} <= result.timings.batch.keys()
+
+
+async def test_delete_batch_removes_a_batch(replay_server: str, replay_suite: ReplaySuite) -> None:
+    asked = replay_suite.questions()[35:37]
+    async with AsyncClient(replay_server) as client:
+        queued = await client.submit_batch(asked, suite=replay_suite.suite)
+        assert await client.delete_batch(queued.id) is None
+        for call in (client.batch, client.batch_results, client.cancel_batch, client.delete_batch):
+            with pytest.raises(JobNotFoundError, match=queued.id):
+                await call(queued.id)
+
+
+def test_the_sync_client_cancels_and_deletes(replay_server: str, replay_suite: ReplaySuite) -> None:
+    asked = replay_suite.questions()[37:38]
+    with Client(replay_server) as client:
+        batch = client.submit_batch(asked, suite=replay_suite.suite)
+        cancelled = client.cancel_batch(batch.id)
+        assert client.batch(batch.id) == cancelled
+        client.delete_batch(batch.id)
+        with pytest.raises(JobNotFoundError):
+            client.batch(batch.id)
+        with pytest.raises(JobNotFoundError):
+            client.delete_batch(batch.id)
+    assert (cancelled.status, cancelled.finished) == ("cancelled", True)
 
 
 def test_the_sync_client_answers_too(replay_server: str, replay_suite: ReplaySuite) -> None:

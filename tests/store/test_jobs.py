@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -125,6 +127,77 @@ async def test_cancel_leaves_a_finished_job_done(store: Store) -> None:
     assert finished.status == "done"
 
 
+async def leftovers(
+    store: Store, job_id: str, raw_redis: Redis, prefix: str, db: Path
+) -> list[str]:
+    """What the backend still holds of ``job_id``: Redis keys and stream entries, or SQLite
+    rows, read around the store."""
+    if isinstance(store.jobs, RedisJobQueue):
+        keys = [key async for key in raw_redis.scan_iter(match=f"{prefix}:job:{job_id}*")]
+        rows = await raw_redis.xrange(f"{prefix}:jobs:stream")
+        return keys + [entry_id for entry_id, fields in rows if fields["job"] == job_id]
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        tables = (("jobs", "id"), ("items", "job_id"), ("results", "job_id"))
+        return [
+            f"{table} row"
+            for table, column in tables
+            for _ in conn.execute(f"SELECT 1 FROM {table} WHERE {column} = ?", (job_id,))
+        ]
+
+
+async def test_delete_cancels_then_removes_the_job_its_items_and_results(
+    store: Store, raw_redis: Redis, prefix: str, tmp_path: Path
+) -> None:
+    await store.jobs.submit("doomed", ["a", "b", "c", "d"], {"suite": "math"})
+    await store.jobs.submit("kept", ["x"], {})
+    answered, _in_flight = await claim(store, "w1", count=2)  # the second stays claimed
+    assert await store.jobs.complete(answered, "out-0", failed=False)
+    assert await leftovers(store, "doomed", raw_redis, prefix, tmp_path / "store.db")
+
+    job = await store.jobs.delete("doomed")
+
+    assert (job.id, job.status, job.total, job.done, job.meta) == (
+        "doomed",
+        "cancelled",
+        4,
+        1,
+        {"suite": "math"},
+    )
+    assert job.finished_at is not None
+    assert await leftovers(store, "doomed", raw_redis, prefix, tmp_path / "store.db") == []
+    for call in (store.jobs.info, store.jobs.results, store.jobs.cancel, store.jobs.delete):
+        with pytest.raises(JobNotFoundError, match="no job 'doomed'"):
+            await call("doomed")
+    assert await store.jobs.depth() == 1  # the other job's entry
+    assert [(i.job_id, i.index) for i in await claim(store, "w2")] == [("kept", 0)]
+
+
+async def test_an_item_of_a_deleted_job_finished_later_is_dropped(
+    store: Store, raw_redis: Redis, prefix: str, tmp_path: Path
+) -> None:
+    await store.jobs.submit("doomed", ["a", "b"], {})
+    items = await claim(store, "w1")
+    await store.jobs.delete("doomed")
+
+    assert await store.jobs.complete(items[0], "late", failed=False) is False
+    assert await store.jobs.complete(items[1], "late", failed=True) is False
+    with pytest.raises(JobNotFoundError):
+        await store.jobs.info("doomed")
+    assert await leftovers(store, "doomed", raw_redis, prefix, tmp_path / "store.db") == []
+    assert await store.jobs.depth() == 0
+    assert await claim(store, "w2", idle_ms=0) == []
+
+
+async def test_delete_keeps_a_finished_jobs_last_state(store: Store) -> None:
+    await store.jobs.submit("job-1", ["a", "b"], {})
+    await run_all(store, await claim(store, "w1"))
+    finished = await store.jobs.info("job-1")
+    assert await store.jobs.delete("job-1") == finished
+    assert finished.status == "done"
+    with pytest.raises(JobNotFoundError):
+        await store.jobs.results("job-1")
+
+
 async def test_a_job_without_payloads_is_done_at_once(store: Store) -> None:
     job = await store.jobs.submit("empty", [], {"k": "v"})
     assert (job.status, job.total, job.finished_at) == ("done", 0, job.created_at)
@@ -140,6 +213,8 @@ async def test_an_unknown_job_raises_job_not_found(store: Store, job_id: str) ->
         await store.jobs.cancel(job_id)
     with pytest.raises(JobNotFoundError):
         await store.jobs.results(job_id)
+    with pytest.raises(JobNotFoundError):
+        await store.jobs.delete(job_id)
 
 
 async def test_submitting_an_existing_job_id_fails(store: Store) -> None:

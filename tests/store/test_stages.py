@@ -91,3 +91,53 @@ async def test_the_heartbeat_keeps_a_claim_and_a_silent_one_is_reclaimed(
     )
     assert (taken.entry_id, taken.deliveries) == (task.entry_id, 2)  # the heartbeat is no delivery
     assert await stages.backlog(["a", "b"]) == {"a": 1, "b": 0}
+
+
+async def test_deleting_a_job_removes_its_stage_state_and_late_answers_are_dropped(
+    redis_store: Store, raw_redis: Redis, prefix: str
+) -> None:
+    """q0 has both answers in and its aggregation claimed; q1's task for "a" is claimed, its
+    task for "b" still queued. Deleting the job leaves nothing of it, and the answer and the
+    aggregation that finish afterwards write nothing back."""
+    stages = stages_of(redis_store.jobs)
+    assert stages is not None
+    question = '{"question": {"id": "q", "question": "2+2?"}}'
+    await redis_store.jobs.submit("job-1", [question, question], {})
+    await redis_store.jobs.submit("job-2", [question], {})
+    for item in await redis_store.jobs.claim("router", 10, block_ms=0, min_idle_ms=IDLE_MS):
+        assert await stages.fan_out(item, "{}", "{}", ["a", "b"])
+    a0, a1, a2 = await stages.claim("w1", ["a"], 10, min_idle_ms=IDLE_MS)
+    (b0,) = await stages.claim("w2", ["b"], 1, min_idle_ms=IDLE_MS)
+    assert [(t.job_id, t.index) for t in (a0, a1, a2, b0)] == [
+        ("job-1", 0),
+        ("job-1", 1),
+        ("job-2", 0),
+        ("job-1", 0),
+    ]
+    assert await stages.answer(a0, "a", '{"expert": "a"}', failed=False)
+    assert await stages.answer(b0, "b", '{"expert": "b"}', failed=False)
+    (ready,) = await stages.claim("w3", ["aggregate"], 10, min_idle_ms=IDLE_MS)
+
+    deleted = await redis_store.jobs.delete("job-1")
+
+    assert (deleted.status, deleted.total) == ("cancelled", 2)
+    assert [key async for key in raw_redis.scan_iter(match=f"{prefix}:job:job-1*")] == []
+    assert await stages.backlog(["a", "b"]) == {"a": 1, "b": 1}  # job-2's tasks only
+    assert await raw_redis.xlen(stages.aggregate_stream) == 0
+    assert await raw_redis.xpending(stages.stream("a"), "experts") == {
+        "pending": 1,
+        "min": a2.entry_id,
+        "max": a2.entry_id,
+        "consumers": [{"name": "w1", "pending": 1}],
+    }
+    assert not await stages.answer(a1, "a", '{"expert": "a"}', failed=False)
+    assert not await stages.finish(ready, json.dumps({"id": "q"}), failed=False)
+    assert await stages.question("job-1", 1) is None
+    assert await stages.stage_counts("job-1") == {}
+    assert [key async for key in raw_redis.scan_iter(match=f"{prefix}:job:job-1*")] == []
+    assert (await redis_store.jobs.info("job-2")).status == "running"
+    again = await stages.claim("w4", ["a", "b", "aggregate"], 10, min_idle_ms=0)
+    assert sorted((e.stream, e.job_id, e.deliveries) for e in again) == [
+        ("a", "job-2", 2),  # w1's claim, taken over: none of job-1's
+        ("b", "job-2", 1),
+    ]

@@ -6,7 +6,9 @@
     GET    /v1/batches/{id}          the batch object: status and request counts
     GET    /v1/batches/{id}/results  one JSON line per answered question, in input order;
                                      409 while the batch runs, unless ``?partial=true``
-    DELETE /v1/batches/{id}          cancel (also ``POST /v1/batches/{id}/cancel``, as OpenAI)
+    POST   /v1/batches/{id}/cancel   cancel: workers skip the unanswered questions (OpenAI's)
+    DELETE /v1/batches/{id}          delete the batch and its results (cancelled first if it
+                                     runs); afterwards every operation on it is a 404
 
 Every line of the upload is validated before anything is queued; the first bad line is a 400
 naming the line and the field. Each question becomes one queue entry (``BatchPayload``);
@@ -111,16 +113,26 @@ async def get_results(
 
 @router.delete("/v1/batches/{batch_id}")
 async def delete_batch(batch_id: str, services: ServicesDep) -> JSONResponse:
-    """Cancel: workers skip the batch's unanswered questions; finished batches are unchanged."""
-    job = await services.store.jobs.cancel(batch_id)
-    logger.info("request %s: batch %s is %s", current_request_id(), batch_id, job.status)
-    return JSONResponse(batch_object(job))
+    """Delete the batch, its queued questions and its results; a running batch is cancelled
+    first, and an answer a worker finishes later is dropped."""
+    job = await services.store.jobs.delete(batch_id)
+    logger.info(
+        "request %s: batch %s deleted (was %s, %d of %d answered)",
+        current_request_id(),
+        batch_id,
+        job.status,
+        job.done + job.failed,
+        job.total,
+    )
+    return JSONResponse({"id": job.id, "object": "batch.deleted", "deleted": True})
 
 
 @router.post("/v1/batches/{batch_id}/cancel")
 async def cancel_batch(batch_id: str, services: ServicesDep) -> JSONResponse:
-    """OpenAI's spelling of ``DELETE /v1/batches/{id}``."""
-    return await delete_batch(batch_id, services)
+    """Cancel: workers skip the batch's unanswered questions; finished batches are unchanged."""
+    job = await services.store.jobs.cancel(batch_id)
+    logger.info("request %s: batch %s is %s", current_request_id(), batch_id, job.status)
+    return JSONResponse(batch_object(job))
 
 
 def batch_object(job: JobInfo) -> dict[str, Any]:
