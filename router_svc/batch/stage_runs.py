@@ -1,9 +1,12 @@
 """The three stages of the cluster mode, each one round over claimed entries.
 
 ``route_items``: questions from the job queue are routed (tag -> skills -> recruit) and fanned
-out, one task per (question, expert). ``answer_entries``: one expert's claimed tasks run as one
-executor batch (the model loads once and stays resident), each answer is kept once.
-``aggregate_entries``: questions with every answer in are settled and recorded exactly once.
+out, one task per generation (the pipeline's ``expert_tasks``: one per chosen expert, or one
+per draw of a method that samples, so an expert drawn three times answers three times).
+``answer_entries``: one expert's claimed tasks run as one executor batch (the model loads once
+and stays resident), each with the pipeline's request (a draw's temperature and seed), each
+answer kept once. ``aggregate_entries``: questions with every answer in are settled (the
+pipeline decides whether the aggregator runs) and recorded exactly once.
 """
 
 from __future__ import annotations
@@ -11,12 +14,20 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from pydantic import ValidationError
 
 from router_svc.batch.payload import BatchOptions, BatchPayload
-from router_svc.batch.stages import AnswerRecord, assignment_of, routing_json, task_results
+from router_svc.batch.stages import (
+    AnswerRecord,
+    assignment_of,
+    generation_task,
+    generations,
+    routing_json,
+    task_results,
+)
 from router_svc.batch.worker import error_record
 from router_svc.errors import FailureKind, RouterSvcError, StoreError
 from router_svc.execution.plan import Task
@@ -24,7 +35,6 @@ from router_svc.execution.runner import Executor, TaskResult
 from router_svc.pipeline import Pipeline, QuestionResult
 from router_svc.store import JobQueue, WorkItem
 from router_svc.store.redis_stages import QuestionState, RedisStages, StageEntry
-from router_svc.types import GenerationRequest
 
 logger = logging.getLogger(__name__)
 
@@ -93,9 +103,10 @@ async def _route_group(
             await jobs.complete(item, json.dumps(record), failed=True)
         return 0
     fanned = 0
-    for (item, payload), assignment in zip(group, assignments, strict=True):
+    for (item, payload), question, assignment in zip(group, questions, assignments, strict=True):
         routed = routing_json(assignment)
-        fanned += await stages.fan_out(item, payload.to_json(), routed, assignment.chosen)
+        asked = generations(question, assignment)
+        fanned += await stages.fan_out(item, payload.to_json(), routed, asked)
     return fanned
 
 
@@ -111,13 +122,11 @@ async def answer_entries(
     tasks: list[tuple[StageEntry, Task]] = []
     for entry in entries:
         state = await stages.question(entry.job_id, entry.index)
-        if state is None or entry.deliveries > max_deliveries:
-            why = "the question expired" if state is None else _gave_up(entry.deliveries)
-            await stages.answer(entry, expert, _failed(expert, why, worker), failed=True)
+        task = _entry_task(entry, state, expert, max_deliveries)
+        if isinstance(task, str):
+            await stages.answer(entry, expert, _failed(expert, task, worker), failed=True)
             continue
-        payload = BatchPayload.model_validate_json(state.payload)
-        request = GenerationRequest.user(payload.question.question)
-        tasks.append((entry, Task(f"{entry.job_id}/{entry.index}", expert, request)))
+        tasks.append((entry, task))
     if not tasks:
         return 0, 0
     results = await executor.run([task for _, task in tasks])
@@ -129,6 +138,23 @@ async def answer_entries(
         else:
             dropped += 1
     return kept, dropped
+
+
+def _entry_task(
+    entry: StageEntry, state: QuestionState | None, expert: str, max_deliveries: int
+) -> Task | str:
+    """The task of a claimed generation, as the single-process path builds it (the pipeline's
+    ``expert_tasks``), or why it has none."""
+    if state is None:
+        return "the question expired"
+    if entry.deliveries > max_deliveries:
+        return _gave_up(entry.deliveries)
+    question = BatchPayload.model_validate_json(state.payload).question.to_question()
+    try:
+        task = generation_task(question, assignment_of(state.routing), expert, entry.sample)
+    except ValueError as exc:
+        return str(exc)
+    return replace(task, key=f"{entry.job_id}/{entry.index}#{entry.sample}")  # ids: per job
 
 
 async def aggregate_entries(
@@ -177,10 +203,10 @@ async def _aggregate_batch(
         pipeline = pipelines(suite)
         flat: list[TaskResult] = []
         for q, a, (_, state, _) in zip(questions, assignments, batch, strict=True):
-            flat += task_results(q, a.chosen, state.answers)
+            flat += task_results(q, a, state.answers)
         answers = pipeline.expert_answers(questions, flat)
         timings: dict[str, float] = {}
-        aggregates = await pipeline.aggregate(questions, answers, timings)
+        aggregates = await pipeline.aggregate(questions, answers, timings, assignments=assignments)
     except StoreError:
         raise
     except Exception as exc:  # one bad batch fails its questions, not the worker

@@ -1,23 +1,28 @@
 """What the cluster mode's stages hand each other, and how it becomes a result again.
 
-Routing stores the question's ``BatchPayload`` and its ``Assignment`` (as ``to_json``); each
-expert stores an ``AnswerRecord``; aggregation rebuilds the ``Assignment`` and the expert
-``TaskResult``s and finishes the question with the same pipeline calls as the single-process
-path (``expert_answers``, ``aggregate``), so a cluster result equals a single-process one.
+Routing stores the question's ``BatchPayload`` and its whole ``Assignment`` (``routing_json``:
+its record plus the draws and how they are sampled) and fans out one task per generation of
+the pipeline's ``expert_tasks`` (a method that draws an expert three times asks for three
+samples of it); each generation stores an ``AnswerRecord``; aggregation rebuilds the
+``Assignment`` and the ``TaskResult`` of each of those tasks and finishes the question with the
+same pipeline calls as the single-process path (``expert_answers``, ``aggregate``, which
+decides whether the aggregator runs), so a cluster result equals a single-process one.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict
 
 from router_svc.errors import FailureKind
+from router_svc.execution.plan import Task, TaskKey
 from router_svc.execution.runner import TaskResult
-from router_svc.pipeline import expert_task
+from router_svc.pipeline import expert_tasks
 from router_svc.routing.recruiter import Assignment, ExpertScore
+from router_svc.store.redis_stages import Generation, answer_slot
 from router_svc.tagging.inventory import SkillMatch
 from router_svc.types import Completion, Question
 
@@ -57,9 +62,8 @@ class AnswerRecord(BaseModel):
             worker=worker,
         )
 
-    def task_result(self, question: Question) -> TaskResult:
-        """The answer as the executor would have returned it."""
-        task = expert_task(question, self.expert)
+    def task_result(self, task: Task) -> TaskResult:
+        """The answer as the executor would have returned it for ``task``."""
         if self.text is None:
             return TaskResult(task, None, self.error or "no answer", self.failure)
         completion = Completion(
@@ -74,16 +78,25 @@ class AnswerRecord(BaseModel):
 
 
 def routing_json(assignment: Assignment) -> str:
-    """The assignment's JSON record, with what the tagger spent (its tokens count too)."""
+    """The whole assignment as JSON: its record, what the tagger spent (its tokens count too),
+    and how its generations are drawn and sampled (so every stage rebuilds the same tasks)."""
     tagging = assignment.tagging
     spent = dataclasses.asdict(tagging) if tagging is not None else None
-    return json.dumps({**assignment.to_json(), "tagging": spent})
+    sampling = {
+        "draws": list(assignment.draws),
+        "temperature": assignment.temperature,
+        "always_aggregate": assignment.always_aggregate,
+        "seed": assignment.seed,
+    }
+    return json.dumps({**assignment.to_json(), "tagging": spent, **sampling})
 
 
 def assignment_of(text: str) -> Assignment:
-    """The ``Assignment`` that ``routing_json`` wrote."""
+    """The ``Assignment`` that ``routing_json`` wrote (one written before the sampling fields
+    were kept reads as a method that does not sample)."""
     data = json.loads(text)
     spent = data.get("tagging")
+    sampled = "seed" in data
     return Assignment(
         question_id=str(data["question_id"]),
         tags=list(data["tags"]),
@@ -91,21 +104,50 @@ def assignment_of(text: str) -> Assignment:
         scores=[ExpertScore(**s) for s in data["scores"]],
         chosen=list(data["chosen"]),
         fallback=bool(data["fallback"]),
+        router=str(data.get("router", "")),
         tagging=Completion(**spent) if spent else None,
+        draws=tuple(data["draws"]) if sampled else (),
+        temperature=data.get("temperature"),
+        always_aggregate=bool(data.get("always_aggregate", False)),
+        seed=int(data.get("seed", 0)),
     )
 
 
+def generations(question: Question, assignment: Assignment) -> list[Generation]:
+    """The (expert, sample) of each of the question's tasks, as routing fans them out."""
+    return [_generation(task) for task in expert_tasks(question, assignment)]
+
+
+def generation_task(question: Question, assignment: Assignment, expert: str, sample: int) -> Task:
+    """The task that answers one generation of the question (a ValueError if the routing
+    asked for no such generation)."""
+    for task in expert_tasks(question, assignment):
+        if _generation(task) == (expert, sample):
+            return task
+    raise ValueError(f"question {question.id!r} was not routed to sample {sample} of {expert}")
+
+
 def task_results(
-    question: Question, chosen: Sequence[str], answers: Mapping[str, str]
+    question: Question, assignment: Assignment, answers: Mapping[str, str]
 ) -> list[TaskResult]:
-    """The chosen experts' results in routing order; a missing answer is a failed task."""
+    """The result of each of the question's tasks, in routing order, from the answers kept
+    per ``answer_slot``; a missing answer is a failed task."""
     results = []
-    for expert in chosen:
-        raw = answers.get(expert)
+    for task in expert_tasks(question, assignment):
+        raw = answers.get(answer_slot(*_generation(task)))
         record = (
             AnswerRecord.model_validate_json(raw)
             if raw
-            else AnswerRecord(expert=expert, error="the answer was lost", failure=FailureKind.LOST)
+            else AnswerRecord(
+                expert=task.expert, error="the answer was lost", failure=FailureKind.LOST
+            )
         )
-        results.append(record.task_result(question))
+        results.append(record.task_result(task))
     return results
+
+
+def _generation(task: Task) -> Generation:
+    key = task.key
+    if not isinstance(key, TaskKey):
+        raise ValueError(f"task {key!r} serves no question")
+    return key.expert, key.sample

@@ -3,12 +3,14 @@
 Key layout, next to the job queue's (``{prefix}`` as in ``store.redis``; every key has the
 job TTL):
 
-    {prefix}:expert:{name}           stream   group "experts"; one entry per (question, expert):
-                                              job, index, expert
+    {prefix}:expert:{name}           stream   group "experts"; one entry per generation of a
+                                              question: job, index, expert, sample (which
+                                              draw of the expert; absent: 0)
     {prefix}:stage:aggregate         stream   group "aggregators"; one entry per question
                                               whose every answer (or failure) is in
-    {prefix}:job:{id}:q:{index}      hash     want (experts asked), got, payload, routing,
-                                              a:{expert} (that expert's answer record)
+    {prefix}:job:{id}:q:{index}      hash     want (generations asked), got, payload, routing,
+                                              a:{slot} (one generation's answer record; the
+                                              slot is the expert, then #{sample} past 0)
     {prefix}:job:{id}:stages         hash     routed, queued:{expert}, answered:{expert},
                                               failed:{expert}, duplicate:{expert} (answers
                                               generated again and dropped), aggregated
@@ -40,18 +42,21 @@ from router_svc.store.redis_keys import AGGREGATE_GROUP, EXPERT_GROUP, GROUP, Re
 
 T = TypeVar("T")
 
-# KEYS jobs stream, job hash, question hash, stages hash, expert streams...
-# ARGV group, entry id, job, index, payload, routing, ttl, experts...
+# KEYS jobs stream, job hash, question hash, stages hash, one expert stream per generation...
+# ARGV group, entry id, job, index, payload, routing, ttl, (expert, sample) per generation...
 _FAN_OUT = """
 local status = redis.call('HGET', KEYS[2], 'status')
 local routed = 0
+local generations = (#ARGV - 7) / 2
 if (status == 'queued' or status == 'running') and
-   redis.call('HSETNX', KEYS[3], 'want', #ARGV - 7) == 1 then
+   redis.call('HSETNX', KEYS[3], 'want', generations) == 1 then
   redis.call('HSET', KEYS[3], 'got', 0, 'payload', ARGV[5], 'routing', ARGV[6])
-  for i = 8, #ARGV do
-    redis.call('XADD', KEYS[i - 3], '*', 'job', ARGV[3], 'index', ARGV[4], 'expert', ARGV[i])
-    redis.call('EXPIRE', KEYS[i - 3], ARGV[7])
-    redis.call('HINCRBY', KEYS[4], 'queued:' .. ARGV[i], 1)
+  for t = 1, generations do
+    local expert, sample = ARGV[6 + 2 * t], ARGV[7 + 2 * t]
+    redis.call('XADD', KEYS[4 + t], '*', 'job', ARGV[3], 'index', ARGV[4], 'expert', expert,
+               'sample', sample)
+    redis.call('EXPIRE', KEYS[4 + t], ARGV[7])
+    redis.call('HINCRBY', KEYS[4], 'queued:' .. expert, 1)
   end
   redis.call('HINCRBY', KEYS[4], 'routed', 1)
   redis.call('EXPIRE', KEYS[3], ARGV[7])
@@ -64,12 +69,12 @@ return routed
 """
 
 # KEYS expert stream, job hash, question hash, stages hash, aggregate stream
-# ARGV group, entry id, expert, answer, counter, job, index, ttl
+# ARGV group, entry id, expert, answer, counter, job, index, ttl, slot
 _ANSWER = """
 local status = redis.call('HGET', KEYS[2], 'status')
 local recorded = 0
 if (status == 'queued' or status == 'running') and redis.call('EXISTS', KEYS[3]) == 1 then
-  recorded = redis.call('HSETNX', KEYS[3], 'a:' .. ARGV[3], ARGV[4])
+  recorded = redis.call('HSETNX', KEYS[3], 'a:' .. ARGV[9], ARGV[4])
 end
 if recorded == 1 then
   redis.call('HINCRBY', KEYS[4], ARGV[5] .. ':' .. ARGV[3], 1)
@@ -87,6 +92,16 @@ return recorded
 """
 
 
+Generation = tuple[str, int]
+"""One generation of a question: the expert and which sample of it (0 for its first draw)."""
+
+
+def answer_slot(expert: str, sample: int) -> str:
+    """Where one generation's answer is kept in its question's hash (and ``QuestionState``):
+    the expert's name for its first sample (as before samples existed), ``name#n`` after."""
+    return expert if sample == 0 else f"{expert}#{sample}"
+
+
 @dataclass(frozen=True)
 class StageEntry:
     """One claimed stage entry: ``stream`` is the expert's name, or "aggregate"."""
@@ -96,11 +111,14 @@ class StageEntry:
     job_id: str
     index: int
     deliveries: int
+    sample: int = 0
+    """Which sample of the expert the entry asks for (an expert entry; 0 for aggregation)."""
 
 
 @dataclass(frozen=True)
 class QuestionState:
-    """What a question carries between stages: its payload, routing and answers so far."""
+    """What a question carries between stages: its payload, routing and answers so far
+    (``answer_slot`` -> the generation's answer record)."""
 
     payload: str
     routing: str
@@ -148,26 +166,27 @@ class RedisStages:
         return self._keys.question(job_id, index)
 
     async def fan_out(
-        self, item: WorkItem, payload: str, routing: str, experts: Sequence[str]
+        self, item: WorkItem, payload: str, routing: str, generations: Sequence[Generation]
     ) -> bool:
-        """One task per expert onto its stream, and ack the job entry; False if the question
-        was routed before (a redelivery) or its job is closed."""
+        """One task per generation onto its expert's stream, and ack the job entry; False if
+        the question was routed before (a redelivery) or its job is closed."""
         job = self._job(item.job_id)
         keys = [self._keys.jobs_stream, job, self._question(item.job_id, item.index)]
-        keys += [self._keys.stages(item.job_id), *(self.stream(e) for e in experts)]
+        keys += [self._keys.stages(item.job_id), *(self.stream(e) for e, _ in generations)]
         args: list[str | int] = [GROUP, item.entry_id, item.job_id, item.index, payload, routing]
-        args += [self._ttl, *experts]
+        args += [self._ttl, *(part for generation in generations for part in generation)]
         with self._conn.translate():
             return bool(await self._fan_out(keys=keys, args=args))
 
     async def answer(self, entry: StageEntry, expert: str, record: str, *, failed: bool) -> bool:
-        """Keep one expert's answer once; the last answer of a question queues aggregation."""
+        """Keep one generation's answer once (its slot: the expert and the entry's sample);
+        the last answer of a question queues aggregation."""
         job = self._job(entry.job_id)
         keys = [self.stream(expert), job, self._question(entry.job_id, entry.index)]
         keys += [self._keys.stages(entry.job_id), self.aggregate_stream]
         counter = "failed" if failed else "answered"
         args: list[str | int] = [EXPERT_GROUP, entry.entry_id, expert, record, counter]
-        args += [entry.job_id, entry.index, self._ttl]
+        args += [entry.job_id, entry.index, self._ttl, answer_slot(expert, entry.sample)]
         with self._conn.translate():
             return bool(await self._answer(keys=keys, args=args))
 
@@ -206,16 +225,16 @@ class RedisStages:
 
     async def _claim_one(
         self, name: str, consumer: str, count: int, min_idle_ms: int
-    ) -> list[tuple[str, str, int, int]]:
+    ) -> list[_Row]:
         key, group = self._key_group(name)
 
-        async def reclaim() -> list[tuple[str, str, int, int]]:
+        async def reclaim() -> list[_Row]:
             return await self._reclaim(key, group, consumer, count, min_idle_ms)
 
         got = await self._with_group(key, group, reclaim)
         wanted = count - len(got)
 
-        async def read() -> list[tuple[str, str, int, int]]:
+        async def read() -> list[_Row]:
             return await self._read(key, group, consumer, wanted)
 
         if wanted > 0:
@@ -304,7 +323,7 @@ class RedisStages:
 
     async def _reclaim(
         self, key: str, group: str, consumer: str, count: int, min_idle_ms: int
-    ) -> list[tuple[str, str, int, int]]:
+    ) -> list[_Row]:
         client = self._conn.client
         reply = await client.xautoclaim(key, group, consumer, min_idle_ms, "0-0", count=count)
         rows = [(eid, fields) for eid, fields in reply[1] if fields]
@@ -312,15 +331,23 @@ class RedisStages:
         for eid, fields in rows:
             pending = await client.xpending_range(key, group, eid, eid, 1, consumer)
             times = int(pending[0]["times_delivered"]) if pending else 1
-            out.append((eid, fields["job"], int(fields["index"]), times))
+            out.append(_row(eid, fields, times))
         return out
 
-    async def _read(
-        self, key: str, group: str, consumer: str, count: int
-    ) -> list[tuple[str, str, int, int]]:
+    async def _read(self, key: str, group: str, consumer: str, count: int) -> list[_Row]:
         reply = await self._conn.client.xreadgroup(group, consumer, {key: ">"}, count=count)
         streams = cast("list[tuple[str, list[tuple[str, dict[str, str]]]]]", reply)
-        return [(e, f["job"], int(f["index"]), 1) for _n, rows in streams for e, f in rows]
+        return [_row(e, f, 1) for _n, rows in streams for e, f in rows]
+
+
+_Row = tuple[str, str, int, int, int]
+"""A claimed entry as ``StageEntry`` takes it after the stream: id, job, index, deliveries,
+sample."""
+
+
+def _row(entry_id: str, fields: Mapping[str, str], deliveries: int) -> _Row:
+    sample = int(fields.get("sample") or 0)  # entries queued before samples had none
+    return (entry_id, fields["job"], int(fields["index"]), deliveries, sample)
 
 
 def _text(value: bytes | str) -> str:

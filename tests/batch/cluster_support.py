@@ -12,7 +12,7 @@ from pathlib import Path
 
 from router_svc.assembly import Runtime, build_pipeline
 from router_svc.batch.expert_worker import ClusterOptions, ExpertWorker
-from router_svc.batch.payload import BatchPayload, BatchQuestion
+from router_svc.batch.payload import BatchOptions, BatchPayload, BatchQuestion
 from router_svc.config.loader import load_pool
 from router_svc.config.settings import Settings
 from router_svc.replay.data import load_replay
@@ -49,11 +49,13 @@ def pool_yaml(path: Path, experts: list[str], delay: float) -> Path:
     return path
 
 
-def payloads(count: int) -> list[str]:
+def payloads(count: int, knobs: BatchOptions | None = None) -> list[str]:
+    """The first ``count`` test questions of the replay file, routed with ``knobs``."""
     data = load_replay(SMALL)
     rows = data.rows("test").tolist()[:count]
     questions = [BatchQuestion.model_validate(vars(data.questions[r])) for r in rows]
-    return [BatchPayload(suite=SUITE, question=q).to_json() for q in questions]
+    options = knobs or BatchOptions()
+    return [BatchPayload(suite=SUITE, question=q, options=options).to_json() for q in questions]
 
 
 def make_worker(

@@ -17,13 +17,14 @@ import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from router_svc.assembly import build_pipeline
-from router_svc.batch.payload import BatchPayload
+from router_svc.batch.payload import BatchOptions, BatchPayload
 from router_svc.batch.placement import choose_experts, unhosted
 from router_svc.batch.status import stage_status
 from router_svc.store.redis_stages import RedisStages, stages_of
@@ -74,6 +75,48 @@ async def test_two_expert_affine_workers_load_each_expert_once(cluster: Cluster)
     answered = sum(v for k, v in counts.items() if k.startswith("answered:"))
     assert answered == sum(v for k, v in counts.items() if k.startswith("queued:")) == 60
     assert not [k for k in counts if k.startswith("duplicate:")]
+
+
+PAPER = BatchOptions(router="symbolic-moe", k=3, seed=3)
+"""The paper's method: three draws with replacement per question, always aggregated."""
+
+
+async def test_the_paper_s_draws_run_as_samples_in_the_cluster_as_in_one_process(
+    cluster: Cluster,
+) -> None:
+    """Each draw is its own sample (a draw of one expert three times makes three), every
+    question is aggregated once, and each record equals the single-process one."""
+    runtime = cluster.runtime()
+    sent = payloads(16, PAPER)
+    try:
+        jobs = runtime.store.jobs
+        await jobs.submit("paper-1", sent, {"suite": SUITE})
+        await make_worker(runtime, "w-paper", tuple(cluster.experts)).run()
+        info = await jobs.info("paper-1")
+        results = [json.loads(v) for _, v in await jobs.results("paper-1")]
+        stages = stages_of(jobs)
+        assert stages is not None
+        counts = await stages.stage_counts("paper-1")
+        single = build_pipeline(runtime, SUITE)
+        questions = [BatchPayload.model_validate_json(p).question.to_question() for p in sent]
+        expected = await single.answer(questions, single.options(PAPER))
+    finally:
+        await runtime.close()
+    assert (info.status, info.done, info.failed) == ("done", 16, 0)
+    draws = [r["routing"]["draws"] for r in results]
+    assert any(len(d) == 3 and len(set(d)) == 1 for d in draws)  # one expert drawn 3 times
+    assert [[e["expert"] for e in r["experts"]] for r in results] == draws
+    assert all(r["final"]["aggregator"] == cluster.experts[0] for r in results)
+    assert [_comparable(r) for r in results] == [_comparable(e.to_json()) for e in expected]
+    queued = sum(v for k, v in counts.items() if k.startswith("queued:"))
+    answered = sum(v for k, v in counts.items() if k.startswith("answered:"))
+    assert queued == answered == 3 * 16 and counts["aggregated"] == 16
+    assert not [k for k in counts if k.startswith("duplicate:")]
+
+
+def _comparable(record: dict[str, Any]) -> dict[str, Any]:
+    """A result record without what differs between runs: its timings and batch place."""
+    return {k: v for k, v in record.items() if k not in ("timings", "batch")}
 
 
 async def test_an_expert_no_live_worker_hosts_is_reported(cluster: Cluster) -> None:

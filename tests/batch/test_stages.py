@@ -1,4 +1,5 @@
-"""A routing decision written to the stage store and read back keeps what the tagger spent."""
+"""A routing decision written to the stage store and read back is the same decision: what the
+tagger spent, the method, and how its draws are sampled."""
 
 from __future__ import annotations
 
@@ -16,3 +17,12 @@ def test_the_tagger_spending_survives_the_round_trip(tagging: Completion | None)
     assignment = Assignment("q1", ["math"], [], [], ["smol-math"], False, tagging=tagging)
 
     assert assignment_of(routing_json(assignment)).tagging == tagging
+
+
+def test_a_sampled_draw_survives_the_round_trip() -> None:
+    drawn = Assignment(
+        "q1", ["math"], [], [], ["a"], False, router="symbolic-moe", draws=("a", "a", "a"),
+        temperature=0.7, always_aggregate=True, seed=1234,
+    )  # fmt: skip
+
+    assert assignment_of(routing_json(drawn)) == drawn

@@ -11,7 +11,7 @@ import pytest_asyncio
 from redis.asyncio import Redis
 
 from router_svc.store import Store, open_store
-from router_svc.store.redis_stages import RedisStages, StageEntry, stages_of
+from router_svc.store.redis_stages import RedisStages, StageEntry, answer_slot, stages_of
 from tests.support import REDIS_URL, eventually
 
 IDLE_MS = 200
@@ -28,13 +28,14 @@ async def redis_store(prefix: str, raw_redis: Redis, tmp_path: Path) -> AsyncIte
 
 
 async def _routed(store: Store, experts: list[str]) -> RedisStages:
-    """One question, routed to ``experts``."""
+    """One question, routed to ``experts`` (a repeated one: its next sample)."""
     stages = stages_of(store.jobs)
     assert stages is not None
     await store.jobs.submit("job-1", ['{"question": {"id": "q1", "question": "2+2?"}}'], {})
     (item,) = await store.jobs.claim("router", 1, block_ms=0, min_idle_ms=IDLE_MS)
-    assert await stages.fan_out(item, "{}", "{}", experts)
-    assert not await stages.fan_out(item, "{}", "{}", experts)  # a redelivery fans out nothing
+    generations = [(e, experts[:i].count(e)) for i, e in enumerate(experts)]
+    assert await stages.fan_out(item, "{}", "{}", generations)
+    assert not await stages.fan_out(item, "{}", "{}", generations)  # a redelivery: nothing
     return stages
 
 
@@ -63,6 +64,22 @@ async def test_the_last_answer_queues_aggregation_once(redis_store: Store) -> No
     }
     info = await redis_store.jobs.info("job-1")
     assert (info.status, info.done, info.failed) == ("done", 1, 0)
+
+
+async def test_each_sample_of_one_expert_is_its_own_answer(redis_store: Store) -> None:
+    stages = await _routed(redis_store, ["a", "a", "a"])
+    tasks = await stages.claim("w1", ["a"], 10, min_idle_ms=IDLE_MS)
+    assert [t.sample for t in tasks] == [0, 1, 2]
+    for task in tasks:
+        assert await stages.claim("w1", ["aggregate"], 10, min_idle_ms=IDLE_MS) == []
+        assert await stages.answer(task, "a", json.dumps({"sample": task.sample}), failed=False)
+    assert not await stages.answer(tasks[1], "a", "{}", failed=False)  # a redelivered sample
+    (ready,) = await stages.claim("w2", ["aggregate"], 10, min_idle_ms=IDLE_MS)
+    state = await stages.question(ready.job_id, ready.index)
+    assert state is not None
+    assert state.answers == {answer_slot("a", n): json.dumps({"sample": n}) for n in range(3)}
+    counts = await stages.stage_counts("job-1")
+    assert (counts["queued:a"], counts["answered:a"], counts["duplicate:a"]) == (3, 3, 1)
 
 
 async def _idle_ms(stages: RedisStages, raw_redis: Redis, entry: StageEntry) -> int:
