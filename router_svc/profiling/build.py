@@ -81,6 +81,7 @@ async def profile_suite(
         question_tags=tags,
         question_skills=skills,
         question_text={q.id: q.question for q in questions},
+        question_category={q.id: q.category for q in questions if q.category},
         aggregator_ranking=benchmark.ranking,
     )
     artifacts.save(folder)

@@ -61,6 +61,7 @@ async def profile_replay(
         question_tags=tags,
         question_skills=skills,
         question_text={q.id: q.question for q in questions},
+        question_category={q.id: q.category for q in questions if q.category},
     )
     artifacts.save(folder)
     return artifacts

@@ -54,6 +54,9 @@ class ProfileArtifacts:
     question_tags: dict[str, list[str]]
     question_skills: dict[str, list[str]]
     question_text: dict[str, str] = field(default_factory=dict)
+    question_category: dict[str, str] = field(default_factory=dict)
+    """Each validation question's task, where its suite names one: the default router's knob
+    search then also holds out whole tasks, and its task level has records (as in the bench)."""
     aggregator_ranking: list[AggregatorRank] = field(default_factory=list)
 
     @property
@@ -77,6 +80,7 @@ class ProfileArtifacts:
             "question_tags": self.question_tags,
             "question_skills": self.question_skills,
             "question_text": self.question_text,
+            "question_category": self.question_category,
         }
         tmp = folder / f"{PROFILE_FILE}.tmp"
         tmp.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n", encoding="utf-8")
@@ -102,5 +106,6 @@ class ProfileArtifacts:
             question_tags=data["question_tags"],
             question_skills=data["question_skills"],
             question_text=data.get("question_text", {}),
+            question_category=data.get("question_category", {}),
             aggregator_ranking=[AggregatorRank(**r) for r in data["aggregator_ranking"]],
         )

@@ -18,6 +18,7 @@ import numpy as np
 
 from router_svc.errors import DataError
 from router_svc.questions.jsonl import read_records
+from router_svc.replay.data import NO_CATEGORY
 from router_svc.replay.outcomes import OutcomeTable
 from router_svc.routing.artifacts import OUTPUTS_FILE, ProfileArtifacts
 from router_svc.routing.inputs import SuiteData
@@ -56,6 +57,7 @@ def suite_from_artifacts(
         )
     cells = [[records[qid, e] for e in experts] for qid in ids]
     texts = [artifacts.question_text[qid] for qid in ids]
+    named = artifacts.question_category
     return SuiteData(
         experts=list(experts),
         matrix=ProfileMatrix.from_profiles(artifacts.profiles, experts),
@@ -67,6 +69,7 @@ def suite_from_artifacts(
         costs=np.array([[_cost(r, price) for r in row] for row in cells], dtype=float),
         expected_cost=expected_cost,
         vector_source=lambda: cached_vectors(folder, texts, embedder),
+        categories=[named.get(qid, NO_CATEGORY) for qid in ids] if named else None,
         search_cache=search_cache,
     )
 

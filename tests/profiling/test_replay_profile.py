@@ -49,6 +49,9 @@ async def test_profile_from_replay_then_route_like_the_service(recorded_pool: Pa
     artifacts = ProfileArtifacts.load(folder)
     assert set(artifacts.profiles) == set(data.experts)
     assert set(artifacts.question_text) == {data.questions[r].id for r in validation}
+    assert artifacts.question_category == {
+        data.questions[r].id: data.questions[r].category for r in validation
+    }
     outputs = [json.loads(line) for line in (folder / "outputs.jsonl").read_text().splitlines()]
     assert len(outputs) == len(validation) * len(data.experts)
     first = outputs[0]
@@ -71,6 +74,9 @@ async def test_profile_from_replay_then_route_like_the_service(recorded_pool: Pa
     try:
         pipeline = build_pipeline(runtime, "replay_small")
         assert pipeline.routers.default_name == DEFAULT_ROUTER
+        served = pipeline.routers.suite
+        assert served.categories == [artifacts.question_category[q] for q in served.ids]
+        assert list((Path(Settings().data_dir) / "knob-searches").glob("*.json"))
         test_rows = data.rows("test").tolist()[:12]
         questions = [data.questions[r] for r in test_rows]
         answered = await pipeline.answer(questions, pipeline.options())

@@ -122,7 +122,7 @@ async def test_deleting_a_job_removes_its_stage_state_and_late_answers_are_dropp
     await redis_store.jobs.submit("job-1", [question, question], {})
     await redis_store.jobs.submit("job-2", [question], {})
     for item in await redis_store.jobs.claim("router", 10, block_ms=0, min_idle_ms=IDLE_MS):
-        assert await stages.fan_out(item, "{}", "{}", ["a", "b"])
+        assert await stages.fan_out(item, "{}", "{}", [("a", 0), ("b", 0)])
     a0, a1, a2 = await stages.claim("w1", ["a"], 10, min_idle_ms=IDLE_MS)
     (b0,) = await stages.claim("w2", ["b"], 1, min_idle_ms=IDLE_MS)
     assert [(t.job_id, t.index) for t in (a0, a1, a2, b0)] == [
