@@ -38,8 +38,8 @@ RUN pip install --upgrade pip
 
 # ---- PACKAGES=wheels: every install below reads build/wheels only ------------------------------
 # The wheels were built on the host (scripts/compose_smoke.sh runs pip wheel), llama-cpp-python's
-# included, so nothing compiles here. A llama.cpp wheel built on the host is built for its CPU:
-# run such an image on that host (or a like one).
+# included (its portable build, GGML_NATIVE=OFF, as `make install` makes it), so nothing
+# compiles here.
 # build/wheel[s] is a pattern so that a legacy builder, which builds every stage, finds nothing to
 # fail on where the folder is absent (PACKAGES=index); pyproject.toml only keeps the COPY non-empty.
 FROM venv AS packages-wheels

