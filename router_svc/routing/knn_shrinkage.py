@@ -24,7 +24,7 @@ from router_svc.config.routers import KnnShrinkageOptions
 from router_svc.replay.data import NO_CATEGORY
 from router_svc.routing.evidence import Evidence, SkillRows
 from router_svc.routing.inputs import Queries, SuiteData
-from router_svc.routing.knob_cache import select_knobs_kept
+from router_svc.routing.knob_cache import KnobSearch, select_knobs_kept
 from router_svc.routing.knob_search import Selection
 from router_svc.routing.profiles import ProfileMatrix
 from router_svc.routing.recruiter import Recruiter, ScoreParts
@@ -61,10 +61,10 @@ class KnnShrinkageRouter(Recruiter):
         skill_count = len(suite.matrix.skills)
         knobs, selection = knobs_of(settings), None
         if settings.tuned and len(evidence) >= MIN_TUNED:
-            selection = select_knobs_kept(
-                evidence, skill_count, categories=suite.categories, start=knobs,
-                folds=settings.folds, seed=settings.seed, folder=suite.search_cache,
-            )  # fmt: skip
+            search = KnobSearch(
+                evidence, skill_count, suite.categories, knobs, settings.folds, settings.seed
+            )
+            selection = select_knobs_kept(search, suite.search_cache)
             knobs = selection.knobs
         model = ShrinkageModel.fit(evidence, skill_count, knobs)
         return cls(suite.matrix, suite.expected_cost, model, selection)

@@ -18,7 +18,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -35,66 +35,67 @@ logger = logging.getLogger(__name__)
 _FORMAT = 1
 
 
-def select_knobs_kept(
-    evidence: Evidence,
-    skill_count: int,
-    *,
-    categories: Sequence[str] | None,
-    start: ShrinkageKnobs,
-    folds: int,
-    seed: int,
-    folder: Path | None,
-) -> Selection:
-    """``select_knobs``, answered from ``folder`` when the same search ran before (None:
-    always searched)."""
-    if folder is None:
+@dataclass(frozen=True, eq=False)
+class KnobSearch:
+    """One knob search's inputs (``knob_search.select_knobs``'s arguments)."""
+
+    evidence: Evidence
+    skill_count: int
+    categories: Sequence[str] | None
+    start: ShrinkageKnobs
+    folds: int
+    seed: int
+
+    def run(self) -> Selection:
         return select_knobs(
-            evidence, skill_count, categories=categories, start=start, folds=folds, seed=seed
+            self.evidence,
+            self.skill_count,
+            categories=self.categories,
+            start=self.start,
+            folds=self.folds,
+            seed=self.seed,
         )
-    path = folder / f"{search_key(evidence, skill_count, categories, start, folds, seed)}.json"
+
+    def key(self) -> str:
+        """A hash of everything the search's result depends on."""
+        digest = hashlib.blake2b(digest_size=20)
+        evidence, skills = self.evidence, self.evidence.skills
+        arrays = [evidence.vectors, evidence.scores, evidence.costs]
+        arrays += [skills.rows, skills.columns, skills.weights]
+        if evidence.tasks is not None:
+            arrays.append(evidence.tasks)
+        for array in arrays:
+            digest.update(f"{array.shape}{array.dtype.str}".encode())
+            digest.update(np.ascontiguousarray(array).data)
+        settings = {
+            "format": _FORMAT,
+            "version": __version__,
+            "skills": [skills.count, self.skill_count],
+            "categories": list(self.categories) if self.categories is not None else None,
+            "start": _knobs_json(self.start),
+            "folds": self.folds,
+            "seed": self.seed,
+            "grid": {name: list(values) for name, values in knob_search.GRID.items()},
+            "weights": list(knob_search.DECISION_WEIGHTS),
+            "significance": knob_search.SIGNIFICANCE,
+            "max_rows": knob_search.MAX_SEARCH_ROWS,
+        }
+        digest.update(json.dumps(settings, sort_keys=True).encode())
+        return digest.hexdigest()
+
+
+def select_knobs_kept(search: KnobSearch, folder: Path | None) -> Selection:
+    """The search's result, read from ``folder`` when the same search ran before and kept
+    there after running it (None: always searched)."""
+    if folder is None:
+        return search.run()
+    path = folder / f"{search.key()}.json"
     kept = _read(path)
     if kept is not None:
         return kept
-    selection = select_knobs(
-        evidence, skill_count, categories=categories, start=start, folds=folds, seed=seed
-    )
+    selection = search.run()
     _write(path, selection)
     return selection
-
-
-def search_key(
-    evidence: Evidence,
-    skill_count: int,
-    categories: Sequence[str] | None,
-    start: ShrinkageKnobs,
-    folds: int,
-    seed: int,
-) -> str:
-    """A hash of everything the search's result depends on."""
-    digest = hashlib.blake2b(digest_size=20)
-    skills = evidence.skills
-    arrays = [evidence.vectors, evidence.scores, evidence.costs]
-    arrays += [skills.rows, skills.columns, skills.weights]
-    if evidence.tasks is not None:
-        arrays.append(evidence.tasks)
-    for array in arrays:
-        digest.update(f"{array.shape}{array.dtype.str}".encode())
-        digest.update(np.ascontiguousarray(array).data)
-    settings = {
-        "format": _FORMAT,
-        "version": __version__,
-        "skills": [skills.count, skill_count],
-        "categories": list(categories) if categories is not None else None,
-        "start": _knobs_json(start),
-        "folds": folds,
-        "seed": seed,
-        "grid": {name: list(values) for name, values in knob_search.GRID.items()},
-        "weights": list(knob_search.DECISION_WEIGHTS),
-        "significance": knob_search.SIGNIFICANCE,
-        "max_rows": knob_search.MAX_SEARCH_ROWS,
-    }
-    digest.update(json.dumps(settings, sort_keys=True).encode())
-    return digest.hexdigest()
 
 
 def _knobs_json(knobs: ShrinkageKnobs) -> dict[str, Any]:

@@ -50,7 +50,7 @@ from router_svc.store.base import (
     job_not_found,
     valid_job_id,
 )
-from router_svc.store.redis_delete import RedisJobDeletion
+from router_svc.store.redis_delete import CANCEL_OPEN_JOB, RedisJobDeletion
 from router_svc.store.redis_keys import GROUP, RedisKeys
 
 logger = logging.getLogger(__name__)
@@ -111,14 +111,7 @@ redis.pcall('XDEL', KEYS[3], ARGV[4])
 return recorded
 """
 
-_CANCEL = """
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return false end
-if status == 'queued' or status == 'running' then
-  redis.call('HSET', KEYS[1], 'status', 'cancelled', 'finished_at', ARGV[1])
-end
-return redis.call('HGETALL', KEYS[1])
-"""
+_CANCEL = CANCEL_OPEN_JOB + "return redis.call('HGETALL', KEYS[1])\n"
 
 
 def redact_url(url: str) -> str:

@@ -21,18 +21,26 @@ from router_svc.store.redis_keys import AGGREGATE, GROUP, RedisKeys
 
 _CHUNK = 500
 
-# KEYS job hash, results hash, stages hash; ARGV now.
-_DELETE = """
+CANCEL_OPEN_JOB = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return false end
 if status == 'queued' or status == 'running' then
   redis.call('HSET', KEYS[1], 'status', 'cancelled', 'finished_at', ARGV[1])
 end
+"""
+"""The start of a script over the job hash KEYS[1] (ARGV[1]: now): no such job returns false;
+an open one is cancelled."""
+
+# KEYS job hash, results hash, stages hash; ARGV now.
+_DELETE = (
+    CANCEL_OPEN_JOB
+    + """
 local job = redis.call('HGETALL', KEYS[1])
 local counters = redis.call('HKEYS', KEYS[3])
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 return {job, counters}
 """
+)
 
 # KEYS stream; ARGV group, entry ids (at least one).
 _DROP = """

@@ -10,27 +10,38 @@ import numpy as np
 import pytest
 
 from router_svc.routing.clusters import kmeans
-from router_svc.routing.knob_cache import search_key, select_knobs_kept
+from router_svc.routing.evidence import Evidence
+from router_svc.routing.knob_cache import KnobSearch, select_knobs_kept
 from router_svc.routing.knob_search import search_rows, select_knobs
 from router_svc.routing.shrinkage import ShrinkageKnobs
 from tests.routing.test_knn_shrinkage import _evidence, two_regions
 
 START = ShrinkageKnobs(neighbours=0, clusters=1, skill_pseudo=math.inf, task_pseudo=math.inf)
-SEARCH = {"categories": None, "start": START, "folds": 4, "seed": 1}
+
+
+def search_key(
+    evidence: Evidence,
+    skill_count: int,
+    categories: list[str] | None,
+    start: ShrinkageKnobs,
+    folds: int,
+    seed: int,
+) -> str:
+    return KnobSearch(evidence, skill_count, categories, start, folds, seed).key()
 
 
 def test_a_kept_search_is_read_back_equal_and_not_run_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     evidence = _evidence(*two_regions(n=80))
-    first = select_knobs_kept(evidence, 0, **SEARCH, folder=tmp_path)
+    first = select_knobs_kept(KnobSearch(evidence, 0, None, START, 4, 1), tmp_path)
     (kept,) = tmp_path.glob("*.json")
 
     def no_search(*args: object, **kwargs: object) -> None:
         raise AssertionError("the kept search was run again")
 
     monkeypatch.setattr("router_svc.routing.knob_cache.select_knobs", no_search)
-    second = select_knobs_kept(evidence, 0, **SEARCH, folder=tmp_path)
+    second = select_knobs_kept(KnobSearch(evidence, 0, None, START, 4, 1), tmp_path)
     assert second.knobs == first.knobs != START
     assert [t.knobs for t in second.trials] == [t.knobs for t in first.trials]
     assert [t.objective for t in second.trials] == [t.objective for t in first.trials]
@@ -59,7 +70,7 @@ def test_a_broken_file_is_searched_again_and_rewritten(tmp_path: Path) -> None:
     evidence = _evidence(*two_regions(n=80))
     path = tmp_path / f"{search_key(evidence, 0, None, START, 4, 1)}.json"
     path.write_text('{"chosen": 3, "trials": [', encoding="utf-8")
-    selection = select_knobs_kept(evidence, 0, **SEARCH, folder=tmp_path)
+    selection = select_knobs_kept(KnobSearch(evidence, 0, None, START, 4, 1), tmp_path)
     assert selection.knobs == select_knobs(evidence, 0, start=START, folds=4, seed=1).knobs
     assert json.loads(path.read_text(encoding="utf-8"))["trials"]
 
