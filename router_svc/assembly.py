@@ -115,17 +115,17 @@ def build_embedder(model: str, cache_dir: Path) -> MemoEmbedder:
     """The pool's embedder (``tagging.embedders``: the static default, hashing or a
     sentence-transformers model), remembering its ``RECENT_VECTORS`` most recent texts."""
     inner = open_embedder(model, cache_dir)
-    if isinstance(inner, SentenceTransformerEmbedder):
-        _one_blas_thread()
+    _one_blas_thread()
     return MemoEmbedder(inner, limit=RECENT_VECTORS)
 
 
 def _one_blas_thread() -> None:
     """Routing's numpy products are small, and OpenBLAS's threads spin for a while after each,
-    on the very cores ONNX Runtime then embeds the next question on: routing one RouterBench
-    question took 58 ms p50 on 2 cores, 27 ms with one BLAS thread. So a process that embeds
-    with a transformer keeps BLAS on one thread (threadpoolctl, which the ``minilm`` extra
-    brings; left alone where it is missing)."""
+    on the very cores the next question is embedded (and the engines generate) on: with
+    MiniLM, routing one RouterBench question took 58 ms p50 on 2 cores, 27 ms with one BLAS
+    thread; with the static embedder, one k-means of the starter suite (k: auto fits six at
+    start) took 32 ms on a busy machine, 1 ms with one thread. So a process that routes keeps
+    BLAS on one thread (threadpoolctl, in the ``server`` extra; left alone where missing)."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:

@@ -169,14 +169,16 @@ def test_the_hashing_embedder_loads_no_model(tmp_path: Path) -> None:
     assert embedder.embed(["circle area"]).shape == (1, embedder.inner.dimension)
 
 
-def test_a_model_embedder_keeps_blas_on_one_thread(tmp_path: Path) -> None:
-    """OpenBLAS threads spinning after routing's small products took the cores ONNX Runtime
-    embeds on (one routed question 58 -> 27 ms p50 on 2 cores)."""
+@pytest.mark.parametrize("model", ["pkg:minilm-static", "pkg:all-minilm-l6-v2"])
+def test_every_embedder_keeps_blas_on_one_thread(tmp_path: Path, model: str) -> None:
+    """OpenBLAS threads spinning after routing's small products took the cores the next
+    question is embedded on (MiniLM: one routed question 58 -> 27 ms p50 on 2 cores; static:
+    one k-means of the starter suite 32 -> 1 ms on a busy machine)."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
     from router_svc.assembly import build_embedder
 
     with threadpool_limits(limits=2, user_api="blas"):  # the limits come back afterwards
-        build_embedder("pkg:all-minilm-l6-v2", tmp_path)  # lazy: no model loads here
+        build_embedder(model, tmp_path)  # lazy: no model loads here
         blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
     assert blas and set(blas) == {1}
