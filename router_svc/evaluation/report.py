@@ -397,7 +397,9 @@ def _sweep_tables(sweeps: dict[str, list[SweepPoint]]) -> str:
         return ""
     parts = [
         "## Cost sweep (lambda: the cost weight of the recruiter, k=1)",
-        "\nThe Pareto-efficient points of each sweep (results.json has every lambda).",
+        "\nThe Pareto-efficient points of each sweep (results.json has every lambda). Every "
+        "point of a sweep is the same router, fitted once on validation with one set of knobs "
+        "(the knob section lists the default router's), only lambda changing.",
     ]
     for name, points in sweeps.items():
         parts.append(

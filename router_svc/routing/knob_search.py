@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 
@@ -270,9 +271,11 @@ def select_knobs(
     seed: int = 0,
     rounds: int = 3,
     max_rows: int = MAX_SEARCH_ROWS,
+    weights: Sequence[float] = DECISION_WEIGHTS,
 ) -> Selection:
     """Coordinate ascent of the cross-validated decision utility over ``GRID`` from
-    ``start``, on at most ``max_rows`` rows (``search_rows``)."""
+    ``start``, on at most ``max_rows`` rows (``search_rows``), the decisions scored at the
+    cost weights ``weights``."""
     keep = search_rows(len(evidence), categories, max_rows, seed)
     if keep is not None:
         evidence = evidence.take(keep)
@@ -281,7 +284,8 @@ def select_knobs(
         )
     families = fold_families(evidence, skill_count, categories, folds=folds, seed=seed)
     tried: dict[ShrinkageKnobs, Trial] = {}
-    best = _trial(start or ShrinkageKnobs(seed=seed), families, tried)
+    trial_of = partial(_trial, families=families, tried=tried, weights=weights)
+    best = trial_of(start or ShrinkageKnobs(seed=seed))
     for _ in range(rounds):
         improved = False
         for name, values in GRID.items():
@@ -289,7 +293,7 @@ def select_knobs(
                 knobs = replace(best.knobs, **{name: type(getattr(best.knobs, name))(value)})
                 if knobs in tried or not all(_fits(knobs, d) for d in families.values()):
                     continue
-                trial = _trial(knobs, families, tried)
+                trial = trial_of(knobs)
                 gain, error = trial.gain_over(best)
                 if gain > 0 and gain > SIGNIFICANCE * error:
                     best, improved = trial, True
@@ -316,13 +320,16 @@ def search_rows(
 
 
 def _trial(
-    knobs: ShrinkageKnobs, families: Mapping[str, FoldedData], tried: dict[ShrinkageKnobs, Trial]
+    knobs: ShrinkageKnobs,
+    families: Mapping[str, FoldedData],
+    tried: dict[ShrinkageKnobs, Trial],
+    weights: Sequence[float] = DECISION_WEIGHTS,
 ) -> Trial:
     utility, accuracy, likelihood = {}, {}, []
     rows = {}
     for name, data in families.items():
         probability, cost = data.held_out(knobs)
-        rows[name] = row_utility(probability, cost, data.evidence)
+        rows[name] = row_utility(probability, cost, data.evidence, weights)
         utility[name] = float(np.nanmean(rows[name]))
         accuracy[name] = decision_utility(probability, cost, data.evidence, (0.0,))
         likelihood.append(log_likelihood(probability, data.evidence.scores))

@@ -67,6 +67,9 @@ def test_report_files(small_run: tuple[Path, dict[str, Any]]) -> None:
     for heading in ("## Strategies", "## Ablation", "## Cost sweep", "## Accuracy per category"):
         assert heading in report
     assert "![accuracy_vs_cost](accuracy_vs_cost.png)" in report
+    sweep = " ".join(report.split("## Cost sweep", 1)[1].split("\n\n", 2)[1].split())
+    assert "fitted once on validation with one set of knobs" in sweep
+    assert "only lambda changing" in sweep
 
 
 def test_results_json_shape(small_run: tuple[Path, dict[str, Any]]) -> None:

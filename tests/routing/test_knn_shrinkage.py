@@ -179,6 +179,18 @@ def test_the_knob_search_keeps_the_start_when_nothing_is_significant() -> None:
     assert select_knobs(evidence, 0, start=start, folds=3, rounds=1).knobs == start
 
 
+def test_the_knob_search_scores_the_decisions_at_the_cost_weights_it_is_given() -> None:
+    """At lambda = 1000 every setting sends every question to the cheap expert (a tenth of
+    the dear one's cost): each row's realised utility is its cheap score minus 1000 x 0.1."""
+    evidence = _evidence(*two_regions(n=40))
+    start = ShrinkageKnobs(clusters=2)
+    dear = select_knobs(evidence, 0, start=start, folds=4, rounds=1, weights=(1000.0,))
+    assert dear.best.utility["random"] == pytest.approx(0.5 - 100.0)
+    assert dear.knobs == start
+    free = select_knobs(evidence, 0, start=start, folds=4, rounds=1, weights=(0.0,))
+    assert free.best.utility["random"] == pytest.approx(free.best.accuracy["random"])
+
+
 def _table(vectors: np.ndarray, scores: np.ndarray, costs: np.ndarray) -> OutcomeTable:
     n = len(scores)
     return OutcomeTable(
