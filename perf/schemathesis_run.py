@@ -66,6 +66,8 @@ def live_env(base: Path) -> dict[str, str]:
     """The tiny pool (no LLM tagger), its experts capped at 8 tokens, with the tiny suite's
     profile the tests build (.router-svc/test-profiles; run the slow API tests once first)."""
     profiles = ROOT / ".router-svc" / "test-profiles"
+    if not (profiles / "skills").is_dir():
+        raise SystemExit(f"{profiles} holds no profiles yet: run the slow API tests once first")
     capped_pool(base / "experts.yaml", 8)
     (base / "data").mkdir()
     (base / "data" / "models").symlink_to(profiles / "data" / "models")
