@@ -14,9 +14,12 @@ base_ce the frozen estimates at those rows (``centred``) or known_ce x p0_e(x) (
 the records are shrunk toward the query's p0 as they stand). With no feedback the correction
 is 0; with much more than m_f rows in a group it approaches the group's mean error.
 
-A bandit row knows one expert's outcome and counts for that expert only; with ``strength`` > 0
-its unknown outcomes are first filled in from the known one (``routing.coupling``), ``strength``
-of the way from p0 toward the coupling's guess. Expected costs stay the validation's.
+A bandit row knows one expert's outcome and counts for that expert only, unless its unknown
+outcomes are filled in first: with ``shared`` > 0, each unknown expert's is p0 plus ``shared``
+x the known experts' mean error against p0 (a new task that is harder than the validation says
+is, in part, harder for every expert); with ``strength`` > 0, from the known outcome through
+how the experts' outcomes go together on validation (``routing.coupling``), ``strength`` of
+the way from p0 toward the coupling's guess. Expected costs stay the validation's.
 Updating costs O(rows x groups); a query costs O(groups x experts), whatever the row count.
 """
 
@@ -37,22 +40,28 @@ class FeedbackKnobs:
     """The feedback level's knobs; the defaults were chosen on validation lines only
     (``perf/online_validation.py``, figures in ``perf/results/online_validation.json``)."""
 
-    pseudo: float = 20.0
+    pseudo: float = 50.0
     """m_f: feedback rows a group needs before its record outweighs the frozen estimate."""
-    temperature: float = 0.05
+    temperature: float = 0.02
     """Softness of a row's (and a query's) membership of the groups."""
-    centred: bool = True
+    centred: bool = False
     """Each row's error against p0 at its own question (True), or the group's record shrunk
     toward the query's p0 (False)."""
-    strength: float = 0.5
+    strength: float = 0.0
     """How far a bandit row's unknown outcomes move from p0 toward the coupling's guess
-    (0: no coupling; the row counts for the expert that ran only)."""
+    (0: no coupling)."""
+    shared: float = 0.85
+    """The share of a bandit row's error that its unknown experts take on (0: none; with
+    neither this nor ``strength``, the row counts for the expert that ran only)."""
 
     def __post_init__(self) -> None:
         if self.pseudo <= 0 or self.temperature <= 0:
             raise ConfigError("the feedback level's pseudo-count and temperature must be > 0")
-        if not 0.0 <= self.strength <= 1.0:
-            raise ConfigError(f"coupling strength must be in [0, 1], not {self.strength}")
+        for name, value in (("coupling strength", self.strength), ("shared", self.shared)):
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"{name} must be in [0, 1], not {value}")
+        if self.strength > 0 and self.shared > 0:
+            raise ConfigError("fill unknown outcomes by coupling strength or by shared, not both")
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,7 +95,9 @@ class FeedbackLevel:
 
     def added(self, rows: Evidence, frozen: np.ndarray) -> FeedbackLevel:
         """These sums plus ``rows``' (``frozen``: p0 at each row, (rows, experts))."""
-        if self.coupling is not None:
+        if self.knobs.shared > 0:
+            rows = shared_error(rows, frozen, self.knobs.shared)
+        elif self.coupling is not None:
             rows = self.coupling.completed(rows, frozen, self.knobs.strength)
         member = self.member(rows.vectors).T
         known = rows.observed
@@ -108,3 +119,14 @@ class FeedbackLevel:
         else:
             shift = member @ (self.right / total) - frozen * (member @ (self.known / total))
         return np.clip(frozen + shift, 0.0, 1.0), member @ self.known
+
+
+def shared_error(rows: Evidence, frozen: np.ndarray, share: float) -> Evidence:
+    """``rows`` with each unknown score set to ``frozen`` plus ``share`` x the row's mean known
+    error against ``frozen`` (rows knowing none stay as they are)."""
+    known = rows.observed
+    count = known.sum(axis=1, keepdims=True)
+    error = (known * (rows.known_scores - frozen)).sum(axis=1, keepdims=True)
+    guess = np.clip(frozen + share * error / np.maximum(count, 1.0), 0.0, 1.0)
+    fill = (known == 0) & (count > 0)
+    return replace(rows, scores=np.where(fill, guess, rows.scores))
