@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from online_replay import FILE, bench_for
 from router_svc.evaluation.online import _queries
 from router_svc.replay.data import load_replay
 from router_svc.routing.evidence import Evidence, SkillRows
+from router_svc.routing.feedback_level import FeedbackKnobs
 from router_svc.routing.knn_shrinkage import KnnShrinkageRouter
 from router_svc.routing.recruiter import RecruitOptions
 
@@ -70,6 +71,7 @@ def main() -> None:
         "validation_rows": len(router.model.evidence),
         "feedback_rows": args.rows,
         "target": "p50 difference <= 1 ms",
+        "feedback_knobs": asdict(FeedbackKnobs()),
         "default": measure(router, bench.test, args),
     }
     knobs = replace(router.knobs, neighbours=10)
