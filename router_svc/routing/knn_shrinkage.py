@@ -7,7 +7,8 @@ expert's success probability and expected cost from the nearest validation quest
 toward the query's cluster and the expert's overall record; the knobs come from
 cross-validation on the validation questions (:mod:`router_svc.routing.knob_search`). The
 recruiter then takes the top k of probability minus lambda x cost relative to the most
-expensive expert (``Recruiter.utility``).
+expensive expert (``Recruiter.utility``). Graded production answers correct the estimate as a
+level on top (``with_feedback``, :mod:`router_svc.routing.feedback_level`).
 """
 
 from __future__ import annotations
@@ -72,13 +73,6 @@ class KnnShrinkageRouter(Recruiter):
             knobs = selection.knobs
         model = ShrinkageModel.fit(evidence, skill_count, knobs)
         return cls(suite.matrix, suite.expected_cost, model, selection)
-
-    def with_evidence(self, extra: Evidence) -> KnnShrinkageRouter:
-        """This router over its evidence plus ``extra`` as more validation-like rows, with
-        the same knobs and clusters (feedback goes to ``with_feedback`` instead)."""
-        return KnnShrinkageRouter(
-            self.matrix, self.expected_cost, self.model.added(extra), self.selection, self.feedback
-        )
 
     def with_feedback(
         self, rows: Evidence, knobs: FeedbackKnobs | None = None
