@@ -42,7 +42,7 @@ class FeedbackKnobs:
 
     pseudo: float = 50.0
     """m_f: feedback rows a group needs before its record outweighs the frozen estimate."""
-    temperature: float = 0.02
+    temperature: float = 0.01
     """Softness of a row's (and a query's) membership of the groups."""
     centred: bool = False
     """Each row's error against p0 at its own question (True), or the group's record shrunk
