@@ -3,13 +3,13 @@
     flock /tmp/router-cpu.lock nice .venv/bin/python perf/feedback.py [--rows 50000] [--calls 300]
 
 The default router (knn-shrinkage, knobs chosen on validation) is fitted on RouterBench's
-validation lines with the service's MiniLM vectors (cached under .router-svc/vectors), as
-``router-svc bench`` fits it. Feedback rows are bandit rows (one expert's outcome each, coupled
-as the service couples them) on the test questions' vectors with a little noise, added with
-``KnnShrinkageRouter.with_evidence``. Each call scores and chooses for one test question
-(``score_queries`` + ``choose``, the routing step feedback changes; tagging and embedding
-are unchanged by feedback). Also times adding one batch of 100 rows (a refresh) to the
-50,000. Writes perf/results/feedback.json.
+validation lines with the bench's vectors (cached under .router-svc/vectors), as
+``router-svc bench`` fits it. Feedback rows are bandit rows (one expert's outcome each) on the
+test questions' vectors with a little noise, added to the feedback level with
+``KnnShrinkageRouter.with_feedback`` (the service's default knobs). Each call scores and
+chooses for one test question (``score_queries`` + ``choose``, the routing step feedback
+changes; tagging and embedding are unchanged by feedback). Also times adding one batch of
+100 rows (a refresh) to the 50,000. Writes perf/results/feedback.json.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,8 @@ from online_replay import FILE, bench_for
 
 from router_svc.evaluation.online import _queries
 from router_svc.replay.data import load_replay
-from router_svc.routing.coupling import Coupling
 from router_svc.routing.evidence import Evidence, SkillRows
+from router_svc.routing.feedback_level import FeedbackKnobs
 from router_svc.routing.knn_shrinkage import KnnShrinkageRouter
 from router_svc.routing.recruiter import RecruitOptions
 
@@ -46,9 +46,7 @@ def feedback_rows(router: KnnShrinkageRouter, vectors: np.ndarray, count: int) -
     chosen = rng.integers(0, experts, count)
     scores[np.arange(count), chosen] = (rng.random(count) < 0.7).astype(float)
     costs[np.arange(count), chosen] = router.expected_cost[chosen]
-    rows = Evidence(noisy.astype(np.float32), scores, costs, SkillRows.empty(count))
-    estimate = np.tile(router.overall, (count, 1))
-    return Coupling.of(router.model.evidence).completed(rows, estimate, 0.5)
+    return Evidence(noisy.astype(np.float32), scores, costs, SkillRows.empty(count))
 
 
 def timed_calls(router: KnnShrinkageRouter, test: object, calls: int) -> list[float]:
@@ -73,6 +71,7 @@ def main() -> None:
         "validation_rows": len(router.model.evidence),
         "feedback_rows": args.rows,
         "target": "p50 difference <= 1 ms",
+        "feedback_knobs": asdict(FeedbackKnobs()),
         "default": measure(router, bench.test, args),
     }
     knobs = replace(router.knobs, neighbours=10)
@@ -83,7 +82,7 @@ def main() -> None:
 
 def measure(router: KnnShrinkageRouter, test: Any, args: argparse.Namespace) -> dict[str, Any]:
     rows = feedback_rows(router, np.asarray(test.vectors), args.rows)
-    learned = router.with_evidence(rows)
+    learned = router.with_feedback(rows)
     timed_calls(router, test, 20)
     timed_calls(learned, test, 20)  # warm both
     plain: list[float] = []
@@ -92,7 +91,7 @@ def measure(router: KnnShrinkageRouter, test: Any, args: argparse.Namespace) -> 
         plain += timed_calls(router, test, args.calls // 3)
         with_rows += timed_calls(learned, test, args.calls // 3)
     started = time.perf_counter()
-    learned.with_evidence(feedback_rows(router, np.asarray(test.vectors), 100))
+    learned.with_feedback(feedback_rows(router, np.asarray(test.vectors), 100))
     refresh_s = time.perf_counter() - started
     p50_plain, p50_rows = median(plain) * 1000, median(with_rows) * 1000
     return {

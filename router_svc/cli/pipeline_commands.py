@@ -174,7 +174,7 @@ def _probability_table(assignment: Assignment, title: str) -> Table:
     (that level's estimate, and in brackets the graded questions it rests on), the cost term."""
     levels = [
         level
-        for level in ("neighbours", "skills", "cluster", "task", "global")
+        for level in ("feedback", "neighbours", "skills", "cluster", "task", "global")
         if any(s.evidence and level in s.evidence for s in assignment.scores)
     ]
     table = Table(title=title)

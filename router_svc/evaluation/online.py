@@ -2,27 +2,26 @@
 
 The test lines are streamed in file order (or a seeded shuffle). For each question the router
 fitted on the validation lines, plus every feedback row so far, chooses one expert; then, for
-a seeded fraction ``rate`` of the stream, the outcome is revealed and becomes an evidence row
-weighted like a validation row (``KnnShrinkageRouter.with_evidence``):
+a seeded fraction ``rate`` of the stream, the outcome is revealed and goes to the router's
+feedback level (``KnnShrinkageRouter.with_feedback``, ``routing.feedback_level``), the path
+the service's ``FeedbackFollower`` takes:
 
 - ``bandit``: only the expert the router ran reveals its score (what production sees);
 - ``full``: every expert's score is revealed (a team that runs every expert on a sample of its
   traffic and grades them; each revealed question costs the other experts' generations).
 
-A bandit row alone moves only the chosen expert's estimate: a strong expert failing the hard
-questions of a new task then loses ground to experts that would have failed them too, and
-greedy learning drifts to worse experts (measured: -0.8 to -4.7 points on RouterBench's mbpp
-held out). So each bandit row's unknown outcomes are filled in halfway between the router's
-estimate and what the chosen expert's outcome implies for them on validation
-(``routing.coupling``). There is no exploration: the router always runs its best estimate,
-so the online accuracy is what the user gets, and bandit feedback costs no extra generation.
-The frozen router (the same fit, no feedback) chooses over the same stream.
+The feedback level corrects the frozen (validation) estimate by the revealed outcomes of the
+rows that resemble a question, shrunk toward no correction by a pseudo-count; a bandit row's
+unknown outcomes are filled in by coupling (``routing.coupling``) as its knobs say. There is
+no exploration: the router always runs its best estimate, so the online accuracy is what the
+user gets, and bandit feedback costs no extra generation. The frozen router (the same fit, no
+feedback) chooses over the same stream.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,8 +30,8 @@ import numpy as np
 from router_svc.config.routers import DEFAULT_ROUTER, router_options
 from router_svc.errors import ConfigError
 from router_svc.evaluation.improved import MethodBench, RoutedSplit
-from router_svc.routing.coupling import Coupling
 from router_svc.routing.evidence import Evidence, SkillRows
+from router_svc.routing.feedback_level import FeedbackKnobs
 from router_svc.routing.inputs import Queries
 from router_svc.routing.knn_shrinkage import KnnShrinkageRouter
 from router_svc.routing.recruiter import RecruitOptions
@@ -53,20 +52,14 @@ class OnlineOptions:
     """Questions per point of the learning curve."""
     seed: int = 0
     """Seed of which questions reveal feedback (with ``rate`` < 1)."""
-    coupled: bool = True
-    """Bandit rows count for every expert, the unknown outcomes filled in from the known
-    ones by how the experts' outcomes go together on validation (``routing.coupling``)."""
-    strength: float = 0.5
-    """How far a filled-in outcome moves from the router's estimate toward the coupling's
-    guess (1: all the way; 0: the row only firms up the estimate)."""
+    knobs: FeedbackKnobs = field(default_factory=FeedbackKnobs)
+    """The router's feedback level (the service's defaults unless told)."""
 
     def __post_init__(self) -> None:
         if self.feedback not in ("bandit", "full"):
             raise ConfigError(f"feedback must be 'bandit' or 'full', not {self.feedback!r}")
         if not 0.0 <= self.rate <= 1.0:
             raise ConfigError(f"feedback rate must be in [0, 1], not {self.rate}")
-        if not 0.0 <= self.strength <= 1.0:
-            raise ConfigError(f"coupling strength must be in [0, 1], not {self.strength}")
         if self.window < 1:
             raise ConfigError("the learning curve's window must be >= 1 question")
 
@@ -140,7 +133,6 @@ def run_online(router: KnnShrinkageRouter, test: RoutedSplit, options: OnlineOpt
     index = router.matrix.skill_index()
     online, ran, revealed = [], [], []
     current = router
-    coupling = Coupling.of(router.model.evidence) if options.coupled else None
     for step, row in enumerate(order.tolist()):
         parts = current.score_queries(_queries(test, row, row + 1))
         chosen = int(current.choose(parts, RecruitOptions(k=1))[0, 0])
@@ -151,9 +143,7 @@ def run_online(router: KnnShrinkageRouter, test: RoutedSplit, options: OnlineOpt
             continue
         extra = feedback_row(test, row, chosen, options.feedback, index)
         revealed.append(int(extra.observed.sum()))
-        if coupling is not None and options.feedback == "bandit":
-            extra = coupling.completed(extra, parts.score, options.strength)
-        current = current.with_evidence(extra)
+        current = current.with_feedback(extra, options.knobs)
     scores = np.asarray(table.scores, dtype=float)
     return OnlineRun(
         options,

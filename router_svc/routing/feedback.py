@@ -4,10 +4,10 @@
 ``interval_s``; every process follows the same log, so every API process and worker learns
 from every grade) and turns the new records into evidence rows: the question's vector (the
 service's embedder), its tags mapped onto the inventory, and each graded expert's score, NaN
-for the experts the grade does not name. Rows that leave experts unknown are coupled as in
-the online replay (``routing.coupling``). The catalog's default router is then replaced by
-``KnnShrinkageRouter.with_evidence``: validation records stay as they were; feedback only adds
-rows. A default method that takes no evidence is left as it is.
+for the experts the grade does not name. The catalog's default router is then replaced by
+``KnnShrinkageRouter.with_feedback``: the rows go to its feedback level
+(``routing.feedback_level``, default knobs, as the online replay), on top of the validation
+estimate, which stays as it was. A default method that takes no evidence is left as it is.
 """
 
 from __future__ import annotations
@@ -20,18 +20,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from router_svc.routing.catalog import RouterCatalog
-from router_svc.routing.coupling import Coupling
 from router_svc.routing.evidence import Evidence, SkillRows
-from router_svc.routing.inputs import Queries
 from router_svc.routing.knn_shrinkage import KnnShrinkageRouter
 from router_svc.store.feedback import START, FeedbackPage, FeedbackRecord, FeedbackStore
 from router_svc.tagging.embedder import Embedder
 from router_svc.tagging.inventory import SkillInventory
 
 logger = logging.getLogger(__name__)
-
-COUPLING_STRENGTH = 0.5
-"""As the online replay's default (``evaluation.online.OnlineOptions.strength``)."""
 
 
 class FeedbackFollower:
@@ -60,7 +55,6 @@ class FeedbackFollower:
         self._base: KnnShrinkageRouter | None = None
         """The default router before any feedback (restored when the feedback is dropped)."""
         self._checked = -float("inf")
-        self._coupling: Coupling | None = None
         self._lock = asyncio.Lock()
 
     async def refresh(self) -> int:
@@ -99,16 +93,10 @@ class FeedbackFollower:
     def _learned(
         self, router: KnnShrinkageRouter, records: Sequence[FeedbackRecord]
     ) -> KnnShrinkageRouter:
-        if self._coupling is None:
-            self._coupling = Coupling.of(router.model.evidence)
-        queries, rows = self.evidence(router, records)
-        estimate = router.score_queries(queries).score
-        return router.with_evidence(self._coupling.completed(rows, estimate, COUPLING_STRENGTH))
+        return router.with_feedback(self.evidence(router, records))
 
-    def evidence(
-        self, router: KnnShrinkageRouter, records: Sequence[FeedbackRecord]
-    ) -> tuple[Queries, Evidence]:
-        """The records as queries (to estimate them) and as evidence rows."""
+    def evidence(self, router: KnnShrinkageRouter, records: Sequence[FeedbackRecord]) -> Evidence:
+        """The records as evidence rows (NaN for the experts a grade does not name)."""
         texts = [r.question for r in records]
         tags = [r.tags for r in records]
         vectors = np.asarray(self.embedder.embed(texts, kind="query"), dtype=np.float32)
@@ -123,7 +111,6 @@ class FeedbackFollower:
                     scores[i, j] = score
                     costs[i, j] = record.costs.get(name, float(router.expected_cost[j]))
         matches = [[(m.skill, m.similarity) for m in row] for row in skills]
-        rows = Evidence(
+        return Evidence(
             vectors, scores, costs, SkillRows.of_matches(matches, router.matrix.skill_index())
         )
-        return Queries([r.id for r in records], tags, skills, vectors), rows

@@ -7,7 +7,8 @@ expert's success probability and expected cost from the nearest validation quest
 toward the query's cluster and the expert's overall record; the knobs come from
 cross-validation on the validation questions (:mod:`router_svc.routing.knob_search`). The
 recruiter then takes the top k of probability minus lambda x cost relative to the most
-expensive expert (``Recruiter.utility``).
+expensive expert (``Recruiter.utility``). Graded production answers correct the estimate as a
+level on top (``with_feedback``, :mod:`router_svc.routing.feedback_level`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pydantic import BaseModel
 from router_svc.config.routers import KnnShrinkageOptions
 from router_svc.replay.data import NO_CATEGORY
 from router_svc.routing.evidence import Evidence, SkillRows
+from router_svc.routing.feedback_level import FeedbackKnobs, FeedbackLevel
 from router_svc.routing.inputs import Queries, SuiteData
 from router_svc.routing.knob_cache import KnobSearch, select_knobs_kept
 from router_svc.routing.knob_search import Selection
@@ -47,11 +49,14 @@ class KnnShrinkageRouter(Recruiter):
         expected_cost: np.ndarray,
         model: ShrinkageModel,
         selection: Selection | None = None,
+        feedback: FeedbackLevel | None = None,
     ) -> None:
         super().__init__(matrix, expected_cost)
         self.model = model
         self.selection = selection
         """The knob search behind ``model`` (None: the knobs as given)."""
+        self.feedback = feedback
+        """Graded production answers, a level on top of ``model`` (None: none yet)."""
         self.overall = model.overall.probability[0]
 
     @classmethod
@@ -69,11 +74,22 @@ class KnnShrinkageRouter(Recruiter):
         model = ShrinkageModel.fit(evidence, skill_count, knobs)
         return cls(suite.matrix, suite.expected_cost, model, selection)
 
-    def with_evidence(self, extra: Evidence) -> KnnShrinkageRouter:
-        """This router over its evidence plus ``extra`` (graded production answers), with
-        the same knobs and clusters."""
+    def with_feedback(
+        self, rows: Evidence, knobs: FeedbackKnobs | None = None
+    ) -> KnnShrinkageRouter:
+        """This router with ``rows`` (graded production answers, NaN where unknown) added to
+        its feedback level (``routing.feedback_level``); ``knobs`` apply when the level is
+        new (None: the defaults)."""
+        level = self.feedback or FeedbackLevel.empty(
+            self.model.centroids, self.model.evidence, knobs or FeedbackKnobs()
+        )
+        frozen = self.model.estimate(rows.vectors, rows.skills).probability
         return KnnShrinkageRouter(
-            self.matrix, self.expected_cost, self.model.added(extra), self.selection
+            self.matrix,
+            self.expected_cost,
+            self.model,
+            self.selection,
+            level.added(rows, frozen),
         )
 
     @property
@@ -93,18 +109,24 @@ class KnnShrinkageRouter(Recruiter):
         skills = SkillRows.of_matches(
             [[(m.skill, m.similarity) for m in q] for q in queries.skills], self._skill_index
         )
-        estimate = self.model.estimate(queries.require_vectors(), skills)
+        vectors = queries.require_vectors()
+        estimate = self.model.estimate(vectors, skills)
+        evidence = {
+            name: (level.probability, level.weight)
+            for name, level in estimate.levels.items()
+            if name == "global" or level.weight.any()
+        }
+        probability = estimate.probability
+        if self.feedback is not None and self.feedback.rows:
+            probability, weight = self.feedback.corrected(vectors, probability)
+            evidence["feedback"] = (probability, weight)
         return ScoreParts(
-            relevance=estimate.probability,
+            relevance=probability,
             prior=self.overall,
-            score=estimate.probability,
+            score=probability,
             fallback=np.zeros(len(queries), dtype=bool),
             cost=estimate.cost,
-            evidence={
-                name: (level.probability, level.weight)
-                for name, level in estimate.levels.items()
-                if name == "global" or level.weight.any()
-            },
+            evidence=evidence,
         )
 
 

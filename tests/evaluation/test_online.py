@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from router_svc.errors import ConfigError
 from router_svc.evaluation.online import OnlineOptions, stream_order
+from router_svc.routing.feedback_level import FeedbackKnobs
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SMALL = FIXTURES / "replay_small.jsonl"
@@ -66,9 +67,20 @@ def test_a_seeded_shuffle_is_a_permutation() -> None:
         ({"feedback": "partial"}, "feedback must be 'bandit' or 'full'"),
         ({"rate": 1.5}, "feedback rate must be in [0, 1]"),
         ({"window": 0}, "window must be >= 1"),
-        ({"strength": -0.1}, "coupling strength must be in [0, 1]"),
     ],
 )
 def test_bad_options_name_the_field(kwargs: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         OnlineOptions(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"strength": -0.1}, "coupling strength must be in [0, 1]"),
+        ({"pseudo": 0.0}, "pseudo-count and temperature must be > 0"),
+    ],
+)
+def test_bad_feedback_knobs_name_the_field(kwargs: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        FeedbackKnobs(**kwargs)

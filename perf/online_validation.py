@@ -1,0 +1,187 @@
+"""Chooses the feedback level's knobs on RouterBench's validation lines only.
+
+The online replay simulated on the validation split: each validation category in turn is
+the stream (an unseen task), the router is profiled on the other categories' validation
+lines, both pools (all experts; without gpt-4-1106-preview, claude-v1, claude-v2), file
+order and two shuffles, bandit and full feedback. Every candidate setting of the feedback
+level (``routing.feedback_level.FeedbackKnobs``) is scored; the chosen one has the fewest
+runs below the frozen router, then the best mean gain of bandit and full feedback (pooled
+over the categories by questions). No test line is read. Writes
+perf/results/online_validation.json; the chosen knobs become FeedbackKnobs' defaults.
+
+The simulation reuses the frozen estimate of each streamed question (the validation levels
+do not change with feedback) and feeds ``FeedbackLevel`` as ``KnnShrinkageRouter.with_feedback``
+does; the script checks once that it chooses as ``run_online`` does.
+
+    OMP_NUM_THREADS=1 python perf/online_validation.py
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from online_replay import DOMINANT, FILE, bench_for, without
+
+from router_svc.evaluation.improved import RoutedSplit
+from router_svc.evaluation.online import (
+    FeedbackKind,
+    OnlineOptions,
+    _queries,
+    feedback_row,
+    run_online,
+    stream_order,
+)
+from router_svc.replay.data import load_replay
+from router_svc.replay.outcomes import OutcomeTable
+from router_svc.routing.feedback_level import FeedbackKnobs, FeedbackLevel
+from router_svc.routing.knn_shrinkage import KnnShrinkageRouter
+from router_svc.routing.recruiter import RecruitOptions
+
+OUT = Path("perf/results/online_validation.json")
+ORDERS = (None, 1, 2)
+GRID = {
+    "pseudo": (5.0, 10.0, 20.0, 50.0, 100.0, 200.0),
+    "temperature": (0.01, 0.02, 0.05, 0.1),
+    "centred": (True, False),
+}
+FILLS = ((0.0, 0.0), (0.5, 0.0), (1.0, 0.0), (0.0, 0.5), (0.0, 0.7), (0.0, 0.85), (0.0, 1.0))
+"""How a bandit row's unknown outcomes are filled in: (coupling strength, shared)."""
+ONE = RecruitOptions(k=1)
+
+
+def simulate(
+    router: KnnShrinkageRouter,
+    split: RoutedSplit,
+    kind: FeedbackKind,
+    knobs: FeedbackKnobs,
+    order: np.ndarray,
+) -> np.ndarray:
+    """(n,) the expert the online router runs at each position of ``order``."""
+    parts = router.score_queries(_queries(split, 0, len(split.table)))
+    vectors = np.asarray(split.vectors)
+    index = router.matrix.skill_index()
+    level = FeedbackLevel.empty(router.model.centroids, router.model.evidence, knobs)
+    chosen = []
+    for row in order.tolist():
+        frozen = parts.score[row : row + 1]
+        score = level.corrected(vectors[row : row + 1], frozen)[0] if level.rows else frozen
+        cost = None if parts.cost is None else parts.cost[row : row + 1]
+        one = replace(parts, relevance=score, score=score, fallback=parts.fallback[:1], cost=cost)
+        pick = int(router.choose(one, ONE)[0, 0])
+        chosen.append(pick)
+        level = level.added(feedback_row(split, row, pick, kind, index), frozen)
+    return np.asarray(chosen)
+
+
+def candidates() -> list[FeedbackKnobs]:
+    settings = itertools.product(*GRID.values(), FILLS)
+    return [
+        FeedbackKnobs(pseudo=m, temperature=t, centred=c, strength=fill[0], shared=fill[1])
+        for m, t, c, fill in settings
+    ]
+
+
+def runs_of(
+    router: KnnShrinkageRouter, split: RoutedSplit, label: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Every candidate x feedback kind x order on one held-out category."""
+    scores = np.asarray(split.table.scores, dtype=float)
+    parts = router.score_queries(_queries(split, 0, len(split.table)))
+    frozen = scores[np.arange(len(scores)), router.choose(parts, ONE)[:, 0]]
+    rows = []
+    for shuffle in ORDERS:
+        order = stream_order(len(scores), shuffle)
+        for kind in ("bandit", "full"):
+            done: dict[tuple[Any, ...], float] = {}
+            for knobs in candidates():
+                fill = (knobs.strength, knobs.shared) if kind == "bandit" else None
+                key = (knobs.pseudo, knobs.temperature, knobs.centred, fill)
+                if key not in done:
+                    chosen = simulate(router, split, kind, knobs, order)
+                    done[key] = float(scores[order, chosen].mean())
+                rows.append(
+                    {**label, "order": "file" if shuffle is None else f"shuffle {shuffle}",
+                     "feedback": kind, "knobs": asdict(knobs), "questions": len(order),
+                     "accuracy": done[key], "frozen_accuracy": float(frozen.mean())}
+                )  # fmt: skip
+    return rows
+
+
+def check_against_run_online(router: KnnShrinkageRouter, split: RoutedSplit) -> None:
+    """The simulation chooses as the online replay does (default knobs, bandit, a shuffle)."""
+    options = OnlineOptions(feedback="bandit", shuffle=1)
+    run = run_online(router, split, options)
+    chosen = simulate(router, split, "bandit", options.knobs, run.order)
+    scores = np.asarray(split.table.scores, dtype=float)
+    if not np.allclose(scores[run.order, chosen], run.online):
+        raise SystemExit("the simulation does not follow run_online")
+
+
+def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per candidate: runs below frozen and pooled gain, for bandit and full feedback."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        entry = out.setdefault(json.dumps(r["knobs"], sort_keys=True), {"knobs": r["knobs"]})
+        kind = entry.setdefault(r["feedback"], {"runs": 0, "below": 0, "gain": 0.0, "q": 0})
+        kind["runs"] += 1
+        kind["below"] += int(r["accuracy"] < r["frozen_accuracy"] - 1e-12)
+        kind["gain"] += (r["accuracy"] - r["frozen_accuracy"]) * r["questions"]
+        kind["q"] += r["questions"]
+    for entry in out.values():
+        for kind in ("bandit", "full"):
+            figures = entry[kind]
+            figures["gain_points"] = round(100 * figures.pop("gain") / figures.pop("q"), 3)
+        entry["below"] = entry["bandit"]["below"] + entry["full"]["below"]
+        entry["gain_points"] = (entry["bandit"]["gain_points"] + entry["full"]["gain_points"]) / 2
+    return sorted(out.values(), key=lambda e: (e["below"], -e["gain_points"]))
+
+
+def stream_split(val: OutcomeTable, category: str) -> tuple[OutcomeTable, OutcomeTable]:
+    """(the other categories' validation lines, this category's validation lines)."""
+    names = np.asarray(val.categories)
+    return val.take(names != category), val.take(names == category)
+
+
+def main() -> None:
+    started = time.perf_counter()
+    val_all = load_replay(FILE).table("validation")
+    rows: list[dict[str, Any]] = []
+    for pool in ("full pool", "without " + ", ".join(DOMINANT)):
+        val = without(val_all, () if pool == "full pool" else DOMINANT)
+        for category in sorted(set(val.categories)):
+            profile, stream = stream_split(val, category)
+            router, bench = bench_for(profile, stream)
+            if not rows:
+                check_against_run_online(router, bench.test)
+            rows += runs_of(router, bench.test, {"pool": pool, "holdout": category})
+            print(f"{pool} / {category}: {len(rows)} runs, {time.perf_counter() - started:.0f} s")
+    ranked = summarise(rows)
+    OUT.write_text(
+        json.dumps(
+            {
+                "file": str(FILE),
+                "split": "validation only (each category in turn the stream)",
+                "orders": ["file" if s is None else f"shuffle {s}" for s in ORDERS],
+                "rule": "fewest runs below frozen (bandit + full), then best mean gain",
+                "chosen": ranked[0]["knobs"],
+                "ranked": ranked,
+                "wall_s": round(time.perf_counter() - started, 1),
+            },
+            indent=1,
+        )
+        + "\n"
+    )
+    print(json.dumps(ranked[:5], indent=1))
+
+
+if __name__ == "__main__":
+    main()
