@@ -77,14 +77,6 @@ class SkillRows:
             new_row[self.rows[kept]], self.columns[kept], self.weights[kept], int(keep.sum())
         )
 
-    def concat(self, other: SkillRows) -> SkillRows:
-        return SkillRows(
-            np.concatenate([self.rows, other.rows + self.count]),
-            np.concatenate([self.columns, other.columns]),
-            np.concatenate([self.weights, other.weights]),
-            self.count + other.count,
-        )
-
     def normalised(self) -> SkillRows:
         """Each row's weights divided by their sum (a row's skills then share one voice)."""
         totals = np.bincount(self.rows, weights=self.weights, minlength=self.count)
@@ -159,18 +151,4 @@ class Evidence:
             self.costs[keep],
             self.skills.take(keep),
             None if self.tasks is None else self.tasks[keep],
-        )
-
-    def concat(self, other: Evidence) -> Evidence:
-        """These rows, then ``other``'s (the same experts and skill inventory)."""
-        if other.scores.shape[1] != self.scores.shape[1]:
-            raise ValueError("evidence of another set of experts")
-        return Evidence(
-            np.concatenate([self.vectors, other.vectors.astype(self.vectors.dtype)]),
-            np.concatenate([self.scores, other.scores]),
-            np.concatenate([self.costs, other.costs]),
-            self.skills.concat(other.skills),
-            None
-            if self.tasks is None and other.tasks is None
-            else np.concatenate([self.task_rows, other.task_rows]),
         )

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -116,10 +116,6 @@ class Records:
             skills.column_sums(costs, count),
         )
 
-    def plus(self, other: Records) -> Records:
-        """These sums plus ``other``'s (the same groups)."""
-        return Records(self.right + other.right, self.known + other.known, self.cost + other.cost)
-
     @classmethod
     def none(cls, evidence: Evidence) -> Records:
         empty = np.zeros((0, evidence.scores.shape[1]))
@@ -201,26 +197,6 @@ class ShrinkageModel:
             return ShrinkageModel.fit(self.evidence, self.skill_count, knobs)
         return ShrinkageModel.with_centroids(
             self.evidence, self.skill_count, self.centroids, knobs, member, self.skills
-        )
-
-    def with_evidence(self, extra: Evidence) -> ShrinkageModel:
-        """The same knobs and regions over these rows plus ``extra`` (feedback)."""
-        return ShrinkageModel.with_centroids(
-            self.evidence.concat(extra), self.skill_count, self.centroids, self.knobs
-        )
-
-    def added(self, extra: Evidence) -> ShrinkageModel:
-        """``with_evidence(extra)``, adding only ``extra``'s sums to the cluster and skill
-        records (rows naming no task: feedback); O(extra rows) but for the global level."""
-        if extra.tasks is not None and bool((extra.tasks >= 0).any()):
-            return self.with_evidence(extra)
-        evidence = self.evidence.concat(extra)
-        clusters = self.clusters
-        if len(self.centroids):
-            clusters = clusters.plus(Records.of(self.membership(extra.vectors), extra))
-        skills = self.skills.plus(Records.of_skills(extra.skills, extra, self.skill_count))
-        return replace(
-            self, evidence=evidence, overall=_global(evidence), clusters=clusters, skills=skills
         )
 
     def neighbours(self, queries: np.ndarray, n: int | None = None) -> Neighbours:

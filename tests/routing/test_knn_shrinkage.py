@@ -84,14 +84,19 @@ def test_a_question_far_from_every_neighbour_falls_back_to_its_prior() -> None:
 
 
 def test_unknown_outcomes_count_for_nothing() -> None:
-    """A row that reveals only expert 0 moves expert 0's record, never expert 1's."""
+    """Rows that reveal only expert 0 move expert 0's record, never expert 1's."""
     vectors, scores, costs = two_regions(n=20)
     knobs = ShrinkageKnobs(neighbours=0, clusters=1)
     model = ShrinkageModel.fit(_evidence(vectors, scores, costs), 0, knobs)
-    extra = _evidence(
-        vectors[:5], np.tile([[1.0, np.nan]], (5, 1)), np.tile([[0.001, np.nan]], (5, 1))
+    grown = ShrinkageModel.fit(
+        _evidence(
+            np.concatenate([vectors, vectors[:5]]),
+            np.concatenate([scores, np.tile([[1.0, np.nan]], (5, 1))]),
+            np.concatenate([costs, np.tile([[0.001, np.nan]], (5, 1))]),
+        ),
+        0,
+        knobs,
     )
-    grown = model.with_evidence(extra)
     before, after = model.overall.probability[0], grown.overall.probability[0]
     assert after[0] == pytest.approx((10 + 5 + 1) / (20 + 5 + 2))
     assert after[1] == pytest.approx(before[1])
