@@ -12,7 +12,8 @@ the service's ``FeedbackFollower`` takes:
 
 The feedback level corrects the frozen (validation) estimate by the revealed outcomes of the
 rows that resemble a question, shrunk toward no correction by a pseudo-count; a bandit row's
-unknown outcomes are filled in by coupling (``routing.coupling``) as its knobs say. There is
+unknown outcomes take on a share of its known error (``FeedbackKnobs.shared``, the default) or
+come from coupling (``routing.coupling``, ``FeedbackKnobs.strength``). There is
 no exploration: the router always runs its best estimate, so the online accuracy is what the
 user gets, and bandit feedback costs no extra generation. The frozen router (the same fit, no
 feedback) chooses over the same stream.
