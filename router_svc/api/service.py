@@ -26,7 +26,7 @@ from router_svc.api.state import Services
 from router_svc.config.knobs import TAGGERS, RoutingKnobs
 from router_svc.errors import FailureKind, RoutingError, unknown_message
 from router_svc.pipeline import Pipeline, QuestionResult, RouteOptions
-from router_svc.routing.recruiter import Assignment
+from router_svc.routing.recruiter import Assignment, ExpertScore
 from router_svc.types import Completion, Question
 
 logger = logging.getLogger(__name__)
@@ -118,12 +118,30 @@ def router_headers(
         "x-router-skills": _ascii(",".join(skills)),
         "x-router-timings": timings_header(timings),
     }
-    estimates = {s.expert: s.probability for s in assignment.scores}
-    if any(estimates.get(name) is not None for name in assignment.chosen):
+    scores = {s.expert: s for s in assignment.scores}
+    chosen = [scores[name] for name in assignment.chosen if name in scores]
+    if chosen and all(s.probability is not None for s in chosen):
         headers["x-router-probabilities"] = _ascii(
-            ",".join(f"{name}={estimates[name]:.3f}" for name in assignment.chosen)
+            ",".join(f"{s.expert}={s.probability:.3f}" for s in chosen)
+        )
+    if chosen and all(s.evidence for s in chosen):
+        headers["x-router-evidence"] = _ascii(",".join(map(evidence_entry, chosen)))
+    if chosen:
+        headers["x-router-cost-penalty"] = _ascii(
+            ",".join(f"{s.expert}={s.cost_penalty:.3f}" for s in chosen)
         )
     return headers
+
+
+def evidence_entry(score: ExpertScore) -> str:
+    """'name:cluster=0.812/37.5;task=0.790/600.0;global=0.770/2212.0': each level's estimate
+    and the (weighted) graded questions behind it, in the order the estimate shrinks them."""
+    levels = score.evidence or {}
+    parts = (
+        f"{level}={values['estimate']:.3f}/{values['questions']:.1f}"
+        for level, values in levels.items()
+    )
+    return f"{score.expert}:" + ";".join(parts)
 
 
 def timings_header(timings: Mapping[str, float]) -> str:

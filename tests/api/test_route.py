@@ -40,6 +40,23 @@ def test_route_explains_the_decision(api_server: str) -> None:
     assert response.headers["x-router-probabilities"] == ",".join(
         f"{name}={estimates[name]:.3f}" for name in assignment["chosen"]
     )
+    by_name = {s["expert"]: s for s in assignment["scores"]}
+    evidence = dict(
+        entry.split(":", 1) for entry in response.headers["x-router-evidence"].split(",")
+    )
+    assert list(evidence) == assignment["chosen"]
+    for name, levels in evidence.items():
+        recorded = by_name[name]["evidence"]
+        parsed = dict(level.split("=") for level in levels.split(";"))
+        assert list(parsed) == list(recorded)  # every level, in the order the estimate shrinks
+        assert "global" in parsed
+        for level, pair in parsed.items():
+            estimate, questions = pair.split("/")
+            assert float(estimate) == pytest.approx(recorded[level]["estimate"], abs=5e-4)
+            assert float(questions) == pytest.approx(recorded[level]["questions"], abs=0.05)
+    assert response.headers["x-router-cost-penalty"] == ",".join(
+        f"{name}={by_name[name]['cost_penalty']:.3f}" for name in assignment["chosen"]
+    )
 
 
 def test_route_takes_messages_and_a_suite_model(api_server: str) -> None:
