@@ -50,7 +50,7 @@ OUT = Path("perf/results/online_validation.json")
 ORDERS = (None, 1, 2)
 GRID = {
     "pseudo": (5.0, 10.0, 20.0, 50.0, 100.0, 200.0),
-    "temperature": (0.01, 0.02, 0.05, 0.1),
+    "temperature": (0.002, 0.005, 0.01, 0.02, 0.05, 0.1),
     "centred": (True, False),
 }
 FILLS = ((0.0, 0.0), (0.5, 0.0), (1.0, 0.0), (0.0, 0.5), (0.0, 0.7), (0.0, 0.85), (0.0, 1.0))
