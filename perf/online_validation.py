@@ -6,14 +6,17 @@ lines, both pools (all experts; without gpt-4-1106-preview, claude-v1, claude-v2
 order and two shuffles, bandit and full feedback. Every candidate setting of the feedback
 level (``routing.feedback_level.FeedbackKnobs``) is scored; the chosen one has the fewest
 runs below the frozen router, then the best mean gain of bandit and full feedback (pooled
-over the categories by questions). No test line is read. Writes
-perf/results/online_validation.json; the chosen knobs become FeedbackKnobs' defaults.
+over the categories by questions). No test line is read. Two searches run in turn
+(``STAGES``): ``levels`` writes perf/results/online_validation_levels.json, and ``pooled``,
+over a neighbourhood of what ``levels`` chose, writes perf/results/online_validation.json,
+whose chosen knobs are FeedbackKnobs' defaults.
 
 The simulation reuses the frozen estimate of each streamed question (the validation levels
 do not change with feedback) and feeds ``FeedbackLevel`` as ``KnnShrinkageRouter.with_feedback``
 does; the script checks once that it chooses as ``run_online`` does.
 
-    OMP_NUM_THREADS=1 python perf/online_validation.py
+    OMP_NUM_THREADS=1 python perf/online_validation.py levels
+    OMP_NUM_THREADS=1 python perf/online_validation.py pooled
 """
 
 from __future__ import annotations
@@ -46,16 +49,42 @@ from router_svc.routing.feedback_level import FeedbackKnobs, FeedbackLevel
 from router_svc.routing.knn_shrinkage import KnnShrinkageRouter
 from router_svc.routing.recruiter import RecruitOptions
 
-OUT = Path("perf/results/online_validation.json")
 ORDERS = (None, 1, 2)
-GRID = {
-    "pseudo": (5.0, 10.0, 20.0, 50.0, 100.0, 200.0),
-    "temperature": (0.002, 0.005, 0.01, 0.02, 0.05, 0.1),
-    "centred": (True, False),
+STAGES: dict[str, dict[str, tuple[Any, ...]]] = {
+    "levels": {
+        "pseudo": (5.0, 10.0, 20.0, 50.0, 100.0, 200.0),
+        "temperature": (0.002, 0.005, 0.01, 0.02, 0.05, 0.1),
+        "centred": (True, False),
+        "pooled": (None,),
+        "fill": (
+            (0.0, 0.0),
+            (0.5, 0.0),
+            (1.0, 0.0),
+            (0.0, 0.5),
+            (0.0, 0.7),
+            (0.0, 0.85),
+            (0.0, 1.0),
+        ),
+    },
+    "pooled": {
+        "pseudo": (20.0, 50.0, 100.0, 200.0),
+        "temperature": (0.005, 0.01, 0.02, 0.05),
+        "centred": (False,),
+        "pooled": (None, 25.0, 50.0, 100.0, 200.0, 400.0),
+        "fill": ((0.0, 0.7), (0.0, 0.85), (0.0, 1.0)),
+    },
 }
-FILLS = ((0.0, 0.0), (0.5, 0.0), (1.0, 0.0), (0.0, 0.5), (0.0, 0.7), (0.0, 0.85), (0.0, 1.0))
-"""How a bandit row's unknown outcomes are filled in: (coupling strength, shared)."""
+"""Two searches, in order. ``levels``: the groups' pseudo-count and temperature, the form, and
+how a bandit row's unknown outcomes are filled in (``fill``: coupling strength, shared), with
+no pooled level. ``pooled``: the pooled level's pseudo-count around what ``levels`` chose
+(not centred, shared fills only: every other form and fill lost there)."""
 ONE = RecruitOptions(k=1)
+
+
+def out_path(stage: str) -> Path:
+    """``levels`` chose the defaults; ``pooled`` was tried on top, not kept (docs/feedback.md)."""
+    suffix = "" if stage == "levels" else f"_{stage}"
+    return Path(f"perf/results/online_validation{suffix}.json")
 
 
 def simulate(
@@ -82,16 +111,21 @@ def simulate(
     return np.asarray(chosen)
 
 
-def candidates() -> list[FeedbackKnobs]:
-    settings = itertools.product(*GRID.values(), FILLS)
+def candidates(grid: dict[str, tuple[Any, ...]]) -> list[FeedbackKnobs]:
+    settings = itertools.product(*grid.values())
     return [
-        FeedbackKnobs(pseudo=m, temperature=t, centred=c, strength=fill[0], shared=fill[1])
-        for m, t, c, fill in settings
+        FeedbackKnobs(
+            pseudo=m, temperature=t, centred=c, pooled=p, strength=fill[0], shared=fill[1]
+        )
+        for m, t, c, p, fill in settings
     ]
 
 
 def runs_of(
-    router: KnnShrinkageRouter, split: RoutedSplit, label: dict[str, str]
+    router: KnnShrinkageRouter,
+    split: RoutedSplit,
+    label: dict[str, str],
+    grid: dict[str, tuple[Any, ...]],
 ) -> list[dict[str, Any]]:
     """Every candidate x feedback kind x order on one held-out category."""
     scores = np.asarray(split.table.scores, dtype=float)
@@ -102,9 +136,9 @@ def runs_of(
         order = stream_order(len(scores), shuffle)
         for kind in ("bandit", "full"):
             done: dict[tuple[Any, ...], float] = {}
-            for knobs in candidates():
+            for knobs in candidates(grid):
                 fill = (knobs.strength, knobs.shared) if kind == "bandit" else None
-                key = (knobs.pseudo, knobs.temperature, knobs.centred, fill)
+                key = (knobs.pseudo, knobs.temperature, knobs.centred, knobs.pooled, fill)
                 if key not in done:
                     chosen = simulate(router, split, kind, knobs, order)
                     done[key] = float(scores[order, chosen].mean())
@@ -151,7 +185,8 @@ def stream_split(val: OutcomeTable, category: str) -> tuple[OutcomeTable, Outcom
     return val.take(names != category), val.take(names == category)
 
 
-def main() -> None:
+def main(stage: str) -> None:
+    grid = STAGES[stage]
     started = time.perf_counter()
     val_all = load_replay(FILE).table("validation")
     rows: list[dict[str, Any]] = []
@@ -162,13 +197,15 @@ def main() -> None:
             router, bench = bench_for(profile, stream)
             if not rows:
                 check_against_run_online(router, bench.test)
-            rows += runs_of(router, bench.test, {"pool": pool, "holdout": category})
+            rows += runs_of(router, bench.test, {"pool": pool, "holdout": category}, grid)
             print(f"{pool} / {category}: {len(rows)} runs, {time.perf_counter() - started:.0f} s")
     ranked = summarise(rows)
-    OUT.write_text(
+    out_path(stage).write_text(
         json.dumps(
             {
                 "file": str(FILE),
+                "stage": stage,
+                "grid": grid,
                 "split": "validation only (each category in turn the stream)",
                 "orders": ["file" if s is None else f"shuffle {s}" for s in ORDERS],
                 "rule": "fewest runs below frozen (bandit + full), then best mean gain",
@@ -184,4 +221,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1] if len(sys.argv) > 1 else "pooled")

@@ -12,7 +12,10 @@ model has none), a row counting for its groups by its soft membership pi_c at te
 ``temperature``. right_ce sums the known scores of expert e, known_ce how many are known, and
 base_ce the frozen estimates at those rows (``centred``) or known_ce x p0_e(x) (not centred:
 the records are shrunk toward the query's p0 as they stand). With no feedback the correction
-is 0; with much more than m_f rows in a group it approaches the group's mean error.
+is 0; with much more than m_f rows in a group it approaches the group's mean error. With
+``pooled`` (m_p), each group's term is shrunk toward the pooled correction instead of toward
+none: the same sum over every row, shrunk toward none by m_p, so that a new task spread
+over several clusters corrects each of them before any has m_f rows of its own.
 
 A bandit row knows one expert's outcome and counts for that expert only, unless its unknown
 outcomes are filled in first: with ``shared`` > 0, each unknown expert's is p0 plus ``shared``
@@ -53,10 +56,16 @@ class FeedbackKnobs:
     shared: float = 0.85
     """The share of a bandit row's error that its unknown experts take on (0: none; with
     neither this nor ``strength``, the row counts for the expert that ran only)."""
+    pooled: float | None = None
+    """m_p: feedback rows the pooled record (every group's rows together) needs before it
+    outweighs the frozen estimate; each group's correction is shrunk toward the pooled one
+    instead of toward none. None: no pooled level."""
 
     def __post_init__(self) -> None:
         if self.pseudo <= 0 or self.temperature <= 0:
             raise ConfigError("the feedback level's pseudo-count and temperature must be > 0")
+        if self.pooled is not None and self.pooled <= 0:
+            raise ConfigError("the feedback level's pooled pseudo-count must be > 0 (or None)")
         for name, value in (("coupling strength", self.strength), ("shared", self.shared)):
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"{name} must be in [0, 1], not {value}")
@@ -118,7 +127,20 @@ class FeedbackLevel:
             shift = member @ ((self.right - self.base) / total)
         else:
             shift = member @ (self.right / total) - frozen * (member @ (self.known / total))
+        if self.knobs.pooled is not None:
+            shift = shift + self._pooled_shift(frozen) * (member @ (self.knobs.pseudo / total))
         return np.clip(frozen + shift, 0.0, 1.0), member @ self.known
+
+    def _pooled_shift(self, frozen: np.ndarray) -> np.ndarray:
+        """(queries, experts): every row's record together, shrunk toward no correction by
+        ``pooled`` rows; what each group's correction is shrunk toward."""
+        known = self.known.sum(axis=0)
+        total = known + float(self.knobs.pooled or 0.0)
+        if self.knobs.centred:
+            return np.broadcast_to(
+                (self.right.sum(axis=0) - self.base.sum(axis=0)) / total, frozen.shape
+            )
+        return (self.right.sum(axis=0) - frozen * known) / total
 
 
 def shared_error(rows: Evidence, frozen: np.ndarray, share: float) -> Evidence:

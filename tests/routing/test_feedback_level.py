@@ -125,6 +125,29 @@ def test_feedback_on_one_region_leaves_another_alone() -> None:
     assert level.corrected(other, frozen)[0] == pytest.approx(frozen, abs=0.02)
 
 
+@pytest.mark.parametrize("centred", [True, False])
+def test_a_pooled_level_carries_feedback_to_groups_without_rows(centred: bool) -> None:
+    model = _model()
+    other = _near(0, 1, 11)
+    frozen = model.estimate(other).probability
+    rows = _rows(200, [0.0, 1.0], axis=1)
+    apart = _level(FeedbackKnobs(shared=0.0, centred=centred), rows)
+    pooled = _level(FeedbackKnobs(shared=0.0, centred=centred, pooled=20.0), rows)
+    assert apart.corrected(other, frozen)[0] == pytest.approx(frozen, abs=0.02)
+    moved = pooled.corrected(other, frozen)[0]
+    assert moved[0, 0] < frozen[0, 0] - 0.3  # 200 rows elsewhere: a is wrong on this traffic
+    assert moved[0, 1] > frozen[0, 1] + 0.3  # and b right
+    assert moved[0, 1] > moved[0, 0]
+    # with no rows the pooled level corrects nothing
+    empty = _level(FeedbackKnobs(shared=0.0, centred=centred, pooled=20.0))
+    assert empty.corrected(other, frozen)[0] == pytest.approx(frozen)
+
+
+def test_a_pooled_pseudo_count_must_be_positive() -> None:
+    with pytest.raises(ConfigError, match="pooled"):
+        FeedbackKnobs(pooled=0.0)
+
+
 def test_the_router_routes_a_new_task_by_its_feedback() -> None:
     from router_svc.routing.inputs import Queries
 

@@ -1,0 +1,119 @@
+"""The feedback level on mixed streams, RouterBench validation lines only.
+
+``perf/online_validation.py`` streams one held-out category at a time: every streamed
+question is of the new task. Production traffic mixes a new task with the old ones, so here
+each stream is a held-out category's validation lines plus half of the other categories'
+validation lines (seeded), and the router is profiled on the other half; file order and two
+shuffles, bandit and full feedback, both pools. Each candidate's accuracy is set against the
+frozen router's on the same stream. No test line is read. Writes perf/results/online_mixed.json.
+
+    OMP_NUM_THREADS=1 python perf/online_mixed.py
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from online_replay import DOMINANT, FILE, bench_for, without
+from online_validation import ONE, simulate
+
+from router_svc.evaluation.online import _queries, stream_order
+from router_svc.replay.data import load_replay
+from router_svc.routing.feedback_level import FeedbackKnobs
+
+OUT = Path("perf/results/online_mixed.json")
+ORDERS = (None, 1, 2)
+CANDIDATES = {
+    "default": FeedbackKnobs(),
+    "pooled 50 (homogeneous streams' choice)": FeedbackKnobs(
+        pseudo=200.0, temperature=0.005, pooled=50.0
+    ),
+    "pooled 100": FeedbackKnobs(pseudo=100.0, temperature=0.02, pooled=100.0),
+    "default + pooled 200": FeedbackKnobs(pooled=200.0),
+    "default + pooled 400": FeedbackKnobs(pooled=400.0),
+}
+
+
+def runs(seed: int = 0) -> list[dict[str, Any]]:
+    val_all = load_replay(FILE).table("validation")
+    rng = np.random.default_rng(seed)
+    rows = []
+    for pool in ("full pool", "without " + ", ".join(DOMINANT)):
+        val = without(val_all, () if pool == "full pool" else DOMINANT)
+        categories = np.asarray(val.categories)
+        half = rng.random(len(categories)) < 0.5
+        for category in sorted(set(categories)):
+            seen = categories != category
+            router, bench = bench_for(val.take(seen & half), val.take(~seen | ~half))
+            split = bench.test
+            scores = np.asarray(split.table.scores, dtype=float)
+            parts = router.score_queries(_queries(split, 0, len(scores)))
+            frozen = scores[np.arange(len(scores)), router.choose(parts, ONE)[:, 0]]
+            for shuffle in ORDERS:
+                order = stream_order(len(scores), shuffle)
+                for kind in ("bandit", "full"):
+                    for name, knobs in CANDIDATES.items():
+                        chosen = simulate(router, split, kind, knobs, order)
+                        rows.append(
+                            {"pool": pool, "holdout": category, "questions": len(order),
+                             "new_task_share": round(float((~seen[~seen | ~half]).mean()), 3),
+                             "order": "file" if shuffle is None else f"shuffle {shuffle}",
+                             "feedback": kind, "candidate": name,
+                             "accuracy": float(scores[order, chosen].mean()),
+                             "frozen_accuracy": float(frozen.mean())}
+                        )  # fmt: skip
+            print(f"{pool} / {category}", flush=True)
+    return rows
+
+
+def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for r in rows:
+        key = f"{r['pool']} / {r['feedback']} / {r['candidate']}"
+        entry = out.setdefault(key, {"runs": 0, "below": 0, "gains": []})
+        gain = 100 * (r["accuracy"] - r["frozen_accuracy"])
+        entry["runs"] += 1
+        entry["below"] += int(gain < -1e-9)
+        entry["gains"].append(round(gain, 2))
+    for entry in out.values():
+        entry["mean_gain_points"] = round(float(np.mean(entry["gains"])), 3)
+        entry["worst_points"] = min(entry["gains"])
+    return out
+
+
+def main() -> None:
+    started = time.perf_counter()
+    rows = runs()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    OUT.write_text(
+        json.dumps(
+            {
+                "file": str(FILE),
+                "split": "validation only: a held-out category plus half of the others",
+                "commit": commit,
+                "candidates": {name: asdict(k) for name, k in CANDIDATES.items()},
+                "summary": summary(rows),
+                "runs": rows,
+                "wall_s": round(time.perf_counter() - started, 1),
+            },
+            indent=1,
+        )
+        + "\n"
+    )
+    for key, entry in summary(rows).items():
+        print(key, entry["mean_gain_points"], f"{entry['below']} of {entry['runs']} below")
+
+
+if __name__ == "__main__":
+    main()
