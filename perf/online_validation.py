@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import multiprocessing
 import sys
 import time
 from dataclasses import asdict, replace
@@ -73,17 +74,30 @@ STAGES: dict[str, dict[str, tuple[Any, ...]]] = {
         "pooled": (None, 25.0, 50.0, 100.0, 200.0, 400.0),
         "fill": ((0.0, 0.7), (0.0, 0.85), (0.0, 1.0)),
     },
+    "final": {
+        "pseudo": (20.0, 50.0, 100.0, 200.0),
+        "temperature": (0.002, 0.005, 0.01, 0.02),
+        "centred": (False,),
+        "pooled": (None, 200.0, 400.0, 800.0, 1600.0, 3200.0),
+        "fill": ((0.0, 0.7), (0.0, 0.85), (0.0, 1.0)),
+    },
 }
-"""Two searches, in order. ``levels``: the groups' pseudo-count and temperature, the form, and
-how a bandit row's unknown outcomes are filled in (``fill``: coupling strength, shared), with
-no pooled level. ``pooled``: the pooled level's pseudo-count around what ``levels`` chose
-(not centred, shared fills only: every other form and fill lost there)."""
+STREAMS = {"levels": ("held-out",), "pooled": ("held-out",), "final": ("held-out", "mixed")}
+"""``held-out``: a category's validation lines, the router profiled on the other categories'.
+``mixed``: the same plus a seeded half of the other categories' lines, the router profiled on
+the other half (production traffic: a new task among the old ones)."""
+"""Three searches, in order. ``levels``: the groups' pseudo-count and temperature, the form,
+and how a bandit row's unknown outcomes are filled in (``fill``: coupling strength, shared),
+with no pooled level. ``pooled``: the pooled level's pseudo-count around what ``levels``
+chose (not centred, shared fills only: every other form and fill lost there), on held-out
+streams; it chose a strong pooled level that loses on mixed streams (perf/online_mixed.py).
+``final``: the same neighbourhood scored on held-out and mixed streams together."""
 ONE = RecruitOptions(k=1)
 
 
 def out_path(stage: str) -> Path:
-    """``levels`` chose the defaults; ``pooled`` was tried on top, not kept (docs/feedback.md)."""
-    suffix = "" if stage == "levels" else f"_{stage}"
+    """``final`` chose the defaults; the earlier stages' figures sit beside it."""
+    suffix = "" if stage == "final" else f"_{stage}"
     return Path(f"perf/results/online_validation{suffix}.json")
 
 
@@ -165,40 +179,62 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for r in rows:
         entry = out.setdefault(json.dumps(r["knobs"], sort_keys=True), {"knobs": r["knobs"]})
-        kind = entry.setdefault(r["feedback"], {"runs": 0, "below": 0, "gain": 0.0, "q": 0})
-        kind["runs"] += 1
-        kind["below"] += int(r["accuracy"] < r["frozen_accuracy"] - 1e-12)
-        kind["gain"] += (r["accuracy"] - r["frozen_accuracy"]) * r["questions"]
-        kind["q"] += r["questions"]
+        stream = r.get("stream", "held-out")
+        for name in (r["feedback"], f"{stream} {r['feedback']}"):
+            kind = entry.setdefault(name, {"runs": 0, "below": 0, "gain": 0.0, "q": 0})
+            kind["runs"] += 1
+            kind["below"] += int(r["accuracy"] < r["frozen_accuracy"] - 1e-12)
+            kind["gain"] += (r["accuracy"] - r["frozen_accuracy"]) * r["questions"]
+            kind["q"] += r["questions"]
     for entry in out.values():
-        for kind in ("bandit", "full"):
-            figures = entry[kind]
-            figures["gain_points"] = round(100 * figures.pop("gain") / figures.pop("q"), 3)
+        for figures in entry.values():
+            if isinstance(figures, dict) and "q" in figures:
+                figures["gain_points"] = round(100 * figures.pop("gain") / figures.pop("q"), 3)
         entry["below"] = entry["bandit"]["below"] + entry["full"]["below"]
         entry["gain_points"] = (entry["bandit"]["gain_points"] + entry["full"]["gain_points"]) / 2
     return sorted(out.values(), key=lambda e: (e["below"], -e["gain_points"]))
 
 
-def stream_split(val: OutcomeTable, category: str) -> tuple[OutcomeTable, OutcomeTable]:
-    """(the other categories' validation lines, this category's validation lines)."""
+def stream_split(
+    val: OutcomeTable, category: str, stream: str = "held-out", seed: int = 0
+) -> tuple[OutcomeTable, OutcomeTable]:
+    """(the lines the router is profiled on, the streamed lines): see ``STREAMS``."""
     names = np.asarray(val.categories)
-    return val.take(names != category), val.take(names == category)
+    seen = names != category
+    if stream == "held-out":
+        return val.take(seen), val.take(~seen)
+    half = np.random.default_rng(seed).random(len(names)) < 0.5
+    return val.take(seen & half), val.take(~seen | ~half)
+
+
+POOLS = ("full pool", "without " + ", ".join(DOMINANT))
+
+
+def task_runs(task: tuple[str, str, str, str]) -> list[dict[str, Any]]:
+    """Every candidate's runs on one (stage, pool, held-out category, stream kind)."""
+    stage, pool, category, stream = task
+    val = without(load_replay(FILE).table("validation"), () if pool == POOLS[0] else DOMINANT)
+    router, bench = bench_for(*stream_split(val, category, stream))
+    label = {"pool": pool, "holdout": category, "stream": stream}
+    rows = runs_of(router, bench.test, label, STAGES[stage])
+    print(f"{pool} / {category} / {stream}: {len(rows)} runs", flush=True)
+    return rows
 
 
 def main(stage: str) -> None:
     grid = STAGES[stage]
     started = time.perf_counter()
     val_all = load_replay(FILE).table("validation")
-    rows: list[dict[str, Any]] = []
-    for pool in ("full pool", "without " + ", ".join(DOMINANT)):
-        val = without(val_all, () if pool == "full pool" else DOMINANT)
-        for category in sorted(set(val.categories)):
-            profile, stream = stream_split(val, category)
-            router, bench = bench_for(profile, stream)
-            if not rows:
-                check_against_run_online(router, bench.test)
-            rows += runs_of(router, bench.test, {"pool": pool, "holdout": category}, grid)
-            print(f"{pool} / {category}: {len(rows)} runs, {time.perf_counter() - started:.0f} s")
+    router, bench = bench_for(*stream_split(val_all, sorted(set(val_all.categories))[0]))
+    check_against_run_online(router, bench.test)
+    tasks = [
+        (stage, pool, category, stream)
+        for pool in POOLS
+        for category in sorted(set(val_all.categories))
+        for stream in STREAMS[stage]
+    ]
+    with multiprocessing.Pool(2) as workers:
+        rows = [row for part in workers.map(task_runs, tasks, chunksize=1) for row in part]
     ranked = summarise(rows)
     out_path(stage).write_text(
         json.dumps(
@@ -206,7 +242,8 @@ def main(stage: str) -> None:
                 "file": str(FILE),
                 "stage": stage,
                 "grid": grid,
-                "split": "validation only (each category in turn the stream)",
+                "split": "validation only (each category in turn held out)",
+                "streams": STREAMS[stage],
                 "orders": ["file" if s is None else f"shuffle {s}" for s in ORDERS],
                 "rule": "fewest runs below frozen (bandit + full), then best mean gain",
                 "chosen": ranked[0]["knobs"],

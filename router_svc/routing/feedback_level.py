@@ -45,7 +45,7 @@ class FeedbackKnobs:
 
     pseudo: float = 50.0
     """m_f: feedback rows a group needs before its record outweighs the frozen estimate."""
-    temperature: float = 0.01
+    temperature: float = 0.02
     """Softness of a row's (and a query's) membership of the groups."""
     centred: bool = False
     """Each row's error against p0 at its own question (True), or the group's record shrunk
@@ -56,7 +56,7 @@ class FeedbackKnobs:
     shared: float = 0.85
     """The share of a bandit row's error that its unknown experts take on (0: none; with
     neither this nor ``strength``, the row counts for the expert that ran only)."""
-    pooled: float | None = None
+    pooled: float | None = 1600.0
     """m_p: feedback rows the pooled record (every group's rows together) needs before it
     outweighs the frozen estimate; each group's correction is shrunk toward the pooled one
     instead of toward none. None: no pooled level."""
@@ -140,7 +140,8 @@ class FeedbackLevel:
             return np.broadcast_to(
                 (self.right.sum(axis=0) - self.base.sum(axis=0)) / total, frozen.shape
             )
-        return (self.right.sum(axis=0) - frozen * known) / total
+        shift: np.ndarray = (self.right.sum(axis=0) - frozen * known) / total
+        return shift
 
 
 def shared_error(rows: Evidence, frozen: np.ndarray, share: float) -> Evidence:

@@ -117,11 +117,11 @@ def test_one_fill_of_unknown_outcomes_at_a_time() -> None:
         FeedbackKnobs(strength=0.5, shared=0.5)
 
 
-def test_feedback_on_one_region_leaves_another_alone() -> None:
+def test_without_a_pooled_level_feedback_on_one_region_leaves_another_alone() -> None:
     model = _model()
     other = _near(0, 1, 11)
     frozen = model.estimate(other).probability
-    level = _level(FeedbackKnobs(shared=0.0), _rows(200, [0.0, 1.0], axis=1))
+    level = _level(FeedbackKnobs(shared=0.0, pooled=None), _rows(200, [0.0, 1.0], axis=1))
     assert level.corrected(other, frozen)[0] == pytest.approx(frozen, abs=0.02)
 
 
@@ -131,13 +131,19 @@ def test_a_pooled_level_carries_feedback_to_groups_without_rows(centred: bool) -
     other = _near(0, 1, 11)
     frozen = model.estimate(other).probability
     rows = _rows(200, [0.0, 1.0], axis=1)
-    apart = _level(FeedbackKnobs(shared=0.0, centred=centred), rows)
+    apart = _level(FeedbackKnobs(shared=0.0, centred=centred, pooled=None), rows)
     pooled = _level(FeedbackKnobs(shared=0.0, centred=centred, pooled=20.0), rows)
     assert apart.corrected(other, frozen)[0] == pytest.approx(frozen, abs=0.02)
     moved = pooled.corrected(other, frozen)[0]
     assert moved[0, 0] < frozen[0, 0] - 0.3  # 200 rows elsewhere: a is wrong on this traffic
     assert moved[0, 1] > frozen[0, 1] + 0.3  # and b right
     assert moved[0, 1] > moved[0, 0]
+    # the default pooled level is weak: 200 rows elsewhere carry about 200 / (200 + m_p) of
+    # their error here, so the validation order stands
+    default = _level(FeedbackKnobs(shared=0.0, centred=centred), rows).corrected(other, frozen)[0]
+    share = 200 / (200 + (FeedbackKnobs().pooled or 0.0))
+    assert frozen[0, 0] - default[0, 0] == pytest.approx(share * frozen[0, 0], rel=0.25)
+    assert default[0, 0] > default[0, 1]
     # with no rows the pooled level corrects nothing
     empty = _level(FeedbackKnobs(shared=0.0, centred=centred, pooled=20.0))
     assert empty.corrected(other, frozen)[0] == pytest.approx(frozen)
