@@ -6,17 +6,17 @@ lines, both pools (all experts; without gpt-4-1106-preview, claude-v1, claude-v2
 order and two shuffles, bandit and full feedback. Every candidate setting of the feedback
 level (``routing.feedback_level.FeedbackKnobs``) is scored; the chosen one has the fewest
 runs below the frozen router, then the best mean gain of bandit and full feedback (pooled
-over the categories by questions). No test line is read. Two searches run in turn
-(``STAGES``): ``levels`` writes perf/results/online_validation_levels.json, and ``pooled``,
-over a neighbourhood of what ``levels`` chose, writes perf/results/online_validation.json,
-whose chosen knobs are FeedbackKnobs' defaults.
+over the categories by questions). No test line is read. Three searches ran in turn
+(``STAGES``, ``STREAMS``): ``levels`` and ``pooled`` write
+perf/results/online_validation_{levels,pooled}.json, and ``final`` (held-out and mixed
+streams) writes perf/results/online_validation.json, whose chosen knobs are FeedbackKnobs'
+defaults.
 
 The simulation reuses the frozen estimate of each streamed question (the validation levels
 do not change with feedback) and feeds ``FeedbackLevel`` as ``KnnShrinkageRouter.with_feedback``
 does; the script checks once that it chooses as ``run_online`` does.
 
-    OMP_NUM_THREADS=1 python perf/online_validation.py levels
-    OMP_NUM_THREADS=1 python perf/online_validation.py pooled
+    OMP_NUM_THREADS=1 python perf/online_validation.py levels|pooled|final
 """
 
 from __future__ import annotations
@@ -82,16 +82,16 @@ STAGES: dict[str, dict[str, tuple[Any, ...]]] = {
         "fill": ((0.0, 0.7), (0.0, 0.85), (0.0, 1.0)),
     },
 }
-STREAMS = {"levels": ("held-out",), "pooled": ("held-out",), "final": ("held-out", "mixed")}
-"""``held-out``: a category's validation lines, the router profiled on the other categories'.
-``mixed``: the same plus a seeded half of the other categories' lines, the router profiled on
-the other half (production traffic: a new task among the old ones)."""
 """Three searches, in order. ``levels``: the groups' pseudo-count and temperature, the form,
 and how a bandit row's unknown outcomes are filled in (``fill``: coupling strength, shared),
 with no pooled level. ``pooled``: the pooled level's pseudo-count around what ``levels``
 chose (not centred, shared fills only: every other form and fill lost there), on held-out
 streams; it chose a strong pooled level that loses on mixed streams (perf/online_mixed.py).
-``final``: the same neighbourhood scored on held-out and mixed streams together."""
+``final``: that neighbourhood (m_p up to 3,200) scored on held-out and mixed streams."""
+STREAMS = {"levels": ("held-out",), "pooled": ("held-out",), "final": ("held-out", "mixed")}
+"""``held-out``: a category's validation lines, the router profiled on the other categories'.
+``mixed``: the same plus a seeded half of the other categories' lines, the router profiled on
+the other half (production traffic: a new task among the old ones)."""
 ONE = RecruitOptions(k=1)
 
 
