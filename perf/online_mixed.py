@@ -4,9 +4,9 @@
 question is of the new task. Production traffic mixes a new task with the old ones, so here
 each stream is a held-out category's validation lines plus half of the other categories'
 validation lines (seeded; ``online_validation.stream_split``), and the router is profiled on
-the other half; file order and two
-shuffles, bandit and full feedback, both pools. Each candidate's accuracy is set against the
-frozen router's on the same stream. No test line is read. Writes perf/results/online_mixed.json.
+the other half; file order and two shuffles, bandit and full feedback, both pools. Each
+candidate's accuracy is set against the frozen router's on the same stream. No test line is
+read. Writes perf/results/online_mixed.json.
 
     OMP_NUM_THREADS=1 python perf/online_mixed.py
 """
@@ -25,14 +25,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from online_replay import DOMINANT, FILE, bench_for, without
-from online_validation import ONE, POOLS, simulate, stream_split
+from online_validation import POOLS, runs_of, stream_split
 
-from router_svc.evaluation.online import _queries, stream_order
 from router_svc.replay.data import load_replay
 from router_svc.routing.feedback_level import FeedbackKnobs
 
 OUT = Path("perf/results/online_mixed.json")
-ORDERS = (None, 1, 2)
 CANDIDATES = {
     "default": FeedbackKnobs(),
     "levels stage's choice (no pooled level)": FeedbackKnobs(
@@ -49,29 +47,19 @@ why the stages differ rather than checking the default on new data."""
 
 def runs() -> list[dict[str, Any]]:
     val_all = load_replay(FILE).table("validation")
+    names = {json.dumps(asdict(k), sort_keys=True): name for name, k in CANDIDATES.items()}
     rows = []
     for pool in POOLS:
         val = without(val_all, () if pool == POOLS[0] else DOMINANT)
         for category in sorted(set(val.categories)):
             router, bench = bench_for(*stream_split(val, category, "mixed"))
-            split = bench.test
-            new_task = np.asarray(split.table.categories) == category
-            scores = np.asarray(split.table.scores, dtype=float)
-            parts = router.score_queries(_queries(split, 0, len(scores)))
-            frozen = scores[np.arange(len(scores)), router.choose(parts, ONE)[:, 0]]
-            for shuffle in ORDERS:
-                order = stream_order(len(scores), shuffle)
-                for kind in ("bandit", "full"):
-                    for name, knobs in CANDIDATES.items():
-                        chosen = simulate(router, split, kind, knobs, order)
-                        rows.append(
-                            {"pool": pool, "holdout": category, "questions": len(order),
-                             "new_task_share": round(float(new_task.mean()), 3),
-                             "order": "file" if shuffle is None else f"shuffle {shuffle}",
-                             "feedback": kind, "candidate": name,
-                             "accuracy": float(scores[order, chosen].mean()),
-                             "frozen_accuracy": float(frozen.mean())}
-                        )  # fmt: skip
+            new_task = np.asarray(bench.test.table.categories) == category
+            label = {"pool": pool, "holdout": category}
+            for row in runs_of(router, bench.test, label, list(CANDIDATES.values())):
+                knobs = row.pop("knobs")
+                row["candidate"] = names[json.dumps(knobs, sort_keys=True)]
+                row["new_task_share"] = round(float(new_task.mean()), 3)
+                rows.append(row)
             print(f"{pool} / {category}", flush=True)
     return rows
 

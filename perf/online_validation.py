@@ -139,9 +139,9 @@ def runs_of(
     router: KnnShrinkageRouter,
     split: RoutedSplit,
     label: dict[str, str],
-    grid: dict[str, tuple[Any, ...]],
+    settings: list[FeedbackKnobs],
 ) -> list[dict[str, Any]]:
-    """Every candidate x feedback kind x order on one held-out category."""
+    """Every setting x feedback kind x order on one held-out category."""
     scores = np.asarray(split.table.scores, dtype=float)
     parts = router.score_queries(_queries(split, 0, len(split.table)))
     frozen = scores[np.arange(len(scores)), router.choose(parts, ONE)[:, 0]]
@@ -150,7 +150,7 @@ def runs_of(
         order = stream_order(len(scores), shuffle)
         for kind in ("bandit", "full"):
             done: dict[tuple[Any, ...], float] = {}
-            for knobs in candidates(grid):
+            for knobs in settings:
                 fill = (knobs.strength, knobs.shared) if kind == "bandit" else None
                 key = (knobs.pseudo, knobs.temperature, knobs.centred, knobs.pooled, fill)
                 if key not in done:
@@ -216,7 +216,7 @@ def task_runs(task: tuple[str, str, str, str]) -> list[dict[str, Any]]:
     val = without(load_replay(FILE).table("validation"), () if pool == POOLS[0] else DOMINANT)
     router, bench = bench_for(*stream_split(val, category, stream))
     label = {"pool": pool, "holdout": category, "stream": stream}
-    rows = runs_of(router, bench.test, label, STAGES[stage])
+    rows = runs_of(router, bench.test, label, candidates(STAGES[stage]))
     print(f"{pool} / {category} / {stream}: {len(rows)} runs", flush=True)
     return rows
 
