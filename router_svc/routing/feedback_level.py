@@ -23,7 +23,9 @@ x the known experts' mean error against p0 (a new task that is harder than the v
 is, in part, harder for every expert); with ``strength`` > 0, from the known outcome through
 how the experts' outcomes go together on validation (``routing.coupling``), ``strength`` of
 the way from p0 toward the coupling's guess. Expected costs stay the validation's.
-Updating costs O(rows x groups); a query costs O(groups x experts), whatever the row count.
+Rows that grade every expert also correct a query through its nearest such rows
+(``neighbours``, ``routing.feedback_neighbours``), shrunk toward the group correction above.
+Updating costs O(rows x groups); a query costs O(groups x experts) plus O(``window`` x d).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import numpy as np
 from router_svc.errors import ConfigError
 from router_svc.routing.coupling import Coupling
 from router_svc.routing.evidence import Evidence
+from router_svc.routing.feedback_neighbours import NeighbourMemory
 from router_svc.routing.shrinkage import membership
 
 
@@ -60,10 +63,26 @@ class FeedbackKnobs:
     """m_p: feedback rows the pooled record (every group's rows together) needs before it
     outweighs the frozen estimate; each group's correction is shrunk toward the pooled one
     instead of toward none. None: no pooled level."""
+    neighbours: int = 100
+    """k: how many of the most similar fully graded rows correct a query (0: none)."""
+    neighbour_pseudo: float = 500.0
+    """m_n: rows the neighbours' record needs before it outweighs the group correction."""
+    window: int = 4096
+    """How many of the latest fully graded rows the neighbours are searched among."""
 
     def __post_init__(self) -> None:
-        if self.pseudo <= 0 or self.temperature <= 0:
-            raise ConfigError("the feedback level's pseudo-count and temperature must be > 0")
+        for field, size in (
+            ("pseudo", self.pseudo),
+            ("temperature", self.temperature),
+            ("neighbour_pseudo", self.neighbour_pseudo),
+        ):
+            if size <= 0:
+                raise ConfigError(f"the feedback level's {field} must be > 0, not {size}")
+        if not 0 <= self.neighbours <= self.window:
+            raise ConfigError(
+                f"the feedback level's neighbours ({self.neighbours}) must be >= 0 and at most"
+                f" its window ({self.window})"
+            )
         if self.pooled is not None and self.pooled <= 0:
             raise ConfigError("the feedback level's pooled pseudo-count must be > 0 (or None)")
         for name, value in (("coupling strength", self.strength), ("shared", self.shared)):
@@ -84,6 +103,7 @@ class FeedbackLevel:
     right: np.ndarray
     base: np.ndarray
     known: np.ndarray
+    memory: NeighbourMemory
     rows: int = 0
 
     @classmethod
@@ -94,7 +114,8 @@ class FeedbackLevel:
         shape = (max(len(centroids), 1), validation.scores.shape[1])
         coupling = Coupling.of(validation) if knobs.strength > 0 else None
         zeros = np.zeros(shape)
-        return cls(knobs, centroids, coupling, zeros, zeros, zeros)
+        memory = NeighbourMemory.empty(centroids.shape[1], shape[1], knobs.window)
+        return cls(knobs, centroids, coupling, zeros, zeros, zeros, memory)
 
     def member(self, vectors: np.ndarray) -> np.ndarray:
         """(n, groups): soft membership of each vector."""
@@ -104,6 +125,7 @@ class FeedbackLevel:
 
     def added(self, rows: Evidence, frozen: np.ndarray) -> FeedbackLevel:
         """These sums plus ``rows``' (``frozen``: p0 at each row, (rows, experts))."""
+        memory = self.memory.added(rows, frozen) if self.knobs.neighbours else self.memory
         if self.knobs.shared > 0:
             rows = shared_error(rows, frozen, self.knobs.shared)
         elif self.coupling is not None:
@@ -115,6 +137,7 @@ class FeedbackLevel:
             right=self.right + member @ rows.known_scores,
             base=self.base + member @ (known * frozen),
             known=self.known + member @ known,
+            memory=memory,
             rows=self.rows + len(rows),
         )
 
@@ -129,7 +152,11 @@ class FeedbackLevel:
             shift = member @ (self.right / total) - frozen * (member @ (self.known / total))
         if self.knobs.pooled is not None:
             shift = shift + self._pooled_shift(frozen) * (member @ (self.knobs.pseudo / total))
-        return np.clip(frozen + shift, 0.0, 1.0), member @ self.known
+        knobs = self.knobs
+        shift, nearest = self.memory.shifted(
+            vectors, shift, knobs.neighbours, knobs.neighbour_pseudo
+        )
+        return np.clip(frozen + shift, 0.0, 1.0), member @ self.known + nearest[:, None]
 
     def _pooled_shift(self, frozen: np.ndarray) -> np.ndarray:
         """(queries, experts): every row's record together, shrunk toward no correction by

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -78,9 +79,12 @@ def test_bad_options_name_the_field(kwargs: dict, message: str) -> None:
     ("kwargs", "message"),
     [
         ({"strength": -0.1}, "coupling strength must be in [0, 1]"),
-        ({"pseudo": 0.0}, "pseudo-count and temperature must be > 0"),
+        ({"pseudo": 0.0}, "pseudo must be > 0, not 0.0"),
+        ({"temperature": -1.0}, "temperature must be > 0"),
+        ({"neighbour_pseudo": 0.0}, "neighbour_pseudo must be > 0"),
+        ({"neighbours": 5000}, "neighbours (5000) must be >= 0 and at most its window (4096)"),
     ],
 )
 def test_bad_feedback_knobs_name_the_field(kwargs: dict, message: str) -> None:
-    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         FeedbackKnobs(**kwargs)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -121,7 +121,8 @@ def test_without_a_pooled_level_feedback_on_one_region_leaves_another_alone() ->
     model = _model()
     other = _near(0, 1, 11)
     frozen = model.estimate(other).probability
-    level = _level(FeedbackKnobs(shared=0.0, pooled=None), _rows(200, [0.0, 1.0], axis=1))
+    knobs = FeedbackKnobs(shared=0.0, pooled=None, neighbours=0)
+    level = _level(knobs, _rows(200, [0.0, 1.0], axis=1))
     assert level.corrected(other, frozen)[0] == pytest.approx(frozen, abs=0.02)
 
 
@@ -131,8 +132,8 @@ def test_a_pooled_level_carries_feedback_to_groups_without_rows(centred: bool) -
     other = _near(0, 1, 11)
     frozen = model.estimate(other).probability
     rows = _rows(200, [0.0, 1.0], axis=1)
-    apart = _level(FeedbackKnobs(shared=0.0, centred=centred, pooled=None), rows)
-    pooled = _level(FeedbackKnobs(shared=0.0, centred=centred, pooled=20.0), rows)
+    apart = _level(FeedbackKnobs(shared=0.0, centred=centred, pooled=None, neighbours=0), rows)
+    pooled = _level(FeedbackKnobs(shared=0.0, centred=centred, pooled=20.0, neighbours=0), rows)
     assert apart.corrected(other, frozen)[0] == pytest.approx(frozen, abs=0.02)
     moved = pooled.corrected(other, frozen)[0]
     assert moved[0, 0] < frozen[0, 0] - 0.3  # 200 rows elsewhere: a is wrong on this traffic
@@ -140,7 +141,8 @@ def test_a_pooled_level_carries_feedback_to_groups_without_rows(centred: bool) -
     assert moved[0, 1] > moved[0, 0]
     # the default pooled level is weak: 200 rows elsewhere carry about 200 / (200 + m_p) of
     # their error here, so the validation order stands
-    default = _level(FeedbackKnobs(shared=0.0, centred=centred), rows).corrected(other, frozen)[0]
+    weak = FeedbackKnobs(shared=0.0, centred=centred, neighbours=0)
+    default = _level(weak, rows).corrected(other, frozen)[0]
     share = 200 / (200 + (FeedbackKnobs().pooled or 0.0))
     assert frozen[0, 0] - default[0, 0] == pytest.approx(share * frozen[0, 0], rel=0.25)
     assert default[0, 0] > default[0, 1]
@@ -152,6 +154,50 @@ def test_a_pooled_level_carries_feedback_to_groups_without_rows(centred: bool) -
 def test_a_pooled_pseudo_count_must_be_positive() -> None:
     with pytest.raises(ConfigError, match="pooled"):
         FeedbackKnobs(pooled=0.0)
+
+
+GROUPS_ONLY = FeedbackKnobs(pseudo=1e9, pooled=None, shared=0.0)
+"""A group level too weak to move anything: what moves is the neighbour level."""
+
+
+def test_fully_graded_rows_correct_a_question_through_its_neighbours() -> None:
+    model = _model()
+    frozen = model.estimate(QUERY).probability
+    rows = _rows(10, [0.0, 1.0])
+    knobs = replace(GROUPS_ONLY, neighbours=10, neighbour_pseudo=10.0)
+    corrected, weight = _level(knobs, rows).corrected(QUERY, frozen)
+    residual = rows.scores - model.estimate(rows.vectors).probability
+    # ten rows against a pseudo-count of ten: half of their mean residual
+    assert corrected[0] == pytest.approx(frozen[0] + residual.mean(axis=0) / 2, abs=1e-3)
+    off, groups = _level(replace(knobs, neighbours=0), rows).corrected(QUERY, frozen)
+    assert off == pytest.approx(frozen, abs=1e-6)
+    assert weight[0] == pytest.approx(groups[0] + 10.0)  # the group rows, and ten neighbours
+
+
+def test_the_neighbours_are_the_rows_most_like_the_question() -> None:
+    model = _model()
+    up, down = _rows(50, [0.0, 1.0], axis=1), _rows(50, [1.0, 0.0], axis=0)
+    level = _level(replace(GROUPS_ONLY, neighbours=20, neighbour_pseudo=1.0), up)
+    level = level.added(down, model.estimate(down.vectors).probability)
+    for axis, better in ((1, 1), (0, 0)):
+        query = _near(axis, 1, 11)
+        frozen = model.estimate(query).probability
+        corrected = level.corrected(query, frozen)[0][0]
+        assert corrected[better] > frozen[0, better]
+        assert corrected[1 - better] < frozen[0, 1 - better]
+
+
+def test_only_fully_graded_rows_are_kept_and_only_the_latest_window() -> None:
+    knobs = replace(GROUPS_ONLY, neighbours=5, window=20)
+    assert not len(_level(knobs, _rows(30, [0.0, np.nan])).memory)  # bandit rows stay out
+    full = _rows(30, [0.0, 1.0])
+    memory = _level(knobs, full).memory
+    assert len(memory) == 20
+    assert np.array_equal(memory.vectors, full.vectors[-20:])
+    with pytest.raises(ConfigError, match="window"):
+        FeedbackKnobs(neighbours=30, window=20)
+    with pytest.raises(ConfigError, match="neighbours"):
+        FeedbackKnobs(neighbours=-1)
 
 
 def test_the_router_routes_a_new_task_by_its_feedback() -> None:
