@@ -5,7 +5,8 @@
 The default router (knn-shrinkage, knobs chosen on validation) is fitted on RouterBench's
 validation lines with the bench's vectors (cached under .router-svc/vectors), as
 ``router-svc bench`` fits it. Feedback rows are bandit rows (one expert's outcome each) on the
-test questions' vectors with a little noise, added to the feedback level with
+test questions' vectors with a little noise (and, in a second measurement, rows that grade
+every expert, which the feedback level's neighbour search also keeps), added to it with
 ``KnnShrinkageRouter.with_feedback`` (the service's default knobs). Each call scores and
 chooses for one test question (``score_queries`` + ``choose``, the routing step feedback
 changes; tagging and embedding are unchanged by feedback). Also times adding one batch of
@@ -35,7 +36,10 @@ from router_svc.routing.knn_shrinkage import KnnShrinkageRouter
 from router_svc.routing.recruiter import RecruitOptions
 
 
-def feedback_rows(router: KnnShrinkageRouter, vectors: np.ndarray, count: int) -> Evidence:
+def feedback_rows(
+    router: KnnShrinkageRouter, vectors: np.ndarray, count: int, full: bool = False
+) -> Evidence:
+    """``count`` bandit rows (or, ``full``, rows grading every expert)."""
     rng = np.random.default_rng(0)
     base = vectors[rng.integers(0, len(vectors), count)]
     noisy = base + rng.normal(0, 0.02, base.shape)
@@ -46,6 +50,9 @@ def feedback_rows(router: KnnShrinkageRouter, vectors: np.ndarray, count: int) -
     chosen = rng.integers(0, experts, count)
     scores[np.arange(count), chosen] = (rng.random(count) < 0.7).astype(float)
     costs[np.arange(count), chosen] = router.expected_cost[chosen]
+    if full:
+        scores = (rng.random(scores.shape) < 0.7).astype(float)
+        costs = np.tile(router.expected_cost, (count, 1))
     return Evidence(noisy.astype(np.float32), scores, costs, SkillRows.empty(count))
 
 
@@ -67,12 +74,15 @@ def main() -> None:
     data = load_replay(FILE)
     router, bench = bench_for(data.table("validation"), data.table("test"))
     figures = {
-        "note": "taken on a loaded shared machine (2 CPUs, other agents running)",
+        "note": "taken on a 2-CPU machine that may have had other work running",
         "validation_rows": len(router.model.evidence),
         "feedback_rows": args.rows,
         "target": "p50 difference <= 1 ms",
         "feedback_knobs": asdict(FeedbackKnobs()),
         "default": measure(router, bench.test, args),
+        "default, every expert graded (neighbour search over the latest rows)": measure(
+            router, bench.test, args, full=True
+        ),
     }
     knobs = replace(router.knobs, neighbours=10)
     near = KnnShrinkageRouter(router.matrix, router.expected_cost, router.model.refit(knobs))
@@ -80,8 +90,10 @@ def main() -> None:
     write_results("feedback", figures)
 
 
-def measure(router: KnnShrinkageRouter, test: Any, args: argparse.Namespace) -> dict[str, Any]:
-    rows = feedback_rows(router, np.asarray(test.vectors), args.rows)
+def measure(
+    router: KnnShrinkageRouter, test: Any, args: argparse.Namespace, full: bool = False
+) -> dict[str, Any]:
+    rows = feedback_rows(router, np.asarray(test.vectors), args.rows, full)
     learned = router.with_feedback(rows)
     timed_calls(router, test, 20)
     timed_calls(learned, test, 20)  # warm both
@@ -91,7 +103,7 @@ def measure(router: KnnShrinkageRouter, test: Any, args: argparse.Namespace) -> 
         plain += timed_calls(router, test, args.calls // 3)
         with_rows += timed_calls(learned, test, args.calls // 3)
     started = time.perf_counter()
-    learned.with_feedback(feedback_rows(router, np.asarray(test.vectors), 100))
+    learned.with_feedback(feedback_rows(router, np.asarray(test.vectors), 100, full))
     refresh_s = time.perf_counter() - started
     p50_plain, p50_rows = median(plain) * 1000, median(with_rows) * 1000
     return {

@@ -33,16 +33,17 @@ from router_svc.routing.feedback_level import FeedbackKnobs
 OUT = Path("perf/results/online_mixed.json")
 CANDIDATES = {
     "default": FeedbackKnobs(),
+    "final stage's choice (no neighbour level)": FeedbackKnobs(neighbours=0),
     "levels stage's choice (no pooled level)": FeedbackKnobs(
-        pseudo=50.0, temperature=0.01, shared=0.85, pooled=None
+        pseudo=50.0, temperature=0.01, shared=0.85, pooled=None, neighbours=0
     ),
     "pooled stage's choice (held-out streams only)": FeedbackKnobs(
-        pseudo=200.0, temperature=0.005, shared=0.85, pooled=50.0
+        pseudo=200.0, temperature=0.005, shared=0.85, pooled=50.0, neighbours=0
     ),
 }
-"""The default (chosen by the ``final`` stage on held-out and mixed streams) against the
-earlier stages' choices; the mixed streams are the ``final`` stage's own, so this records
-why the stages differ rather than checking the default on new data."""
+"""The default (chosen by the ``neighbours`` stage on held-out and mixed streams) against the
+earlier stages' choices; the mixed streams are those stages' own, so this records why the
+stages differ rather than checking the default on new data."""
 
 
 def runs() -> list[dict[str, Any]]:

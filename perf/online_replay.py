@@ -35,9 +35,11 @@ VARIANTS: dict[str, tuple[FeedbackKind, FeedbackKnobs]] = {
     "bandit": ("bandit", FeedbackKnobs()),
     "bandit-alone": ("bandit", FeedbackKnobs(shared=0.0)),
     "full": ("full", FeedbackKnobs()),
+    "full-groups-only": ("full", FeedbackKnobs(neighbours=0)),
 }
 """The service's defaults (chosen on validation: perf/online_validation.py); bandit-alone: each
-row counts for the expert that ran only (no shared error)."""
+row counts for the expert that ran only (no shared error); full-groups-only: without the
+neighbour level (the defaults before it)."""
 OUT = Path("perf/results/online_replay.json")
 
 
