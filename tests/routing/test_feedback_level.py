@@ -212,6 +212,7 @@ def test_the_router_routes_a_new_task_by_its_feedback() -> None:
     assert int(learned.choose(parts, one)[0, 0]) == 1
     assert parts.evidence is not None and "feedback" in parts.evidence
     assert learned.model is router.model  # the validation levels stay as they were
+    assert learned.feedback is not None and len(learned.feedback.memory) == 100  # fully graded
     again = learned.with_feedback(_rows(1, [1.0, np.nan]))
     assert again.feedback is not None and again.feedback.rows == 101
 
