@@ -106,4 +106,6 @@ async def test_route_only_generates_nothing(tiny_profile: dict[str, str], root: 
         "smol-code",
         "gemma-fewshot",
     }
-    assert timings["route"] >= timings["tag"]
+    # the two steps are timed one after the other, so neither bounds the other
+    assert set(timings) == {"tag", "route"}
+    assert timings["route"] > 0.0 and timings["tag"] >= 0.0
