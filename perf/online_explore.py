@@ -7,7 +7,11 @@ purpose, on top of the feedback level with its default knobs:
 - ``thompson``: each expert's corrected estimate plus tau x sqrt(m_f / (n + m_f)) x a standard
   normal draw, n being the outcomes of that expert actually revealed in the query's groups
   (soft membership, as the feedback level counts them), m_f the level's pseudo-count;
-- ``ucb``: the same bonus without the draw (optimism where an expert has been tried least).
+- ``ucb``: the same bonus without the draw (optimism where an expert has been tried least);
+- ``error-ucb``: the ``ucb`` bonus scaled by how wrong the frozen estimates prove in the
+  query's groups, |sum of (revealed outcome - p0)| / (revealed outcomes + m_f), so that the
+  router explores only where the validation record is being contradicted (tau is then a
+  multiple of that error).
 
 ``greedy`` (tau = 0) is what the service does. The streams are those of
 ``perf/online_validation.py`` (each category held out in turn, held-out and mixed streams,
@@ -40,7 +44,12 @@ from router_svc.routing.feedback_level import FeedbackKnobs, FeedbackLevel
 from router_svc.routing.knn_shrinkage import KnnShrinkageRouter
 
 TAUS = (0.02, 0.05, 0.1, 0.2)
-SETTINGS = (("greedy", 0.0), *((mode, tau) for mode in ("thompson", "ucb") for tau in TAUS))
+ERROR_TAUS = (0.25, 0.5, 1.0, 2.0)
+SETTINGS = (
+    ("greedy", 0.0),
+    *((mode, tau) for mode in ("thompson", "ucb") for tau in TAUS),
+    *(("error-ucb", tau) for tau in ERROR_TAUS),
+)
 OUT = Path("perf/results/online_explore.json")
 
 
@@ -54,6 +63,7 @@ def simulate(
     index = router.matrix.skill_index()
     level = FeedbackLevel.empty(router.model.centroids, router.model.evidence, knobs)
     revealed = np.zeros_like(level.known)
+    error = np.zeros(len(level.known))
     draws = np.random.default_rng(len(order))
     chosen = []
     for row in order.tolist():
@@ -63,6 +73,9 @@ def simulate(
         bonus = tau * np.sqrt(knobs.pseudo / (member @ revealed + knobs.pseudo))
         if mode == "thompson":
             bonus = bonus * draws.standard_normal(score.shape)
+        elif mode == "error-ucb":
+            wrong = member @ (error / (revealed.sum(axis=1) + knobs.pseudo))
+            bonus = bonus * abs(float(wrong[0]))
         noisy = score + bonus
         cost = None if parts.cost is None else parts.cost[row : row + 1]
         one = replace(parts, relevance=noisy, score=noisy, fallback=parts.fallback[:1], cost=cost)
@@ -70,6 +83,7 @@ def simulate(
         chosen.append(pick)
         row_evidence = feedback_row(split, row, pick, "bandit", index)
         revealed = revealed + member.T @ row_evidence.observed
+        error = error + member[0] * float(np.nansum(row_evidence.scores - frozen))
         level = level.added(row_evidence, frozen)
     return np.asarray(chosen)
 
