@@ -11,7 +11,9 @@ purpose, on top of the feedback level with its default knobs:
 - ``error-ucb``: the ``ucb`` bonus scaled by how wrong the frozen estimates prove in the
   query's groups, |sum of (revealed outcome - p0)| / (revealed outcomes + m_f), so that the
   router explores only where the validation record is being contradicted (tau is then a
-  multiple of that error).
+  multiple of that error);
+- ``shortfall-ucb``: the same, counting only a shortfall (the revealed outcomes below p0), so
+  that the router explores only where the experts it chose do worse than estimated.
 
 ``greedy`` (tau = 0) is what the service does. The streams are those of
 ``perf/online_validation.py`` (each category held out in turn, held-out and mixed streams,
@@ -48,7 +50,7 @@ ERROR_TAUS = (0.25, 0.5, 1.0, 2.0)
 SETTINGS = (
     ("greedy", 0.0),
     *((mode, tau) for mode in ("thompson", "ucb") for tau in TAUS),
-    *(("error-ucb", tau) for tau in ERROR_TAUS),
+    *((mode, tau) for mode in ("error-ucb", "shortfall-ucb") for tau in ERROR_TAUS),
 )
 OUT = Path("perf/results/online_explore.json")
 
@@ -73,9 +75,9 @@ def simulate(
         bonus = tau * np.sqrt(knobs.pseudo / (member @ revealed + knobs.pseudo))
         if mode == "thompson":
             bonus = bonus * draws.standard_normal(score.shape)
-        elif mode == "error-ucb":
-            wrong = member @ (error / (revealed.sum(axis=1) + knobs.pseudo))
-            bonus = bonus * abs(float(wrong[0]))
+        elif mode in ("error-ucb", "shortfall-ucb"):
+            wrong = float((member @ (error / (revealed.sum(axis=1) + knobs.pseudo)))[0])
+            bonus = bonus * (abs(wrong) if mode == "error-ucb" else max(0.0, -wrong))
         noisy = score + bonus
         cost = None if parts.cost is None else parts.cost[row : row + 1]
         one = replace(parts, relevance=noisy, score=noisy, fallback=parts.fallback[:1], cost=cost)
