@@ -1,4 +1,5 @@
-"""perf/sweep_budget.py's pure parts: the refined sweep, the AUC and the budget pick."""
+"""perf/sweep_budget.py's pure parts: the refined sweep, the AUC, the budget pick, the
+per-task frontier and the escalating teams."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
-from perf.sweep_budget import auc, best_at_budget, refined
+from perf.sweep_budget import auc, best_at_budget, multiplier_sweep, options_of, refined
+from router_svc.replay.outcomes import NO_ANSWER, OutcomeTable
 
 
 def test_the_refined_sweep_lists_every_choice_between_two_grid_lambdas() -> None:
@@ -40,3 +42,44 @@ def test_auc(score: list[float], positive: list[bool], expected: float | None) -
 def test_the_budget_pick_is_the_most_accurate_affordable_point_then_the_cheapest() -> None:
     points = [(0.0, 0.88, 0.005), (0.05, 0.87, 0.0024), (0.06, 0.87, 0.0020), (0.1, 0.8, 0.001)]
     assert best_at_budget(points) == {"lambda": 0.06, "accuracy": 0.87, "cost_per_1k": 2.0}
+
+
+def test_the_multiplier_sweep_reaches_every_vertex_of_the_per_task_frontier() -> None:
+    """Task 0: 10 right for $10 or 8 for $1; task 1: 5 right for $3 or for $1. The frontier's
+    vertices: the accurate option of task 0 with the cheap one of task 1, then both cheap."""
+    right = np.array([[10.0, 8.0], [5.0, 5.0]])
+    spend = np.array([[10.0, 1.0], [3.0, 1.0]])
+    points = {(s, r): tuple(int(o) for o in pick) for s, r, pick in multiplier_sweep(right, spend)}
+    assert points[11.0, 15.0] == (0, 1)
+    assert points[2.0, 13.0] == (1, 1)
+    assert max(r for _, r in points) == 15.0
+
+
+def _table(answers: list[list[int]], scores: list[list[float]]) -> OutcomeTable:
+    count = len(scores)
+    return OutcomeTable(
+        ids=[f"q{i}" for i in range(count)],
+        questions=["?"] * count,
+        categories=["task"] * count,
+        experts=["cheap-a", "cheap-b", "strong"],
+        scores=np.array(scores),
+        costs=np.tile([1.0, 2.0, 10.0], (count, 1)),
+        tokens=np.ones((count, 3)),
+        answers=np.array(answers),
+        voted=np.ones(count, dtype=bool),
+    )
+
+
+def test_an_escalating_team_keeps_a_shared_answer_and_escalates_a_split_or_a_missing_one() -> None:
+    """Question 0: the cheap pair agrees (wrongly); 1: it splits; 2: both state no answer."""
+    table = _table(
+        answers=[[1, 1, 0], [0, 1, 0], [NO_ANSWER, NO_ANSWER, 0]],
+        scores=[[0.0, 0.0, 1.0], [1.0, 0.0, 1.0], [0.0, 0.0, 1.0]],
+    )
+    names, right, spend = options_of(table, escalate_to=2)
+    assert names == ["cheap-a", "cheap-b", "strong", "cheap-a + cheap-b (escalating)"]
+    assert right[:, 3].tolist() == [0.0, 1.0, 1.0]
+    assert spend[:, 3].tolist() == [3.0, 13.0, 13.0]
+    alone = options_of(table, escalate_to=None)
+    assert alone[0] == table.experts
+    assert alone[1].shape == (3, 3)
