@@ -22,13 +22,7 @@ lambda as the bench sweeps the test lines:
 - ``test.per_task_hindsight``: a bound, not a router: the most accurate split of each test
   task's questions among the experts at <= the budget, chosen with the test labels (a linear
   programme, solved by sweeping its cost multiplier). A router that cannot tell a task's
-  questions apart does no better, so a target above it needs within-task discrimination;
-- ``escalation``: a lead for a later change, not a router. Per task one option, chosen on the
-  validation lines at <= the budget: an expert alone, or a team of two or three cheaper experts
-  whose shared answer stands, the validation's best single model answering where they
-  disagree (an aggregator settling the disagreement, modelled as that model answering alone).
-  It reads the tasks' labels, which a router would have to infer; the test figures of that
-  choice are written beside it.
+  questions apart does no better, so a target above it needs within-task discrimination.
 
 Test figures of what a search chose are written beside it once chosen; none chooses anything.
 Writes perf/results/sweep_budget.json.
@@ -40,7 +34,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from itertools import combinations, pairwise
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +47,7 @@ from router_svc.config.routers import DEFAULT_ROUTER, KnnShrinkageOptions
 from router_svc.evaluation.improved import MethodBench, MethodRun, RoutedSplit
 from router_svc.evaluation.replay_bench import LAMBDAS, BenchOptions, ReplayBench
 from router_svc.replay.data import load_replay
-from router_svc.replay.outcomes import NO_ANSWER, OutcomeTable
+from router_svc.replay.outcomes import OutcomeTable
 from router_svc.routing.evidence import Evidence
 from router_svc.routing.knn_shrinkage import suite_evidence
 from router_svc.routing.knob_search import DECISION_WEIGHTS, FoldedData, fold_families, select_knobs
@@ -236,8 +230,10 @@ def test_sweep(
 def per_task_hindsight(test: OutcomeTable) -> dict[str, Any]:
     """The test-label bound described in the module docstring: each task's questions split
     among the experts (a share per expert) to maximise accuracy at <= the budget."""
-    names, right, spend = options_of(test, escalate_to=None)
-    tasks, right, spend = task_totals(test, right, spend)
+    names = test.experts
+    tasks, right, spend = task_totals(
+        test, np.asarray(test.scores, dtype=float), np.asarray(test.costs, dtype=float)
+    )
     budget = BUDGET_PER_1K / 1000 * len(test)
     points = multiplier_sweep(right, spend)
     under = max((p for p in points if p[0] <= budget), key=lambda p: (p[1], -p[0]))
@@ -255,65 +251,6 @@ def per_task_hindsight(test: OutcomeTable) -> dict[str, Any]:
         },
         "met_by_the_bound": best / len(test) >= 0.875,
     }
-
-
-def escalation(validation: OutcomeTable, test: OutcomeTable) -> dict[str, Any]:
-    """A lead, not a router: per task, one option chosen on the validation lines, the most
-    accurate combination at <= the budget. The options: each expert alone, or a team of two or
-    three cheaper experts whose answer stands where they all state the same one, the
-    validation's best single model answering where they do not (as the aggregator would
-    settle a disagreement, modelled here as that model answering alone: its recorded outcome
-    and cost). Then the same choice on the test lines."""
-    scores = np.nanmean(np.asarray(validation.scores, dtype=float), axis=0)
-    strong = int(np.argmax(scores))
-    names, right, spend = options_of(validation, escalate_to=strong)
-    tasks, right, spend = task_totals(validation, right, spend)
-    budget = BUDGET_PER_1K / 1000 * len(validation)
-    chosen = max(
-        (p for p in multiplier_sweep(right, spend) if p[0] <= budget),
-        key=lambda p: (p[1], -p[0]),
-    )[2]
-    _, test_right, test_spend = options_of(test, escalate_to=strong)
-    test_tasks, test_right, test_spend = task_totals(test, test_right, test_spend)
-    rows = np.arange(len(tasks))
-    if test_tasks != tasks:
-        raise SystemExit("the test lines name other tasks than the validation lines")
-
-    def figures(r: np.ndarray, c: np.ndarray, count: int) -> dict[str, float]:
-        return {
-            "accuracy": round(float(r[rows, chosen].sum()) / count, 4),
-            "cost_per_1k": round(1000 * float(c[rows, chosen].sum()) / count, 3),
-        }
-
-    return {
-        "escalates_to": validation.experts[strong],
-        "chosen_per_task": {t: names[int(o)] for t, o in zip(tasks, chosen, strict=True)},
-        "validation": figures(right, spend, len(validation)),
-        "test_after_choosing": figures(test_right, test_spend, len(test)),
-    }
-
-
-def options_of(
-    table: OutcomeTable, escalate_to: int | None
-) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """(names, right, cost), each (questions, options) but names: every expert alone and, with
-    ``escalate_to``, every team of two or three other experts escalating to it where their
-    stated answers differ (or any is missing)."""
-    scores = np.asarray(table.scores, dtype=float)
-    costs = np.asarray(table.costs, dtype=float)
-    names, right, spend = list(table.experts), [scores], [costs]
-    if escalate_to is not None and table.answers is not None:
-        answers = np.asarray(table.answers)
-        others = [e for e in range(len(table.experts)) if e != escalate_to]
-        for size in (2, 3):
-            for team in combinations(others, size):
-                picked = answers[:, list(team)]
-                agree = (picked == picked[:, :1]).all(axis=1) & (picked[:, 0] != NO_ANSWER)
-                names.append(" + ".join(table.experts[e] for e in team) + " (escalating)")
-                right.append(np.where(agree, scores[:, team[0]], scores[:, escalate_to])[:, None])
-                extra = np.where(agree, 0.0, costs[:, escalate_to])
-                spend.append((costs[:, list(team)].sum(axis=1) + extra)[:, None])
-    return names, np.hstack(right), np.hstack(spend)
 
 
 def task_totals(
@@ -391,7 +328,6 @@ def main() -> None:
                 "met": fine["accuracy"] >= 0.875,
                 "per_task_hindsight": per_task_hindsight(test),
             },
-            "escalation": escalation(validation, test),
             "validation": {
                 "best_single": _best_single(evidence, validation),
                 "knobs": searches,

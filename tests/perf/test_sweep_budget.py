@@ -1,5 +1,5 @@
-"""perf/sweep_budget.py's pure parts: the refined sweep, the AUC, the budget pick, the
-per-task frontier and the escalating teams."""
+"""perf/sweep_budget.py's pure parts: the refined sweep, the AUC, the budget pick and the
+per-task frontier."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
-from perf.sweep_budget import auc, best_at_budget, multiplier_sweep, options_of, refined
-from router_svc.replay.outcomes import NO_ANSWER, OutcomeTable
+from perf.sweep_budget import auc, best_at_budget, multiplier_sweep, refined
 
 
 def test_the_refined_sweep_lists_every_choice_between_two_grid_lambdas() -> None:
@@ -53,33 +52,3 @@ def test_the_multiplier_sweep_reaches_every_vertex_of_the_per_task_frontier() ->
     assert points[11.0, 15.0] == (0, 1)
     assert points[2.0, 13.0] == (1, 1)
     assert max(r for _, r in points) == 15.0
-
-
-def _table(answers: list[list[int]], scores: list[list[float]]) -> OutcomeTable:
-    count = len(scores)
-    return OutcomeTable(
-        ids=[f"q{i}" for i in range(count)],
-        questions=["?"] * count,
-        categories=["task"] * count,
-        experts=["cheap-a", "cheap-b", "strong"],
-        scores=np.array(scores),
-        costs=np.tile([1.0, 2.0, 10.0], (count, 1)),
-        tokens=np.ones((count, 3)),
-        answers=np.array(answers),
-        voted=np.ones(count, dtype=bool),
-    )
-
-
-def test_an_escalating_team_keeps_a_shared_answer_and_escalates_a_split_or_a_missing_one() -> None:
-    """Question 0: the cheap pair agrees (wrongly); 1: it splits; 2: both state no answer."""
-    table = _table(
-        answers=[[1, 1, 0], [0, 1, 0], [NO_ANSWER, NO_ANSWER, 0]],
-        scores=[[0.0, 0.0, 1.0], [1.0, 0.0, 1.0], [0.0, 0.0, 1.0]],
-    )
-    names, right, spend = options_of(table, escalate_to=2)
-    assert names == ["cheap-a", "cheap-b", "strong", "cheap-a + cheap-b (escalating)"]
-    assert right[:, 3].tolist() == [0.0, 1.0, 1.0]
-    assert spend[:, 3].tolist() == [3.0, 13.0, 13.0]
-    alone = options_of(table, escalate_to=None)
-    assert alone[0] == table.experts
-    assert alone[1].shape == (3, 3)
