@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 
 from perf._common import write_results
+from perf.online_replay import without
 from perf.sweep_budget import BUDGET_PER_1K, DATA, test_sweep
 from router_svc.config.routers import DEFAULT_ROUTER, KnnShrinkageOptions
 from router_svc.evaluation.improved import MethodBench, MethodRun, RoutedSplit
@@ -107,6 +108,38 @@ def held_out(validation: OutcomeTable, test: OutcomeTable, strong: int) -> dict[
     return out
 
 
+PROXIES = {
+    "without gpt-4, claude-v1, claude-v2": (
+        "gpt-4-1106-preview", "claude-v1", "claude-v2",
+    ),
+    "open models only": (
+        "gpt-4-1106-preview", "claude-v1", "claude-v2", "claude-instant-v1", "gpt-3.5-turbo-1106",
+    ),
+}  # fmt: skip
+"""Pools like the private set's (no dominant model): pairs then escalate to Yi-34B."""
+
+
+def proxy(validation: OutcomeTable, test: OutcomeTable) -> dict[str, Any]:
+    """Lambda 0 with and without escalating pairs, in distribution and per category held out."""
+    strong = int(np.argmax(np.asarray(validation.scores, dtype=float).mean(axis=0)))
+    plain = sweep_of(validation, test)["lambda_0"]
+    pairs = sweep_of(with_escalating_pairs(validation, strong), with_escalating_pairs(test, strong))
+    out: dict[str, Any] = {
+        "escalates_to": validation.experts[strong],
+        "lambda_0": {"plain": plain, "with_pairs": pairs["lambda_0"]},
+        "held_out_at_lambda_0": {},
+    }
+    for category in sorted(set(test.categories)):
+        val, tested = holdout(validation, test, category)
+        out["held_out_at_lambda_0"][category] = {
+            "plain": sweep_of(val, tested)["lambda_0"]["accuracy"],
+            "with_pairs": sweep_of(
+                with_escalating_pairs(val, strong), with_escalating_pairs(tested, strong)
+            )["lambda_0"]["accuracy"],
+        }
+    return out
+
+
 def main() -> None:
     started = time.perf_counter()
     data = load_replay(DATA)
@@ -126,6 +159,10 @@ def main() -> None:
             "plain_pool": plain,
             "with_escalating_pairs": escalating,
             "held_out_at_lambda_0": held_out(validation, test, strong),
+            "proxy_pools": {
+                name: proxy(without(validation, drop), without(test, drop))
+                for name, drop in PROXIES.items()
+            },
             "seconds": round(time.perf_counter() - started, 1),
         },
     )
