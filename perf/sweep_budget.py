@@ -44,6 +44,7 @@ import numpy as np
 
 from perf._common import write_results
 from router_svc.config.routers import DEFAULT_ROUTER, KnnShrinkageOptions
+from router_svc.evaluation.escalated import with_pairs
 from router_svc.evaluation.improved import MethodBench, MethodRun, RoutedSplit
 from router_svc.evaluation.replay_bench import LAMBDAS, BenchOptions, ReplayBench
 from router_svc.replay.data import load_replay
@@ -184,14 +185,15 @@ def refined(
 ) -> dict[float, np.ndarray]:
     """Each lambda's choices, ``lambdas`` plus geometric midpoints wherever two neighbouring
     lambdas' choices differ in more than one question, until none do (or they are within
-    1e-6 of each other)."""
+    1e-6 of each other, or 1e-9 of 0: escalating teams, never chosen at 0, may be at any
+    lambda above it)."""
     chosen = {float(w): choose(float(w)) for w in lambdas}
     while True:
         ordered = sorted(chosen)
         wider = [
             (a, b)
             for a, b in pairwise(ordered)
-            if int((chosen[a] != chosen[b]).sum()) > 1 and (a == 0 or b / a > 1 + 1e-6)
+            if int((chosen[a] != chosen[b]).sum()) > 1 and (b / a > 1 + 1e-6 if a else b > 1e-9)
         ]
         if not wider:
             return chosen
@@ -214,9 +216,12 @@ def outcomes(
 def test_sweep(
     methods: MethodBench, options: KnnShrinkageOptions, test: OutcomeTable
 ) -> tuple[dict[str, float], dict[str, float], int]:
-    """The test sweep of the default router with ``options``: the bench's grid and refined."""
+    """The test sweep of the default router with ``options``: the bench's grid and refined
+    (escalating teams, where the router prices them, scored on their test columns)."""
     run = MethodRun(DEFAULT_ROUTER, DEFAULT_ROUTER, options)
     router, parts = methods.fit(run.method, run.options), methods.parts(run)
+    if router.escalations is not None:
+        test = with_pairs(test, router.escalations)
 
     def choose(weight: float) -> np.ndarray:
         utility = router.utility(parts, weight)[1]

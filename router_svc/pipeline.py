@@ -19,6 +19,7 @@ from router_svc.aggregation.aggregator import (
     Sampled,
     expert_answers,
 )
+from router_svc.aggregation.escalation import escalates, settle_escalation
 from router_svc.config.knobs import KNOBS, KnobArgs, RoutingKnobs
 from router_svc.errors import UnknownComponentError
 from router_svc.execution.plan import Task, TaskKey
@@ -276,7 +277,8 @@ class Pipeline:
         assignments: Sequence[Assignment] | None = None,
     ) -> dict[str, Aggregate]:
         """Run the aggregator where the experts disagree, or always where the question's
-        method asks for it (``assignments``), in one load; then settle every answer."""
+        method asks for it (``assignments``), in one load; an escalating team's third expert
+        in its place, where the pair disagrees; then settle every answer."""
         started = time.perf_counter()
         routed = dict(zip((q.id for q in questions), assignments or (), strict=False))
         tasks = {
@@ -287,7 +289,10 @@ class Pipeline:
         done = {r.task.key: r for r in await self.executor.run(pending, progress=progress)}
         if timings is not None:
             timings["aggregate"] = time.perf_counter() - started
-        return {q.id: self.settle(q, answers[q.id], _result(tasks[q.id], done)) for q in questions}
+        return {
+            q.id: self.settle(q, answers[q.id], _result(tasks[q.id], done), routed.get(q.id))
+            for q in questions
+        }
 
     def aggregation_task(
         self,
@@ -298,7 +303,15 @@ class Pipeline:
     ) -> Task | None:
         """The aggregator's task for one question, or None when the answers settle it alone;
         ``max_tokens`` replaces the aggregator's own limit; ``assignment``: the question's
-        routing, whose method may aggregate always and sample the aggregator."""
+        routing, whose method may aggregate always and sample the aggregator. An escalating
+        team's task is its third expert answering the question alone, where the pair disagrees
+        (role ``escalate``; ``max_tokens``: None, the expert's own)."""
+        if assignment is not None and assignment.escalate_to is not None:
+            if not escalates(answers, _kind(question)):
+                return None
+            sampling = _sampled(assignment, -1)
+            expert = assignment.escalate_to
+            return expert_task(question, expert, max_tokens, role="escalate", sampling=sampling)
         always = assignment is not None and assignment.always_aggregate
         sampling = _sampled(assignment, -1) if assignment is not None else None
         task = self.aggregator.task(
@@ -309,9 +322,17 @@ class Pipeline:
         return replace(task, request=replace(task.request, max_tokens=max_tokens))
 
     def settle(
-        self, question: Question, answers: Sequence[ExpertAnswer], done: TaskResult | None
+        self,
+        question: Question,
+        answers: Sequence[ExpertAnswer],
+        done: TaskResult | None,
+        assignment: Assignment | None = None,
     ) -> Aggregate:
-        """The final answer from the experts' answers and the aggregator's result (if it ran)."""
+        """The final answer from the experts' answers and the result of the question's
+        ``aggregation_task`` (if it ran): the aggregator's, or an escalating team's third
+        expert's (``assignment``: the question's routing; None, the aggregator's rules)."""
+        if assignment is not None and assignment.escalate_to is not None:
+            return settle_escalation(answers, _kind(question), assignment.escalate_to, done)
         return self.aggregator.finish(list(answers), _kind(question), done)
 
     @property
@@ -341,16 +362,18 @@ def expert_task(
     *,
     sample: int = 0,
     sampling: Sampled | None = None,
+    role: str = "expert",
 ) -> Task:
     """The task of one expert answering one question (``max_tokens``: None, the expert's;
-    ``sample``: which draw of the expert; ``sampling``: its temperature and seed)."""
+    ``sample``: which draw of the expert; ``sampling``: its temperature and seed; ``role``:
+    ``escalate`` for an escalating team's third expert)."""
     request = GenerationRequest.user(
         question.question,
         max_tokens=max_tokens,
         temperature=sampling.temperature if sampling is not None else None,
         seed=sampling.seed if sampling is not None else None,
     )
-    return Task(TaskKey(question.id, expert, sample=sample), expert, request)
+    return Task(TaskKey(question.id, expert, role, sample), expert, request)
 
 
 def expert_tasks(

@@ -6,7 +6,8 @@ from __future__ import annotations
 from router_svc.aggregation.aggregator import Aggregate, ExpertAnswer
 from router_svc.assembly import build_pipeline
 from router_svc.config.routers import DEFAULT_ROUTER
-from router_svc.pipeline import QuestionResult, expert_tasks
+from router_svc.execution.plan import TaskKey
+from router_svc.pipeline import QuestionResult, expert_task, expert_tasks
 from router_svc.replay.engine import recorded_text
 from router_svc.routing.recruiter import Assignment
 from router_svc.types import Completion, Question
@@ -187,3 +188,53 @@ async def test_k_auto_sizes_each_team_by_the_learned_rule(replay_suite: ReplaySu
     assert (fixed.k, fixed.auto) == (2, False)
     paper = pipeline.options(k="auto", router="symbolic-moe")
     assert (paper.k, paper.auto) == (3, False)  # the paper's three draws
+
+
+PAIR, THIRD = ["bolt-8b", "cedar-32b"], "ember-14b"
+
+
+def escalating(question: Question) -> Assignment:
+    """An escalating team by hand: the pair answers, ``THIRD`` where it disagrees."""
+    return Assignment(question.id, [], [], [], PAIR, False, escalate_to=THIRD)
+
+
+async def test_an_escalating_pair_asks_its_third_expert_only_where_it_disagrees(
+    replay_suite: ReplaySuite,
+) -> None:
+    """Recorded answers make both branches certain: where the pair's recorded answers agree,
+    theirs is final; elsewhere the third answers alone and the aggregator never runs."""
+    data = replay_suite.data
+    runtime = replay_suite.runtime()
+    try:
+        pipeline = build_pipeline(runtime, replay_suite.suite)
+        questions = replay_suite.questions()[:20]
+        teams = [escalating(q) for q in questions]
+        answers = await pipeline.run_experts(questions, teams, {})
+        tasks = {
+            q.id: pipeline.aggregation_task(q, answers[q.id], 9, team)
+            for q, team in zip(questions, teams, strict=True)
+        }
+        finals = await pipeline.aggregate(questions, answers, assignments=teams)
+        loads = dict(runtime.stats.loads_by_expert)
+    finally:
+        await runtime.close()
+    assert loads == dict.fromkeys([*PAIR, THIRD], 1)  # never the aggregator (judge)
+    stated = {q.id: {a.answer for a in answers[q.id]} for q in questions}
+    agreed = {q.id for q in questions if len(stated[q.id]) == 1 and None not in stated[q.id]}
+    assert 0 < len(agreed) < len(questions)  # both branches run on these questions
+    for question in questions:
+        final, task = finals[question.id], tasks[question.id]
+        if question.id in agreed:
+            assert task is None
+            assert (final.method, final.completion) == ("unanimous", None)
+            assert final.answer == answers[question.id][0].answer
+            continue
+        assert task is not None and task.key == TaskKey(question.id, THIRD, "escalate")
+        assert task.request == expert_task(question, THIRD, 9).request  # the plain question
+        row = data.row_of(question.question)
+        assert row is not None
+        assert final.method == "escalated"
+        assert final.completion is not None and final.completion.expert == THIRD
+        assert final.text == recorded_text(data, row, data.experts.index(THIRD))
+        assert final.reason.startswith(f"the pair disagreed ({PAIR[0]}: ")
+        assert final.reason.endswith(f"; {THIRD} answered")

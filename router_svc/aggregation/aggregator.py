@@ -4,6 +4,7 @@ It is skipped when every expert gave the same answer (configurable; a method tha
 aggregates, the paper's, asks for it per question). When its output has no parseable answer,
 or it fails, the majority vote of the experts decides; a single surviving expert answers
 alone. Every ``Aggregate`` names the path that settled it (``method``) and why (``reason``).
+An escalating team never runs the aggregator: ``aggregation.escalation`` settles it.
 
 The prompt follows the structure of the Symbolic-MoE paper's aggregator: an instruction to
 synthesise the responses into one better answer, each response under its own header, the
@@ -25,7 +26,9 @@ from router_svc.execution.runner import TaskResult
 from router_svc.questions.grading import AnswerKind, canonical, extract_answer, majority
 from router_svc.types import Completion, GenerationRequest, Message, Question
 
-Method = Literal["aggregator", "unanimous", "majority", "single", "none"]
+Method = Literal["aggregator", "escalated", "unanimous", "majority", "single", "none"]
+"""How the final answer was reached (``escalated``: an escalating team's third expert answered
+where the pair disagreed)."""
 
 _THINK = re.compile(r"<(think|thinking|reasoning)>.*?(</\1>|$)", re.DOTALL | re.IGNORECASE)
 
@@ -69,7 +72,7 @@ class Aggregate:
     text: str
     method: Method
     completion: Completion | None = None
-    """The aggregator's own completion, when it ran."""
+    """The aggregator's own completion (or an escalating team's third expert's), when it ran."""
     finish_reason: str = "stop"
     """Why the generation whose text is ``text`` ended ("length": it was cut at max_tokens)."""
     reason: str = ""
@@ -124,7 +127,7 @@ class Aggregator:
         usable = [a for a in answers if a.text]
         if self.expert is None or len(usable) < 2:
             return None
-        if self.skip_unanimous and not always and _unanimous(usable, kind):
+        if self.skip_unanimous and not always and unanimous(usable, kind):
             return None
         return self.task_for(question, usable, sampling)
 
@@ -171,7 +174,7 @@ class Aggregator:
             return Aggregate(None, "", "none", reason=f"no expert answered ({len(answers)} asked)")
         if len(usable) == 1:
             only, why = usable[0], f"only 1 of {len(answers)} experts answered"
-            return Aggregate(only.answer, only.text or "", "single", None, _finish(only), why)
+            return Aggregate(only.answer, only.text or "", "single", None, answer_finish(only), why)
         if result is not None and result.completion is not None:
             text = strip_reasoning(result.completion.text)
             answer = extract_answer(text, kind)
@@ -185,15 +188,15 @@ class Aggregator:
         self, usable: Sequence[ExpertAnswer], kind: AnswerKind, result: TaskResult | None
     ) -> Aggregate:
         voted = majority([a.answer for a in usable], kind)
-        chosen = _voted(usable, voted, kind)
-        unanimous = result is None and _unanimous(usable, kind)
+        chosen = voted_answer(usable, voted, kind)
+        agreed = result is None and unanimous(usable, kind)
         return Aggregate(
             answer=voted,
             text=chosen.text or "",
-            method="unanimous" if unanimous else "majority",
+            method="unanimous" if agreed else "majority",
             completion=result.completion if result is not None else None,
-            finish_reason=_finish(chosen),
-            reason=_UNANIMOUS if unanimous else self._no_verdict(result),
+            finish_reason=answer_finish(chosen),
+            reason=_UNANIMOUS if agreed else self._no_verdict(result),
         )
 
     def _no_verdict(self, result: TaskResult | None) -> str:
@@ -212,16 +215,20 @@ class Aggregator:
 _UNANIMOUS = "every expert gave the same answer; the aggregator was not needed"
 
 
-def _finish(answer: ExpertAnswer) -> str:
+def answer_finish(answer: ExpertAnswer) -> str:
+    """The finish reason of the generation behind ``answer`` ("stop" without one)."""
     return answer.completion.finish_reason if answer.completion is not None else "stop"
 
 
-def _unanimous(answers: Sequence[ExpertAnswer], kind: AnswerKind) -> bool:
+def unanimous(answers: Sequence[ExpertAnswer], kind: AnswerKind) -> bool:
+    """Whether every answer states one and the same answer (in canonical form)."""
     values = {canonical(a.answer, kind) if a.answer else None for a in answers}
     return len(values) == 1 and None not in values
 
 
-def _voted(answers: Sequence[ExpertAnswer], voted: str | None, kind: AnswerKind) -> ExpertAnswer:
+def voted_answer(
+    answers: Sequence[ExpertAnswer], voted: str | None, kind: AnswerKind
+) -> ExpertAnswer:
     """The first answer that gave the voted answer (the first answer when none did)."""
     for answer in answers:
         if voted is not None and answer.answer and canonical(answer.answer, kind) == voted:

@@ -106,10 +106,14 @@ def _ascii(value: str) -> str:
 
 
 def router_headers(
-    suite: str, assignment: Assignment, timings: Mapping[str, float]
+    suite: str,
+    assignment: Assignment,
+    timings: Mapping[str, float],
+    final: Aggregate | None = None,
 ) -> dict[str, str]:
     """The x-router-* headers: suite, the method that decided, chosen experts, their
-    estimated success probabilities (a probability method), mapped skills, stage timings."""
+    estimated success probabilities (a probability method), mapped skills, stage timings; an
+    escalating team's third expert (and, with the ``final`` answer, whether it answered)."""
     skills = dict.fromkeys(match.skill for match in assignment.skills)
     headers = {
         "x-router-suite": _ascii(suite),
@@ -130,6 +134,18 @@ def router_headers(
         headers["x-router-cost-penalty"] = _ascii(
             ",".join(f"{s.expert}={s.cost_penalty:.3f}" for s in chosen)
         )
+    return headers | escalation_headers(assignment, final)
+
+
+def escalation_headers(assignment: Assignment, final: Aggregate | None) -> dict[str, str]:
+    """``x-router-escalate-to`` (an escalating team's third expert) and, once answered,
+    ``x-router-escalated`` (``true`` where the pair disagreed and the third expert's answer is
+    final); none for any other team."""
+    if assignment.escalate_to is None:
+        return {}
+    headers = {"x-router-escalate-to": _ascii(assignment.escalate_to)}
+    if final is not None:
+        headers["x-router-escalated"] = "true" if final.method == "escalated" else "false"
     return headers
 
 
@@ -162,6 +178,7 @@ def router_info(suite: str, result: QuestionResult) -> dict[str, Any]:
             "method": final["method"],
             "aggregator": final["aggregator"],
             "answer": final["answer"],
+            "reason": final["reason"],
         },
         "usage": usage_breakdown(result),
         "timings": record["timings"],

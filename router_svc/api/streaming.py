@@ -30,7 +30,7 @@ from router_svc.api.schemas import chunk_body, new_id
 from router_svc.api.service import check_answered, observe, routed_usage, router_info
 from router_svc.api.state import Services
 from router_svc.execution.models import ModelManager
-from router_svc.execution.plan import Task
+from router_svc.execution.plan import Task, TaskKey
 from router_svc.execution.runner import TaskResult
 from router_svc.pipeline import Pipeline, QuestionResult, expert_tasks
 from router_svc.routing.recruiter import Assignment
@@ -142,10 +142,10 @@ class RoutedStream:
 
     The stages are the pipeline's own (``run_experts``, ``aggregation_task``, ``settle``); only
     the last generation runs here, live. With one recruited expert, its generation streams.
-    Otherwise the aggregator's does; when the aggregator is not needed (unanimous answers, one
-    usable answer) the settled answer is replayed in pieces. Everything that can fail before
-    the first byte (routing, the experts, loading the streaming model) runs in ``prepare``, so
-    it fails with a status code.
+    Otherwise the aggregator's does (an escalating team's third expert's, where the pair
+    disagreed); when neither is needed (unanimous answers, one usable answer) the settled
+    answer is replayed in pieces. Everything that can fail before the first byte (routing, the
+    experts, loading the streaming model) runs in ``prepare``, so it fails with a status code.
     """
 
     def __init__(
@@ -179,7 +179,7 @@ class RoutedStream:
             self.answers = answers[question.id]
             self.live = pipeline.aggregation_task(question, self.answers, cap, self.assignment)
             if self.live is None:
-                self.settled = pipeline.settle(question, self.answers, None)
+                self.settled = pipeline.settle(question, self.answers, None, self.assignment)
                 check_answered(self.answers, self.settled)
         if self.live is not None:
             await self.services.runtime.models.acquire(self.live.expert)
@@ -199,7 +199,7 @@ class RoutedStream:
         if self.live is None:
             streaming: dict[str, Any] = {"stage": "replay", "expert": None}
         else:
-            stage = "aggregate" if self.answers else "expert"
+            stage = _stage(self.live) if self.answers else "expert"
             streaming = {"stage": stage, "expert": self.live.expert}
         return {
             "suite": suite,
@@ -224,14 +224,22 @@ class RoutedStream:
             done = TaskResult(self.live, live)
             if self.answers:
                 timings["aggregate"] = live.seconds
-                aggregate = pipeline.settle(self.question, answers, done)
+                aggregate = pipeline.settle(self.question, answers, done, self.assignment)
             else:
                 timings["experts"] = live.seconds
                 answers = pipeline.expert_answers([self.question], [done])[self.question.id]
-                aggregate = pipeline.settle(self.question, answers, None)
+                aggregate = pipeline.settle(self.question, answers, None, self.assignment)
         if aggregate is None:
             raise HTTPError(500, "the stream ended without an answer", type="server_error")
         return QuestionResult(self.question, self.assignment, answers, aggregate, timings)
+
+
+def _stage(task: Task) -> str:
+    """The stage that streams after the experts: ``aggregate``, or ``escalate`` (an escalating
+    team's third expert, where the pair disagreed)."""
+    if isinstance(task.key, TaskKey) and task.key.role == "escalate":
+        return "escalate"
+    return "aggregate"
 
 
 def _answer_json(answer: ExpertAnswer) -> dict[str, Any]:

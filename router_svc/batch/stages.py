@@ -93,10 +93,12 @@ def routing_json(assignment: Assignment) -> str:
 
 def assignment_of(text: str) -> Assignment:
     """The ``Assignment`` that ``routing_json`` wrote (one written before the sampling fields
-    were kept reads as a method that does not sample)."""
+    were kept reads as a method that does not sample; one written before escalating teams, as
+    a team that aggregates)."""
     data = json.loads(text)
     spent = data.get("tagging")
     sampled = "seed" in data
+    option = data.get("option")
     return Assignment(
         question_id=str(data["question_id"]),
         tags=list(data["tags"]),
@@ -110,6 +112,8 @@ def assignment_of(text: str) -> Assignment:
         temperature=data.get("temperature"),
         always_aggregate=bool(data.get("always_aggregate", False)),
         seed=int(data.get("seed", 0)),
+        escalate_to=data.get("escalate_to"),
+        option=ExpertScore(**option) if option else None,
     )
 
 

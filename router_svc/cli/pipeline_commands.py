@@ -167,6 +167,11 @@ def show_assignment(assignment: Assignment) -> None:
         table = _profile_table(assignment, f"Expert scores{method}")
     console.print(table)
     console.print(f"chosen: [bold]{', '.join(assignment.chosen)}[/]")
+    if assignment.escalate_to:
+        console.print(
+            f"escalating team: their shared answer stands; where they differ, "
+            f"[bold]{assignment.escalate_to}[/] answers"
+        )
 
 
 def _probability_table(assignment: Assignment, title: str) -> Table:
@@ -180,7 +185,8 @@ def _probability_table(assignment: Assignment, title: str) -> Table:
     table = Table(title=title)
     for column in ("expert", "P(right)", *levels, "cost penalty", "score", "chosen"):
         table.add_column(column)
-    for s in sorted(assignment.scores, key=lambda s: -s.score):
+    options = [*assignment.scores, *([assignment.option] if assignment.option else [])]
+    for s in sorted(options, key=lambda s: -s.score):
         evidence = s.evidence or {}
         cells = [
             f"{evidence[level]['estimate']:.2f} ({evidence[level]['questions']:.3g})"
@@ -194,9 +200,18 @@ def _probability_table(assignment: Assignment, title: str) -> Table:
             *cells,
             f"{s.cost_penalty:.3f}",
             f"{s.score:.3f}",
-            "yes" if s.expert in assignment.chosen else "",
+            _chosen_mark(assignment, s.expert),
         )
     return table
+
+
+def _chosen_mark(assignment: Assignment, expert: str) -> str:
+    """ "yes" for the chosen option; an escalating team's members say "in team"."""
+    if assignment.option is not None:
+        if expert == assignment.option.expert:
+            return "yes"
+        return "in team" if expert in assignment.chosen else ""
+    return "yes" if expert in assignment.chosen else ""
 
 
 def _profile_table(assignment: Assignment, title: str) -> Table:

@@ -134,6 +134,19 @@ class KnnShrinkageOptions(BaseModel):
     )
     folds: int = Field(5, ge=2, description="Cross-validation folds of the knob search.")
     seed: int = Field(0, description="Seed of the folds and of the clustering.")
+    escalation: bool = Field(
+        True,
+        description="Where the cost weight is above 0, also price escalating teams: a pair of "
+        "experts whose shared answer stands, the validation's best expert answering where "
+        "they differ (needs three experts and recorded answers); the teams' knobs are "
+        "searched on their own records when tuned.",
+    )
+    escalation_members: int | None = Field(
+        4,
+        ge=2,
+        description="Form the pairs from this many of the best experts after the strongest "
+        "(null: from all of them).",
+    )
 
 
 DEFAULT_ROUTER = "knn-shrinkage"

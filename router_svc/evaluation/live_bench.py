@@ -23,6 +23,7 @@ import numpy as np
 from router_svc.aggregation.aggregator import expert_answers
 from router_svc.assembly import Runtime, build_pipeline
 from router_svc.config.pool import ExpertConfig
+from router_svc.evaluation.escalated import with_pairs
 from router_svc.evaluation.metrics import SweepPoint
 from router_svc.evaluation.records import StrategyResult, one_hot
 from router_svc.evaluation.replay_bench import LAMBDAS, report_folder
@@ -38,6 +39,7 @@ from router_svc.questions.suites import Suite
 from router_svc.replay.outcomes import NO_ANSWER, OutcomeTable
 from router_svc.routing.artifacts import OUTPUTS_FILE
 from router_svc.routing.neighbours import knn_choice, nearest
+from router_svc.routing.recruiter import Assignment
 from router_svc.types import Question
 
 REPLAY_FILE = "replay.jsonl"
@@ -270,20 +272,32 @@ async def _aggregate(
 async def _sweep(
     pipeline: Pipeline, questions: Sequence[Question], experts: list[str], test: OutcomeTable
 ) -> list[SweepPoint]:
-    """The skill router's top-1 expert at each cost weight (no new generation)."""
-    index = {name: i for i, name in enumerate(experts)}
+    """The default router's k = 1 choice at each cost weight (no new generation); an
+    escalating team is scored on its column of the generations already run."""
+    pairs = pipeline.router(None).escalations
+    priced = pairs is not None and test.answers is not None and pairs.experts == list(experts)
+    scored = with_pairs(test, pairs) if priced and pairs is not None else test
+    index = {name: i for i, name in enumerate(scored.experts)}
     points = []
     for weight in LAMBDAS[::40]:  # 16 of them: each point routes the suite again
         route = RouteOptions(k=1, tagger="embedding", cost_weight=weight)
         assignments = await pipeline.route(questions, route, {})
-        chosen = np.array([index[a.chosen[0]] for a in assignments])
-        calls = one_hot(chosen, len(experts))
+        chosen = np.array([index[_option(a)] for a in assignments])
+        calls = one_hot(chosen, len(scored.experts))
         points.append(
             SweepPoint(
                 cost_weight=weight,
-                accuracy=float(routed_scores(test, chosen).mean()),
-                cost_per_query=float((calls * test.costs).sum(axis=1).mean()),
-                tokens_per_query=float((calls * test.tokens).sum(axis=1).mean()),
+                accuracy=float(routed_scores(scored, chosen).mean()),
+                cost_per_query=float((calls * scored.costs).sum(axis=1).mean()),
+                tokens_per_query=float((calls * scored.tokens).sum(axis=1).mean()),
+                teams=float((chosen >= len(experts)).mean()) if priced else None,
             )
         )
     return points
+
+
+def _option(assignment: Assignment) -> str:
+    """The column of an assignment's choice: its expert, or its escalating team."""
+    if assignment.escalate_to and assignment.option is not None:
+        return assignment.option.expert
+    return assignment.chosen[0]

@@ -120,6 +120,8 @@ class SweepPoint:
     accuracy: float
     cost_per_query: float
     tokens_per_query: float
+    teams: float | None = None
+    """The share of questions given an escalating team (None: the router prices none)."""
 
 
 def sweep_front(points: Sequence[SweepPoint]) -> list[SweepPoint]:

@@ -26,6 +26,7 @@ from threadpoolctl import threadpool_limits
 from router_svc.config.registry import ROUTERS
 from router_svc.config.routers import DEFAULT_ROUTER, router_options
 from router_svc.errors import ConfigError
+from router_svc.evaluation.escalated import with_pairs
 from router_svc.evaluation.improved import (
     LADDER,
     MethodBench,
@@ -371,8 +372,12 @@ def sweep(
     bench: MethodBench, run: MethodRun, test: OutcomeTable, options: BenchOptions
 ) -> list[SweepPoint]:
     """Accuracy and cost of the method's k=1 choice for every cost weight lambda, by the
-    method's own rule (``Recruiter.utility`` then ``recruit``, as ``assign`` does)."""
+    method's own rule (``Recruiter.utility`` then ``recruit``, as ``assign`` does); a method
+    that prices escalating teams is scored on the test outcomes with their columns."""
     router, parts = bench.fit(run.method, run.options), bench.parts(run)
+    experts = len(test.experts)
+    if router.escalations is not None:
+        test = with_pairs(test, router.escalations)
     rows, points = np.arange(len(test)), []
     for weight in options.lambdas:
         chosen = router.recruit(router.utility(parts, weight)[1], RecruitOptions(k=1))[:, 0]
@@ -382,6 +387,7 @@ def sweep(
                 accuracy=float(routed_scores(test, chosen).mean()),
                 cost_per_query=float(test.costs[rows, chosen].astype(float).mean()),
                 tokens_per_query=float(test.tokens[rows, chosen].astype(float).mean()),
+                teams=float((chosen >= experts).mean()) if router.escalations else None,
             )
         )
     return points

@@ -402,14 +402,22 @@ def _sweep_tables(sweeps: dict[str, list[SweepPoint]]) -> str:
         "(the knob section lists the default router's), only lambda changing.",
     ]
     for name, points in sweeps.items():
-        parts.append(
-            f"\n{name}:\n\n| lambda | accuracy | $/query | tokens/query |\n|---|---|---|---|"
+        teams = any(p.teams is not None for p in points)
+        head = "| lambda | accuracy | $/query | tokens/query |" + (
+            " escalating teams |" if teams else ""
         )
+        parts.append(f"\n{name}:\n\n{head}\n|---|---|---|---|" + ("---|" if teams else ""))
         parts += [
             f"| {p.cost_weight:g} | {_pct(p.accuracy)} | {p.cost_per_query:.6f} | "
-            f"{p.tokens_per_query:.0f} |"
+            f"{p.tokens_per_query:.0f} |" + (f" {_pct(p.teams or 0.0)} |" if teams else "")
             for p in sweep_front(points)
         ]
+    if any(p.teams is not None for points in sweeps.values() for p in points):
+        parts.append(
+            "\nEscalating teams: the share of questions given a pair of experts whose shared "
+            "answer stands, the validation's best expert answering where they differ "
+            "(docs/concepts.md); their cost includes the escalations."
+        )
     return "\n".join(parts)
 
 

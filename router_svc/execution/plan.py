@@ -16,7 +16,8 @@ class TaskKey(NamedTuple):
     question_id: str
     expert: str
     role: str = "expert"
-    """``expert`` (answering the question) or ``aggregate`` (settling the experts' answers)."""
+    """``expert`` (answering the question), ``aggregate`` (settling the experts' answers) or
+    ``escalate`` (an escalating team's third expert answering where the pair disagreed)."""
     sample: int = 0
     """Which sample of the expert on the question (a method that draws it more than once)."""
 

@@ -45,6 +45,10 @@ class SuiteData:
     categories: list[str] | None = None
     """(n,) each validation question's task, where known (the knob search then also holds
     out whole tasks)."""
+    answer_source: Callable[[], np.ndarray | None] = field(repr=False, default=lambda: None)
+    """Computes the (n, e) validation answers as codes (equal code, equal answer per question;
+    ``replay.outcomes.NO_ANSWER`` where none was stated); None where none are recorded.
+    Escalating teams (``routing.escalation``) are built from them."""
     search_cache: Path | None = None
     """Where knob searches over this record are kept (``routing.knob_cache``), so a restart
     or a second bench of the same data does not search again; None: every fit searches."""
@@ -63,6 +67,14 @@ class SuiteData:
         if vectors.shape[0] != len(self.ids):
             raise ValueError(f"{vectors.shape[0]} question vectors for {len(self.ids)} questions")
         return vectors
+
+    @cached_property
+    def answers(self) -> np.ndarray | None:
+        """(n, e): the validation answers as codes, or None (``answer_source``)."""
+        answers = self.answer_source()
+        if answers is not None and answers.shape != self.scores.shape:
+            raise ValueError(f"answers have shape {answers.shape}, not {self.scores.shape}")
+        return answers
 
 
 @dataclass(frozen=True, eq=False)

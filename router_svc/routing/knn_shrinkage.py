@@ -8,14 +8,16 @@ toward the query's cluster and the expert's overall record; the knobs come from
 cross-validation on the validation questions (:mod:`router_svc.routing.knob_search`). The
 recruiter then takes the top k of probability minus lambda x cost relative to the most
 expensive expert (``Recruiter.utility``). Graded production answers correct the estimate as a
-level on top (``with_feedback``, :mod:`router_svc.routing.feedback_level`).
+level on top (``with_feedback``, :mod:`router_svc.routing.feedback_level`). Escalating teams
+(``PairModel``, :mod:`router_svc.routing.escalation`) are estimated the same way, with the same
+knobs, and priced beside the experts where the cost weight is above 0.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Self
 
 import numpy as np
@@ -23,6 +25,7 @@ from pydantic import BaseModel
 
 from router_svc.config.routers import KnnShrinkageOptions
 from router_svc.replay.data import NO_CATEGORY
+from router_svc.routing.escalation import EscalatingPairs
 from router_svc.routing.evidence import Evidence, SkillRows
 from router_svc.routing.feedback_level import FeedbackKnobs, FeedbackLevel
 from router_svc.routing.inputs import Queries, SuiteData
@@ -30,7 +33,7 @@ from router_svc.routing.knob_cache import KnobSearch, select_knobs_kept
 from router_svc.routing.knob_search import Selection
 from router_svc.routing.profiles import ProfileMatrix
 from router_svc.routing.recruiter import Recruiter, ScoreParts
-from router_svc.routing.shrinkage import ShrinkageKnobs, ShrinkageModel
+from router_svc.routing.shrinkage import Estimate, ShrinkageKnobs, ShrinkageModel
 
 MIN_TUNED = 20
 """Fewer validation questions than this: the knobs as given (too few to cross-validate)."""
@@ -50,9 +53,16 @@ class KnnShrinkageRouter(Recruiter):
         model: ShrinkageModel,
         selection: Selection | None = None,
         feedback: FeedbackLevel | None = None,
+        pairs: PairModel | None = None,
+        members: int | None = None,
     ) -> None:
         super().__init__(matrix, expected_cost)
         self.model = model
+        self.pairs = pairs
+        """Escalating teams and their estimator (None: single experts only)."""
+        self.escalations = pairs.escalations if pairs is not None else None
+        self.members = members
+        """How many experts after the strongest the pairs were formed from (None: all)."""
         self.selection = selection
         """The knob search behind ``model`` (None: the knobs as given)."""
         self.feedback = feedback
@@ -72,7 +82,19 @@ class KnnShrinkageRouter(Recruiter):
             selection = select_knobs_kept(search, suite.search_cache)
             knobs = selection.knobs
         model = ShrinkageModel.fit(evidence, skill_count, knobs)
-        return cls(suite.matrix, suite.expected_cost, model, selection)
+        pairs = None
+        if settings.escalation:
+            tuned = settings.tuned and len(evidence) >= MIN_TUNED
+            folds = (settings.folds, settings.seed) if tuned else None
+            pairs = PairModel.fit(suite, evidence, model, settings.escalation_members, folds)
+        return cls(
+            suite.matrix,
+            suite.expected_cost,
+            model,
+            selection,
+            pairs=pairs,
+            members=settings.escalation_members,
+        )
 
     def with_feedback(
         self, rows: Evidence, knobs: FeedbackKnobs | None = None
@@ -90,6 +112,8 @@ class KnnShrinkageRouter(Recruiter):
             self.model,
             self.selection,
             level.added(rows, frozen),
+            self.pairs,
+            self.members,
         )
 
     @property
@@ -98,7 +122,15 @@ class KnnShrinkageRouter(Recruiter):
 
     def fold_options(self) -> KnnShrinkageOptions:
         """The knobs it chose, untuned: a fold's refit then costs no second knob search."""
-        return KnnShrinkageOptions.model_validate({**asdict(self.knobs), "tuned": False})
+        escalation = self.pairs is not None
+        return KnnShrinkageOptions.model_validate(
+            {
+                **asdict(self.knobs),
+                "tuned": False,
+                "escalation": escalation,
+                "escalation_members": self.members,
+            }
+        )
 
     @property
     def needs_tags(self) -> bool:  # type: ignore[override]
@@ -110,7 +142,8 @@ class KnnShrinkageRouter(Recruiter):
             [[(m.skill, m.similarity) for m in q] for q in queries.skills], self._skill_index
         )
         vectors = queries.require_vectors()
-        estimate = self.model.estimate(vectors, skills)
+        found = self.model.neighbours(vectors) if self.model.knobs.neighbours >= 1 else None
+        estimate = self.model.estimate(vectors, skills, found=found)
         evidence = {
             name: (level.probability, level.weight)
             for name, level in estimate.levels.items()
@@ -120,14 +153,82 @@ class KnnShrinkageRouter(Recruiter):
         if self.feedback is not None and self.feedback.rows:
             probability, weight = self.feedback.corrected(vectors, probability)
             evidence["feedback"] = (probability, weight)
+        cost = estimate.cost
+        if self.pairs is not None:
+            paired = self.pairs.model.estimate(vectors, skills, found=found)
+            probability = np.hstack([probability, self.pairs.capped(paired, probability)])
+            cost = np.hstack([cost, paired.cost])
+            evidence = _with_pair_levels(evidence, paired)
         return ScoreParts(
             relevance=probability,
             prior=self.overall,
             score=probability,
             fallback=np.zeros(len(queries), dtype=bool),
-            cost=estimate.cost,
+            cost=cost,
             evidence=evidence,
         )
+
+
+@dataclass(frozen=True, eq=False)
+class PairModel:
+    """Escalating teams (``routing.escalation``) and their levels, fitted on the same
+    validation questions as the experts' own, with knobs searched on the teams' columns (on
+    RouterBench's validation folds, the experts' knobs lost accuracy on unseen tasks). A
+    team's estimate is capped at its strong expert's: the best of many noisy estimates is
+    biased upward, so a team is chosen to save cost at the strong expert's accuracy, never
+    to beat it."""
+
+    escalations: EscalatingPairs
+    model: ShrinkageModel
+
+    @classmethod
+    def fit(
+        cls,
+        suite: SuiteData,
+        evidence: Evidence,
+        experts: ShrinkageModel,
+        members: int | None,
+        search: tuple[int, int] | None = None,
+    ) -> PairModel | None:
+        """The pairs of ``suite`` from its ``members`` best experts after the strongest (None:
+        under three experts, or no answers recorded). ``search`` (folds, seed): the teams'
+        knobs are searched on their own columns, as the experts' are on theirs (None: the
+        experts' knobs and clusters)."""
+        escalations = EscalatingPairs.of(suite.experts, suite.scores, members)
+        answers = suite.answers if escalations is not None else None
+        if escalations is None or answers is None:
+            return None
+        scores, costs = escalations.columns(suite.scores, suite.costs, answers)
+        paired = Evidence(evidence.vectors, scores, costs, evidence.skills, evidence.tasks)
+        count, knobs = experts.skill_count, experts.knobs
+        if search is not None:
+            folds, seed = search
+            found = KnobSearch(paired, count, suite.categories, knobs, folds, seed)
+            knobs = select_knobs_kept(found, suite.search_cache).knobs
+        if (knobs.clusters, knobs.seed) != (experts.knobs.clusters, experts.knobs.seed):
+            return cls(escalations, ShrinkageModel.fit(paired, count, knobs))
+        return cls(
+            escalations, ShrinkageModel.with_centroids(paired, count, experts.centroids, knobs)
+        )
+
+    def capped(self, paired: Estimate, experts: np.ndarray) -> np.ndarray:
+        """(queries, pairs): each team's estimate, at most its strong expert's (``experts``:
+        the experts' final estimates, queries x experts)."""
+        return np.asarray(np.minimum(paired.probability, experts[:, [self.escalations.strong]]))
+
+
+def _with_pair_levels(
+    evidence: dict[str, tuple[np.ndarray, np.ndarray]], paired: Estimate
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The experts' levels with the pairs' columns after them (a level the pairs lack, such
+    as feedback, repeats their final estimate with no evidence)."""
+    out = {}
+    for name, (probability, weight) in evidence.items():
+        level = paired.levels.get(name)
+        extra = level.probability if level is not None else paired.probability
+        extra_weight = level.weight if level is not None else np.zeros_like(paired.probability)
+        out[name] = (np.hstack([probability, extra]), np.hstack([weight, extra_weight]))
+    return out
 
 
 def knobs_of(options: KnnShrinkageOptions) -> ShrinkageKnobs:

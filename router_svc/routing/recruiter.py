@@ -25,6 +25,7 @@ from router_svc.types import Completion
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
+    from router_svc.routing.escalation import EscalatingPairs
     from router_svc.routing.inputs import SuiteData
 
 _ORDER_SLIVER = 1e-3
@@ -98,6 +99,13 @@ class Assignment:
     """Aggregate even where the answers agree (the paper's method)."""
     seed: int = 0
     """The question's seed (from the request's seed and the question text)."""
+    escalate_to: str | None = None
+    """An escalating team: ``chosen`` is a pair whose shared answer stands; where the two state
+    different answers (or either states none), this expert answers the question alone and its
+    answer is final. None: disagreements go to the aggregator."""
+    option: ExpertScore | None = None
+    """How the chosen option was scored where it is not one expert (an escalating team:
+    ``expert`` names it ``first + second > escalate_to``); None: ``scores`` has it."""
 
     @property
     def generations(self) -> tuple[str, ...]:
@@ -114,6 +122,8 @@ class Assignment:
             "chosen": self.chosen,
             "draws": list(self.generations),
             "fallback": self.fallback,
+            "escalate_to": self.escalate_to,
+            "option": vars(self.option) if self.option is not None else None,
         }
 
 
@@ -160,6 +170,9 @@ class Recruiter:
     """True: the aggregator runs even where the team's answers agree."""
     sample_temperature: float | None = None
     """The temperature every draw (and the aggregator) samples at; None: the experts' own."""
+    escalations: EscalatingPairs | None = None
+    """Escalating teams scored after the experts (score columns past ``matrix.experts``);
+    None: the method scores single experts only (``routing.escalation``)."""
 
     def fold_options(self) -> BaseModel | None:
         """Options that refit this method as it was fitted without searching its knobs again
@@ -252,7 +265,16 @@ class Recruiter:
     ) -> np.ndarray:
         """(questions, k) expert indices: ``recruit`` over the ``utility`` of ``parts``. This is
         the decision ``assign`` explains; the benches call it on a whole split's scores."""
-        return self.recruit(self.utility(parts, options.cost_weight)[1], options, seeds)
+        final = self.utility(parts, options.cost_weight)[1]
+        experts = len(self.matrix.experts)
+        if final.shape[1] == experts:
+            return self.recruit(final, options, seeds)
+        chosen = self.recruit(final[:, :experts], options, seeds)
+        if options.mode == "top_k" and (options.k == 1 or options.auto):
+            best = np.argmax(final, axis=1)
+            paired = best >= experts
+            chosen[paired, 0] = best[paired]
+        return chosen
 
     def team_sizes(
         self,
@@ -265,7 +287,8 @@ class Recruiter:
         unless ``options.auto`` and a ``team`` rule say otherwise)."""
         if not options.auto or team is None or chosen.shape[1] == 1:
             return np.full(len(chosen), chosen.shape[1], dtype=int)
-        return team.sizes(parts.score, chosen, self.relative_cost(parts), options.cost_weight)
+        sizes = team.sizes(parts.score, chosen, self.relative_cost(parts), options.cost_weight)
+        return np.where(chosen[:, 0] >= len(self.matrix.experts), 1, sizes)
 
     def relative_cost(self, parts: ScoreParts) -> np.ndarray:
         """(questions, experts): each expert's cost over the most expensive expected cost."""
@@ -279,7 +302,10 @@ class Recruiter:
         expensive expert's expected cost, and the score minus it (what top k is taken over)."""
         penalty = cost_weight * self.relative_cost(parts)
         score = parts.score if self.scores_are_probabilities else _scaled(parts.score)
-        return penalty, score - penalty
+        final = score - penalty
+        if cost_weight == 0 and final.shape[1] > len(self.matrix.experts):
+            final[:, len(self.matrix.experts) :] = -np.inf  # pairs only pay where cost counts
+        return penalty, final
 
     def _explain(
         self,
@@ -292,19 +318,26 @@ class Recruiter:
         final: np.ndarray,
         chosen: np.ndarray,
     ) -> Assignment:
-        probabilities = self.scores_are_probabilities
         scores = [
-            ExpertScore(
-                expert=name,
-                relevance=None if probabilities else round(float(parts.relevance[row, col]), 6),
-                prior=None if probabilities else round(float(parts.prior[col]), 6),
-                cost_penalty=round(float(penalty[row, col]), 6),
-                score=round(float(final[row, col]), 6),
-                probability=round(float(parts.score[row, col]), 6) if probabilities else None,
-                evidence=_evidence(parts, row, col),
-            )
+            self._expert_score(name, row, col, parts, penalty, final)
             for col, name in enumerate(self.matrix.experts)
         ]
+        pair = int(chosen[0]) - len(self.matrix.experts) if len(chosen) else -1
+        if self.escalations is not None and pair >= 0:
+            option = self._expert_score(
+                self.escalations.name(pair), row, int(chosen[0]), parts, penalty, final
+            )
+            return Assignment(
+                question_id=question_id,
+                tags=list(tags),
+                skills=list(skills),
+                scores=scores,
+                chosen=self.escalations.members(pair),
+                fallback=bool(parts.fallback[row]),
+                always_aggregate=False,
+                escalate_to=self.escalations.strong_name,
+                option=option,
+            )
         return Assignment(
             question_id=question_id,
             tags=list(tags),
@@ -317,6 +350,26 @@ class Recruiter:
             else (),
             temperature=self.sample_temperature,
             always_aggregate=self.always_aggregate,
+        )
+
+    def _expert_score(
+        self,
+        name: str,
+        row: int,
+        col: int,
+        parts: ScoreParts,
+        penalty: np.ndarray,
+        final: np.ndarray,
+    ) -> ExpertScore:
+        probabilities = self.scores_are_probabilities
+        return ExpertScore(
+            expert=name,
+            relevance=None if probabilities else round(float(parts.relevance[row, col]), 6),
+            prior=None if probabilities else round(float(parts.prior[col]), 6),
+            cost_penalty=round(float(penalty[row, col]), 6),
+            score=round(float(final[row, col]), 6),
+            probability=round(float(parts.score[row, col]), 6) if probabilities else None,
+            evidence=_evidence(parts, row, col),
         )
 
 

@@ -1,7 +1,8 @@
 """``SuiteData`` from what profiling left under ``skills/<suite>/``, or from an outcome table.
 
 The service reads the profile (``profile.json``), the inventory and every validation outcome
-(``outputs.jsonl``: one record per question and expert; the last record of a pair wins). The
+(``outputs.jsonl``: one record per question and expert; the last record of a pair wins, and its
+stated answer is kept as a code for escalating teams). The
 validation question vectors are computed with the given embedder only when a method needs
 them, and cached per text next to the profile (``vectors-<key>/``, the key a hash of the
 embedder's name; ``tagging.vector_cache``), so a changed suite or model never reads stale
@@ -17,9 +18,10 @@ from typing import Any
 import numpy as np
 
 from router_svc.errors import DataError
+from router_svc.questions.grading import canonical, extract_answer, question_kind
 from router_svc.questions.jsonl import read_records
 from router_svc.replay.data import NO_CATEGORY
-from router_svc.replay.outcomes import OutcomeTable
+from router_svc.replay.outcomes import NO_ANSWER, OutcomeTable
 from router_svc.routing.artifacts import OUTPUTS_FILE, ProfileArtifacts
 from router_svc.routing.inputs import SuiteData
 from router_svc.routing.learn import learn
@@ -69,6 +71,7 @@ def suite_from_artifacts(
         costs=np.array([[_cost(r, price) for r in row] for row in cells], dtype=float),
         expected_cost=expected_cost,
         vector_source=lambda: cached_vectors(folder, texts, embedder),
+        answer_source=lambda: answer_codes(texts, cells),
         categories=[named.get(qid, NO_CATEGORY) for qid in ids] if named else None,
         search_cache=search_cache,
     )
@@ -93,6 +96,7 @@ def suite_from_table(
         costs=table.costs,
         expected_cost=table.costs.mean(axis=0),
         vector_source=(lambda: vectors) if vectors is not None else _no_vectors,
+        answer_source=lambda: table.answers,
         categories=list(table.categories),
     )
 
@@ -100,6 +104,22 @@ def suite_from_table(
 def cached_vectors(folder: Path, texts: Sequence[str], embedder: Embedder) -> np.ndarray:
     """(n, d) query vectors of ``texts``, read from or written to ``folder`` (content-keyed)."""
     return cached_embed(folder, texts, embedder, "query")
+
+
+def answer_codes(questions: Sequence[str], cells: Sequence[Sequence[dict[str, Any]]]) -> np.ndarray:
+    """(n, e): each record's stated answer as a code per question (equal answers, equal code;
+    ``NO_ANSWER`` where none): the record's ``answer``, else the one its ``text`` states
+    (a replay profile records the response only)."""
+    codes = np.full((len(cells), len(cells[0]) if cells else 0), NO_ANSWER, dtype=int)
+    for row, (question, records) in enumerate(zip(questions, cells, strict=True)):
+        kind, seen = question_kind(question), dict[str, int]()
+        for column, record in enumerate(records):
+            answer = record.get("answer") or (
+                extract_answer(record["text"], kind) if record.get("text") else None
+            )
+            if answer:
+                codes[row, column] = seen.setdefault(canonical(answer, kind), len(seen))
+    return codes
 
 
 def _records(path: Path, experts: set[str]) -> dict[tuple[str, str], dict[str, Any]]:

@@ -73,6 +73,12 @@ class Assignment(BaseModel):
     chosen: list[str] = Field(default_factory=list)
     fallback: bool = False
     """True when no skill decided and the global prior picked the experts."""
+    escalate_to: str | None = None
+    """An escalating team: ``chosen`` is a pair whose shared answer stands; where the two
+    disagree this expert answers alone and its answer is final (method ``escalated``)."""
+    option: ExpertScore | None = None
+    """How the chosen option was scored where it is not one expert (an escalating team: its
+    ``expert`` reads ``first + second > escalate_to``); None: ``scores`` has it."""
 
 
 class ExpertResult(BaseModel):
@@ -90,12 +96,17 @@ class ExpertResult(BaseModel):
 
 
 class Aggregation(BaseModel):
-    """How the final answer was reached: unanimous, majority, single, aggregator or none."""
+    """How the final answer was reached: unanimous, majority, single, aggregator, escalated
+    (an escalating team's third expert answered where the pair disagreed) or none."""
 
     model_config = _OPEN
     method: str
     aggregator: str | None = None
+    """The model that ran after the experts: the aggregator, or an escalating team's third
+    expert (None when none ran, or it failed)."""
     answer: str | None = None
+    reason: str = ""
+    """Why ``method`` settled it (an escalation names each of the pair's answers)."""
 
 
 class Timings(BaseModel):
@@ -291,6 +302,7 @@ class FinalAnswer(BaseModel):
     text: str = ""
     method: str = "none"
     aggregator: str | None = None
+    reason: str = ""
 
 
 class Tokens(BaseModel):

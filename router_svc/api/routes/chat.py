@@ -101,7 +101,8 @@ def _render(suite: str, result: QuestionResult, model: str) -> JSONResponse:
     info = router_info(suite, result)
     usage = routed_usage(result)
     body = completion_body(model, aggregate.text, aggregate.finish_reason, usage, info)
-    return JSONResponse(body, headers=router_headers(suite, result.assignment, result.timings))
+    headers = router_headers(suite, result.assignment, result.timings, aggregate)
+    return JSONResponse(body, headers=headers)
 
 
 async def _routed_stream(
