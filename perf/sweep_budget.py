@@ -24,7 +24,9 @@ lambda as the bench sweeps the test lines:
   programme, solved by sweeping its cost multiplier). A router that cannot tell a task's
   questions apart does no better, so a target above it needs within-task discrimination.
 
-Test figures of what a search chose are written beside it once chosen; none chooses anything.
+Every router here routes single experts (``escalation`` off); ``perf/escalation.py`` measures
+the default with its escalating teams. Test figures of what a search chose are written beside
+it once chosen; none chooses anything.
 Writes perf/results/sweep_budget.json.
 """
 
@@ -59,6 +61,8 @@ from router_svc.routing.suite import suite_from_table
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "eval" / "replay" / "routerbench_pooled3.jsonl"
 BUDGET_PER_1K = 2.50
+SINGLE = KnnShrinkageOptions(escalation=False)
+"""The default router over single experts (escalating teams: ``perf/escalation.py``)."""
 SEARCH_WEIGHTS: dict[str, tuple[float, ...]] = {
     "default (0, 0.05, 0.2)": DECISION_WEIGHTS,
     "0.05": (0.05,),
@@ -304,14 +308,16 @@ def main() -> None:
     methods = MethodBench(suite, split)
     evidence, skill_count = suite_evidence(suite), len(suite.matrix.skills)
     families = fold_families(evidence, skill_count, suite.categories)
-    default = methods.fit(DEFAULT_ROUTER, KnnShrinkageOptions())
+    default = methods.fit(DEFAULT_ROUTER, SINGLE)
     knobs_default: ShrinkageKnobs = default.knobs  # type: ignore[attr-defined]
 
     searches: dict[str, Any] = {}
     for label, weights in SEARCH_WEIGHTS.items():
         search = select_knobs(evidence, skill_count, categories=suite.categories, weights=weights)
         chosen = search.knobs
-        options = KnnShrinkageOptions.model_validate({**asdict(chosen), "tuned": False})
+        options = KnnShrinkageOptions.model_validate(
+            {**asdict(chosen), "tuned": False, "escalation": False}
+        )
         grid, fine, _ = test_sweep(methods, options, test)
         searches[label] = {
             "changed_from_default_knobs": {
@@ -320,7 +326,7 @@ def main() -> None:
             "validation": fold_figures(families, chosen),
             "test_after_choosing": {"grid": grid, "refined": fine},
         }
-    grid, fine, count = test_sweep(methods, KnnShrinkageOptions(), test)
+    grid, fine, count = test_sweep(methods, SINGLE, test)
     write_results(
         "sweep_budget",
         {
