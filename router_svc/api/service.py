@@ -113,7 +113,9 @@ def router_headers(
 ) -> dict[str, str]:
     """The x-router-* headers: suite, the method that decided, chosen experts, their
     estimated success probabilities (a probability method), mapped skills, stage timings; an
-    escalating team's third expert (and, with the ``final`` answer, whether it answered)."""
+    escalating team's third expert (and, with the ``final`` answer, whether it answered). An
+    escalating team's probability, evidence and cost penalty are the team's own (named
+    ``first + second > third``): it was chosen on them."""
     skills = dict.fromkeys(match.skill for match in assignment.skills)
     headers = {
         "x-router-suite": _ascii(suite),
@@ -124,6 +126,8 @@ def router_headers(
     }
     scores = {s.expert: s for s in assignment.scores}
     chosen = [scores[name] for name in assignment.chosen if name in scores]
+    if assignment.option is not None:  # an escalating team was priced as one option
+        chosen = [assignment.option]
     if chosen and all(s.probability is not None for s in chosen):
         headers["x-router-probabilities"] = _ascii(
             ",".join(f"{s.expert}={s.probability:.3f}" for s in chosen)

@@ -221,3 +221,49 @@ async def test_a_queued_batch_is_deleted_with_its_questions(
     assert deleted.json() == {"id": batch_id, "object": "batch.deleted", "deleted": True}
     assert (queued, await queue_depth(settings)) == (before + 3, before)
     assert status == 404
+
+
+async def test_a_cost_weight_sends_a_question_to_an_escalating_team_end_to_end(
+    client: openai.AsyncOpenAI, replay_suite: ReplaySuite
+) -> None:
+    """The default router, fitted on the recorded profile (its answers read from the recorded
+    responses), gives some question an escalating team at some cost weight; the server routes
+    it so and runs it: the pair's recorded answers, then the strong expert only where they
+    differ."""
+    runtime = replay_suite.runtime()
+    try:
+        pipeline = build_pipeline(runtime, replay_suite.suite)
+        questions = replay_suite.questions()
+        found = None
+        for weight in (0.02, 0.05, 0.1, 0.2, 0.5, 1.0):
+            options = pipeline.options(k=1, cost_weight=weight)
+            for asked, routed in zip(
+                questions, await pipeline.route(questions, options, {}), strict=True
+            ):
+                if routed.escalate_to is not None:
+                    found = (weight, asked, routed)
+                    break
+            if found:
+                break
+    finally:
+        await runtime.close()
+    assert found is not None, "no cost weight gave any question an escalating team"
+    weight, asked, routed = found
+    assert routed.option is not None and len(routed.chosen) == 2
+    assert routed.option.expert == f"{routed.chosen[0]} + {routed.chosen[1]} > {routed.escalate_to}"
+
+    raw = await client.chat.completions.with_raw_response.create(
+        model=SUITE_MODEL, messages=ask(asked.question), extra_body={"k": 1, "cost_weight": weight}
+    )
+    router = (raw.parse().model_extra or {})["router"]
+    assert router["assignment"]["chosen"] == routed.chosen
+    assert router["assignment"]["escalate_to"] == routed.escalate_to
+    assert raw.headers["x-router-escalate-to"] == routed.escalate_to
+    team = routed.option.expert  # the team was chosen on its own estimate, and named so
+    assert raw.headers["x-router-probabilities"] == f"{team}={routed.option.probability:.3f}"
+    assert raw.headers["x-router-cost-penalty"] == f"{team}={routed.option.cost_penalty:.3f}"
+    stated = [e["answer"] for e in router["experts"]]
+    assert [e["expert"] for e in router["experts"]] == routed.chosen
+    agreed = stated[0] is not None and stated[0] == stated[1]
+    assert router["aggregation"]["method"] == ("unanimous" if agreed else "escalated")
+    assert raw.headers["x-router-escalated"] == ("false" if agreed else "true")
