@@ -7,8 +7,9 @@ from router_svc.aggregation.aggregator import Aggregate, ExpertAnswer
 from router_svc.assembly import build_pipeline
 from router_svc.config.routers import DEFAULT_ROUTER
 from router_svc.execution.plan import TaskKey
-from router_svc.pipeline import QuestionResult, expert_task, expert_tasks
+from router_svc.pipeline import expert_task, expert_tasks
 from router_svc.replay.engine import recorded_text
+from router_svc.results import QuestionResult
 from router_svc.routing.recruiter import Assignment
 from router_svc.types import Completion, Question
 from tests.support import REPLAY_AGGREGATOR, CountingEmbedder, ReplaySuite

@@ -25,7 +25,8 @@ from router_svc.api.schemas import (
 from router_svc.api.state import Services
 from router_svc.config.knobs import TAGGERS, RoutingKnobs
 from router_svc.errors import FailureKind, RoutingError, unknown_message
-from router_svc.pipeline import Pipeline, QuestionResult, RouteOptions
+from router_svc.pipeline import Pipeline, RouteOptions
+from router_svc.results import QuestionResult
 from router_svc.routing.recruiter import Assignment, ExpertScore
 from router_svc.types import Completion, Question
 

@@ -32,7 +32,8 @@ from router_svc.api.state import Services
 from router_svc.execution.models import ModelManager
 from router_svc.execution.plan import Task, TaskKey
 from router_svc.execution.runner import TaskResult
-from router_svc.pipeline import Pipeline, QuestionResult, expert_tasks
+from router_svc.pipeline import Pipeline, expert_tasks
+from router_svc.results import QuestionResult
 from router_svc.routing.recruiter import Assignment
 from router_svc.types import Completion, GenerationRequest, Question
 

@@ -32,7 +32,8 @@ from router_svc.batch.worker import error_record
 from router_svc.errors import FailureKind, RouterSvcError, StoreError
 from router_svc.execution.plan import Task
 from router_svc.execution.runner import Executor, TaskResult
-from router_svc.pipeline import Pipeline, QuestionResult
+from router_svc.pipeline import Pipeline
+from router_svc.results import QuestionResult
 from router_svc.store import JobQueue, WorkItem
 from router_svc.store.redis_stages import QuestionState, RedisStages, StageEntry
 

@@ -18,7 +18,7 @@ from router_svc.backends.llamacpp import LlamaCppEngine
 from router_svc.config.pool import PoolConfig
 from router_svc.execution.plan import Task
 from router_svc.execution.runner import TaskResult
-from router_svc.pipeline import QuestionResult
+from router_svc.results import QuestionResult
 from router_svc.routing.recruiter import Assignment
 from router_svc.types import Completion, GenerationRequest, Question
 

@@ -12,7 +12,8 @@ from router_svc.aggregation.aggregator import ExpertAnswer, expert_answers
 from router_svc.aggregation.escalation import escalates, settle_escalation
 from router_svc.execution.plan import Task, TaskKey
 from router_svc.execution.runner import TaskResult
-from router_svc.pipeline import QuestionResult, expert_task
+from router_svc.pipeline import expert_task
+from router_svc.results import QuestionResult
 from router_svc.routing.recruiter import Assignment
 from router_svc.types import Completion, GenerationRequest, Question
 

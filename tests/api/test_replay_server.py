@@ -19,7 +19,7 @@ from router_svc.batch.worker import WorkerOptions
 from router_svc.cli.worker import serve_worker
 from router_svc.config.loader import load_pool
 from router_svc.config.settings import Settings
-from router_svc.pipeline import QuestionResult
+from router_svc.results import QuestionResult
 from tests.support import (
     REDIS_URL,
     ReplaySuite,

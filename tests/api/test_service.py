@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from router_svc.aggregation.aggregator import Aggregate, ExpertAnswer
 from router_svc.api.service import router_headers, router_info
-from router_svc.pipeline import QuestionResult
+from router_svc.results import QuestionResult
 from router_svc.routing.recruiter import Assignment, ExpertScore
 from router_svc.types import Completion, Question
 

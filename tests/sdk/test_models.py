@@ -5,7 +5,7 @@ from __future__ import annotations
 from router_svc.aggregation.aggregator import ExpertAnswer
 from router_svc.aggregation.escalation import settle_escalation
 from router_svc.api.service import router_info
-from router_svc.pipeline import QuestionResult
+from router_svc.results import QuestionResult
 from router_svc.routing import recruiter
 from router_svc.routing.recruiter import Assignment
 from router_svc.sdk.models import Answer, ExpertScore, RouteDecision, RouterInfo

@@ -11,7 +11,7 @@ import pytest
 from router_svc.assembly import build_pipeline
 from router_svc.config.routers import DEFAULT_ROUTER
 from router_svc.errors import JobNotFoundError
-from router_svc.pipeline import QuestionResult
+from router_svc.results import QuestionResult
 from router_svc.sdk import AsyncClient, Client
 from router_svc.types import Question
 from tests.support import ReplaySuite

@@ -53,7 +53,7 @@ from router_svc.api.service import (
 )
 from router_svc.api.state import Services, ServicesDep, current_request_id
 from router_svc.api.streaming import RoutedStream, events, sse_response
-from router_svc.pipeline import QuestionResult
+from router_svc.results import QuestionResult
 from router_svc.routing.recruiter import Assignment
 from router_svc.types import Question
 

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from router_svc.api.errors import HTTPError, invalid
 from router_svc.api.service import check_suite
 from router_svc.api.state import Services, ServicesDep
-from router_svc.pipeline import QuestionResult
+from router_svc.results import QuestionResult
 from router_svc.store.feedback import AnsweredContext, FeedbackRecord, FeedbackStore
 
 logger = logging.getLogger(__name__)
