@@ -307,6 +307,19 @@ def knob_search_summary(router: Recruiter, runners_up: int = 3) -> dict[str, Any
         "folds": list(selection.best.utility),
         "settings_tried": len(selection.trials),
         "runners_up": others,
+        "escalating_teams": _teams(router),
+    }
+
+
+def _teams(router: KnnShrinkageRouter) -> dict[str, Any] | None:
+    """The escalating teams the router prices where lambda > 0, and their knobs."""
+    if router.pairs is None:
+        return None
+    pairs = router.pairs.escalations
+    return {
+        "escalate_to": pairs.strong_name,
+        "pairs": [pairs.name(i) for i in range(len(pairs))],
+        "knobs": knob_values(router.pairs.model.knobs),
     }
 
 
@@ -315,7 +328,10 @@ def default_ablation(router: Recruiter) -> list[MethodRun]:
     full = MethodRun.default(DEFAULT_ROUTER)
     if not isinstance(router, KnnShrinkageRouter):
         return [full]
-    chosen = KnnShrinkageOptions.model_validate({**asdict(router.knobs), "tuned": False})
+    # every row is routed at lambda 0, where no escalating team is ever chosen: none is fitted
+    chosen = KnnShrinkageOptions.model_validate(
+        {**asdict(router.knobs), "tuned": False, "escalation": False}
+    )
     knobs = router.knobs
     changes: list[tuple[str, dict[str, Any]]] = [
         ("- skills", {"skill_pseudo": math.inf}),
@@ -336,5 +352,6 @@ def default_ablation(router: Recruiter) -> list[MethodRun]:
         runs.append(
             MethodRun(f"{full.name} {level}", full.method, chosen.model_copy(update=change))
         )
-    runs.append(MethodRun(f"{full.name} - tuning", full.method, KnnShrinkageOptions(tuned=False)))
+    untuned = KnnShrinkageOptions(tuned=False, escalation=False)
+    runs.append(MethodRun(f"{full.name} - tuning", full.method, untuned))
     return runs

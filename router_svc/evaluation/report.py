@@ -389,6 +389,14 @@ def _knob_search_section(search: dict[str, Any] | None) -> str:
             f"| runner-up {i} | {_knob_text(other['changed'])} | {cv(other)} | "
             f"{other['gain_over_chosen']:+.4f} ({other['standard_error']:.4f}) |"
         )
+    teams = search.get("escalating_teams")
+    if teams:
+        lines += [
+            "",
+            f"Escalating teams, priced where lambda > 0: {len(teams['pairs'])} pairs "
+            f"escalating to {teams['escalate_to']} ({', '.join(teams['pairs'])}); their "
+            f"knobs, searched on the teams' own validation records: {_knob_text(teams['knobs'])}.",
+        ]
     return "\n".join(lines)
 
 

@@ -54,15 +54,12 @@ class KnnShrinkageRouter(Recruiter):
         selection: Selection | None = None,
         feedback: FeedbackLevel | None = None,
         pairs: PairModel | None = None,
-        members: int | None = None,
     ) -> None:
         super().__init__(matrix, expected_cost)
         self.model = model
         self.pairs = pairs
         """Escalating teams and their estimator (None: single experts only)."""
         self.escalations = pairs.escalations if pairs is not None else None
-        self.members = members
-        """How many experts after the strongest the pairs were formed from (None: all)."""
         self.selection = selection
         """The knob search behind ``model`` (None: the knobs as given)."""
         self.feedback = feedback
@@ -87,14 +84,7 @@ class KnnShrinkageRouter(Recruiter):
             tuned = settings.tuned and len(evidence) >= MIN_TUNED
             folds = (settings.folds, settings.seed) if tuned else None
             pairs = PairModel.fit(suite, evidence, model, settings.escalation_members, folds)
-        return cls(
-            suite.matrix,
-            suite.expected_cost,
-            model,
-            selection,
-            pairs=pairs,
-            members=settings.escalation_members,
-        )
+        return cls(suite.matrix, suite.expected_cost, model, selection, pairs=pairs)
 
     def with_feedback(
         self, rows: Evidence, knobs: FeedbackKnobs | None = None
@@ -113,7 +103,6 @@ class KnnShrinkageRouter(Recruiter):
             self.selection,
             level.added(rows, frozen),
             self.pairs,
-            self.members,
         )
 
     @property
@@ -121,15 +110,11 @@ class KnnShrinkageRouter(Recruiter):
         return self.model.knobs
 
     def fold_options(self) -> KnnShrinkageOptions:
-        """The knobs it chose, untuned: a fold's refit then costs no second knob search."""
-        escalation = self.pairs is not None
+        """The knobs it chose, untuned: a fold's refit then costs no second knob search. The
+        folds' estimates size teams and score single experts (k > 1 or lambda 0, where no
+        escalating team is chosen), so the refit prices no teams."""
         return KnnShrinkageOptions.model_validate(
-            {
-                **asdict(self.knobs),
-                "tuned": False,
-                "escalation": escalation,
-                "escalation_members": self.members,
-            }
+            {**asdict(self.knobs), "tuned": False, "escalation": False}
         )
 
     @property
