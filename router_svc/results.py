@@ -45,7 +45,7 @@ class QuestionResult:
             "gold_answer": question.gold_answer,
             "category": question.category,
             "routing": self.assignment.to_json(),
-            "experts": [_answer_json(a) for a in self.answers],
+            "experts": [answer_json(a) for a in self.answers],
             "final": {
                 "answer": aggregate.answer,
                 "text": aggregate.text,
@@ -82,7 +82,8 @@ def _generated_s(completion: Completion | None) -> float:
     return completion.seconds if completion is not None and not completion.cached else 0.0
 
 
-def _answer_json(answer: ExpertAnswer) -> dict[str, Any]:
+def answer_json(answer: ExpertAnswer) -> dict[str, Any]:
+    """One expert's answer as a result record holds it (text, answer, failure, tokens, time)."""
     c = answer.completion
     return {
         "expert": answer.expert,

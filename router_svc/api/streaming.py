@@ -33,7 +33,7 @@ from router_svc.execution.models import ModelManager
 from router_svc.execution.plan import Task, TaskKey
 from router_svc.execution.runner import TaskResult
 from router_svc.pipeline import Pipeline, expert_tasks
-from router_svc.results import QuestionResult
+from router_svc.results import QuestionResult, answer_json
 from router_svc.routing.recruiter import Assignment
 from router_svc.types import Completion, GenerationRequest, Question
 
@@ -243,13 +243,10 @@ def _stage(task: Task) -> str:
     return "aggregate"
 
 
+_STREAMED = ("expert", "text", "answer", "error", "failure", "cached")
+"""What the first chunk tells of each expert's answer (its tokens come in the last)."""
+
+
 def _answer_json(answer: ExpertAnswer) -> dict[str, Any]:
-    completion = answer.completion
-    return {
-        "expert": answer.expert,
-        "text": answer.text,
-        "answer": answer.answer,
-        "error": answer.error,
-        "failure": answer.failure.value if answer.failure else None,
-        "cached": completion.cached if completion else False,
-    }
+    record = answer_json(answer)
+    return {key: record[key] for key in _STREAMED}
